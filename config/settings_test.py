@@ -1,0 +1,31 @@
+"""Settings for the test suite: the same real services, isolated from a running development instance.
+
+The pytest process picks a run id; the Celery worker processes that the tests start inherit it through the
+environment, so they listen on the same private queue and read uploads from the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+
+_run_id = os.environ.setdefault("EMANET_TEST_RUN_ID", uuid.uuid4().hex[:10])
+os.environ.setdefault("CELERY_QUEUE", f"emanet-test-{_run_id}")
+os.environ.setdefault("MEDIA_ROOT", os.path.join(tempfile.gettempdir(), f"emanet-test-{_run_id}", "uploads"))
+# Short limits so the crash-and-redeliver test does not wait half an hour.
+os.environ.setdefault("INGEST_TIME_LIMIT_S", "20")
+os.environ.setdefault("BROKER_VISIBILITY_TIMEOUT_S", "25")
+os.environ.setdefault("MAX_UPLOAD_MB", "2")
+
+from config.settings import *  # noqa: E402,F403
+from config.settings import DATABASES  # noqa: E402
+
+TEST_DATABASE_NAME = "test_emanet"
+DATABASES["default"]["TEST"] = {"NAME": TEST_DATABASE_NAME}
+if os.environ.get("EMANET_TEST_WORKER") == "1":
+    # A worker started by the tests works on the database pytest created.
+    DATABASES["default"]["NAME"] = TEST_DATABASE_NAME
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,208 @@
+"""REST API v1: thin views. Validate, call a service or selector, serialize."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.health import health_report
+from governance.access import can_write
+from rag import selectors, storage
+from rag.language import normalise_language
+from rag.models import Collection, Document
+from rag.services.collections import CollectionNameTaken, collection_create
+from rag.services.documents import document_create, document_delete
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The upload is too large."
+    default_code = "payload_too_large"
+
+
+def _collection_or_404(user: Any, ref: str | int) -> Collection:
+    try:
+        return selectors.collection_get(user=user, ref=ref)
+    except selectors.NotFound as exc:
+        raise NotFound(str(exc)) from exc
+
+
+class CollectionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Collection
+        fields = ["id", "name", "description", "owner", "created_at"]
+
+
+class CollectionListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        name = serializers.CharField(max_length=200)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(responses=CollectionOutput(many=True))
+    def get(self, request: Request) -> Response:
+        collections = selectors.collection_list(user=request.user).select_related("owner")
+        return Response({"results": CollectionOutput(collections, many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: CollectionOutput})
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            collection = collection_create(owner=request.user, **data.validated_data)
+        except CollectionNameTaken as exc:
+            raise ValidationError({"name": [str(exc)]}) from exc
+        return Response(CollectionOutput(collection).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+    collection = serializers.IntegerField(source="collection_id")
+    collection_name = serializers.CharField(source="collection.name")
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "title", "collection", "collection_name", "original_filename", "mime_type", "sha256",
+            "size_bytes", "language", "language_detected", "status", "error", "chunk_count", "page_count",
+            "created_at", "updated_at", "ingested_at",
+        ]
+
+
+class DocumentListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        file = serializers.FileField(allow_empty_file=True)
+        collection = serializers.CharField(help_text="Collection id or name")
+        title = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        language = serializers.CharField(
+            required=False, allow_blank=True, default="", help_text="ISO 639-1 code; detected when omitted"
+        )
+
+        def validate_language(self, value: str) -> str:
+            if not value:
+                return ""
+            try:
+                return normalise_language(value)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc)) from exc
+
+    class CreatedOutput(serializers.Serializer):  # type: ignore[type-arg]
+        id = serializers.IntegerField()
+        status = serializers.CharField()
+        duplicate = serializers.BooleanField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("collection", str, description="Collection id or name")],
+        responses=DocumentOutput(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        ref = request.query_params.get("collection")
+        collection = _collection_or_404(request.user, ref) if ref else None
+        documents = selectors.document_list(user=request.user, collection=collection)[:1000]
+        return Response({"results": DocumentOutput(documents, many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={202: CreatedOutput, 200: CreatedOutput})
+    def post(self, request: Request) -> Response:
+        limit = settings.MAX_UPLOAD_MB * 1024 * 1024
+        # Refuse before reading the body when the client announces a body that is too large.
+        if int(request.META.get("CONTENT_LENGTH") or 0) > limit + 64 * 1024:
+            raise PayloadTooLarge(f"The file is larger than the {settings.MAX_UPLOAD_MB} MB upload limit.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        collection = _collection_or_404(request.user, data.validated_data["collection"])
+        if not can_write(request.user, collection):
+            raise PermissionDenied("You may read this collection but not add documents to it.")
+        upload = data.validated_data["file"]
+        try:
+            document, created = document_create(
+                collection=collection,
+                uploaded_by=request.user,
+                stream=upload,
+                filename=upload.name,
+                title=data.validated_data["title"],
+                language=data.validated_data["language"],
+            )
+        except storage.UploadTooLarge as exc:
+            raise PayloadTooLarge(str(exc)) from exc
+        body = {"id": document.pk, "status": document.status, "duplicate": not created}
+        return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+
+class DocumentDetailApi(APIView):
+    def _get(self, request: Request, document_id: int) -> Document:
+        try:
+            return selectors.document_get(user=request.user, document_id=document_id)
+        except selectors.NotFound as exc:
+            raise NotFound(str(exc)) from exc
+
+    @extend_schema(responses=DocumentOutput)
+    def get(self, request: Request, document_id: int) -> Response:
+        return Response(DocumentOutput(self._get(request, document_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, document_id: int) -> Response:
+        document = self._get(request, document_id)
+        if not can_write(request.user, document.collection):
+            raise PermissionDenied("You may read this collection but not delete its documents.")
+        document_delete(document=document)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SearchApi(APIView):
+    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+        query = serializers.CharField(max_length=2000)
+        collections = serializers.ListField(
+            child=serializers.CharField(), required=False, allow_empty=False, help_text="Ids or names"
+        )
+        k = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
+
+    class HitOutput(serializers.Serializer):  # type: ignore[type-arg]
+        chunk_id = serializers.IntegerField()
+        document_id = serializers.IntegerField()
+        collection_id = serializers.IntegerField()
+        title = serializers.CharField()
+        page = serializers.IntegerField(allow_null=True)
+        section = serializers.CharField()
+        text = serializers.CharField()
+        score = serializers.FloatField()
+        vector_rank = serializers.IntegerField(allow_null=True)
+        text_rank = serializers.IntegerField(allow_null=True)
+        similarity = serializers.FloatField(allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses=HitOutput(many=True))
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refs = data.validated_data.get("collections")
+        collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
+        hits = selectors.chunk_search(
+            user=request.user,
+            query=data.validated_data["query"],
+            k=data.validated_data["k"],
+            collection_ids=collection_ids,
+        )
+        return Response({"results": self.HitOutput(hits, many=True).data})
+
+
+class HealthApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: dict, 503: dict})
+    def get(self, request: Request) -> Response:
+        report = health_report()
+        if not (request.user and request.user.is_authenticated):
+            # Anonymous probes (load balancers) learn up/down only, not versions or error details.
+            report["components"] = {name: {"status": c["status"]} for name, c in report["components"].items()}
+        code = status.HTTP_200_OK if report["status"] == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE
+        return Response(report, status=code)

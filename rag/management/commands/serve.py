@@ -1,0 +1,98 @@
+"""Run the whole service on this machine: migrations, web (gunicorn) and a Celery worker, together.
+
+    python manage.py serve [--bind 127.0.0.1:8000] [--workers 2] [--worker-concurrency 1]
+
+With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL and Redis start first (see config.settings).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run web and worker together (the README's run command)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--bind", default=os.environ.get("BIND", "127.0.0.1:8000"))
+        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "2")))
+        parser.add_argument(
+            "--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "1"))
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        login_hint = self._ensure_admin()
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
+        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            [
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+                "--concurrency", str(options["worker_concurrency"]), "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+            ],
+            env=env,
+        )
+        web = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", options["bind"],
+                "--workers", str(options["workers"]), "--threads", "4", "--timeout", "300",
+                "--access-logfile", "-",
+            ],
+            env=env,
+        )
+        url = f"http://{options['bind']}"
+        self.stdout.write(self.style.SUCCESS(f"\nEmanet is running at {url}"))
+        self.stdout.write(login_hint)
+        self.stdout.write(
+            "API token: python manage.py drf_create_token <username>  (then: Authorization: Token <key>)\n"
+            f"API docs:  {url}/api/docs/    Stop: Ctrl-C\n"
+        )
+        self._supervise([web, worker])
+
+    def _ensure_admin(self) -> str:
+        user_model = get_user_model()
+        password_file = settings.DATA_DIR / "admin-password"
+        if not user_model.objects.filter(is_superuser=True).exists():
+            password = os.environ.get("EMANET_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+            user_model.objects.create_superuser(username="admin", email="", password=password)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        if password_file.exists():
+            return f"Log in:    user 'admin', password in {password_file}"
+        return "Log in:    with your existing administrator account"
+
+    def _supervise(self, children: list[subprocess.Popen[bytes]]) -> None:
+        stopping = False
+
+        def stop(signum: int, frame: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.5)
+        finally:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+            for child in children:
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        failed = [child.args[3] for child in children if child.returncode not in (0, -15, None)]
+        if failed and not stopping:
+            raise SystemExit(f"a process exited unexpectedly: {failed}")

@@ -1,0 +1,153 @@
+"""Ingestion, top to bottom: claim → read → parse → detect language → chunk → embed → store.
+
+Idempotency contract: ``document_ingest`` may run any number of times for one document (redelivery after a
+worker crash, a retry after a database hiccup). A document already ready is left alone; otherwise the run
+replaces every chunk of the document in one transaction, so readers see either the old set or the new one
+and never two. Only one run works on a document at a time (``document_claim``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from inference import embeddings
+from rag import storage
+from rag.chunking import TextChunk, chunk_sections
+from rag.language import detect_language, search_config_for
+from rag.models import Chunk, Document
+from rag.parsing import ParseError, mime_type_for, parse
+
+logger = logging.getLogger(__name__)
+
+
+class IngestFailed(Exception):
+    """A permanent failure: retrying will not help. The message is shown to the uploader."""
+
+
+def document_claim(*, document_id: int, task_id: str) -> bool:
+    """Atomically take the document for processing; False if someone else has it or it is done.
+
+    A document in PROCESSING may be re-taken by the same Celery task id (a retry or a redelivery after the
+    worker died: its hard time limit is shorter than the broker's visibility timeout, so the first attempt
+    is gone) or once its lease is older than the ingest time limit.
+    """
+    stale_before = timezone.now() - timedelta(seconds=settings.INGEST_TIME_LIMIT_S)
+    claimable = Q(status=Document.Status.QUEUED) | Q(
+        Q(status=Document.Status.PROCESSING) & (Q(task_id=task_id) | Q(processing_started_at__lt=stale_before))
+    )
+    updated = Document.objects.filter(claimable, pk=document_id).update(
+        status=Document.Status.PROCESSING,
+        task_id=task_id[:64],
+        processing_started_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    return updated == 1
+
+
+def document_mark_failed(*, document_id: int, reason: str) -> None:
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.FAILED, error=reason[:2000], chunk_count=0, updated_at=timezone.now()
+    )
+
+
+def embedding_input(*, title: str, chunk: TextChunk) -> str:
+    """What the model embeds: the chunk with its document title and heading as context."""
+    context = " — ".join(part for part in (title, chunk.section) if part)
+    return f"{context}\n{chunk.text}" if context else chunk.text
+
+
+def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | None:
+    if not document_claim(document_id=document_id, task_id=task_id):
+        logger.info("document %s not claimable (done, gone or being processed elsewhere)", document_id)
+        return Document.objects.filter(pk=document_id).first()
+    Document.objects.filter(pk=document_id).update(attempts=F("attempts") + 1)
+    document = Document.objects.get(pk=document_id)
+    try:
+        return _ingest_claimed(document)
+    except IngestFailed as exc:
+        logger.info("document %s failed: %s", document_id, exc)
+        document_mark_failed(document_id=document_id, reason=str(exc))
+        return Document.objects.filter(pk=document_id).first()
+
+
+def _ingest_claimed(document: Document) -> Document | None:
+    try:
+        data = storage.read(document.file_path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise IngestFailed("The uploaded file is no longer on the server; upload it again.") from exc
+    try:
+        kind, parsed = parse(data, document.original_filename)
+    except ParseError as exc:
+        raise IngestFailed(str(exc)) from exc
+
+    language, detected = document.language, False
+    if not language:
+        language, detected = detect_language(parsed.text), True
+    config = search_config_for(language)
+    title = document.title
+    if parsed.title and title == _default_title(document):
+        title = parsed.title
+
+    chunks = chunk_sections(
+        parsed.sections,
+        tokenizer=embeddings.tokenizer(),
+        size=min(settings.CHUNK_TOKENS, embeddings.max_tokens() - 2),
+        overlap=settings.CHUNK_OVERLAP_TOKENS,
+    )
+    if not chunks:
+        raise IngestFailed("The file contains no readable text.")
+    # No transaction is open here: embedding takes seconds to minutes.
+    vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks])
+
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None:
+            logger.info("document %s was deleted while it was processed; discarding chunks", document.pk)
+            return None
+        Chunk.objects.filter(document_id=document.pk).delete()
+        Chunk.objects.bulk_create(
+            [
+                Chunk(
+                    document_id=document.pk,
+                    collection_id=document.collection_id,
+                    ordinal=ordinal,
+                    text=chunk.text,
+                    page=chunk.page,
+                    section=chunk.section[:500],
+                    token_count=chunk.token_count,
+                    embedding=vector,
+                    search_config=config,
+                )
+                for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+            ],
+            batch_size=500,
+        )
+        locked.status = Document.Status.READY
+        locked.error = ""
+        locked.chunk_count = len(chunks)
+        locked.page_count = parsed.page_count
+        locked.mime_type = mime_type_for(kind)
+        locked.language = language
+        locked.language_detected = detected
+        locked.title = title
+        locked.ingested_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "status", "error", "chunk_count", "page_count", "mime_type", "language",
+                "language_detected", "title", "ingested_at", "updated_at",
+            ]
+        )
+    logger.info("document %s ready: %d chunks, language=%s", document.pk, len(chunks), language or "?")
+    return locked
+
+
+def _default_title(document: Document) -> str:
+    from rag.parsing.formats import title_from_filename
+
+    return title_from_filename(document.original_filename)

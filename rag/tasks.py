@@ -1,0 +1,53 @@
+"""Celery tasks: thin adapters from a message (ids only, JSON) to one service call."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from rag.services.ingest import document_ingest, document_mark_failed
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError, ConnectionError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=5,
+)
+def ingest_document(self: Task, document_id: int) -> str:
+    """Ingest one document. Idempotent: safe to deliver twice, to retry, or to run after a crash mid-way
+    (see rag.services.ingest). Transient database/broker errors are retried with backoff; everything the
+    document itself is to blame for marks it failed with a reason and is not retried."""
+    task_id = self.request.id or "eager"
+    try:
+        document = document_ingest(document_id=document_id, task_id=task_id)
+    except SoftTimeLimitExceeded:
+        document_mark_failed(
+            document_id=document_id,
+            reason="Processing took longer than the time limit (INGEST_TIME_LIMIT_S); the file may be too large.",
+        )
+        return "failed"
+    except (OperationalError, InterfaceError, ConnectionError):
+        raise
+    except Exception:
+        # A bug, not the document's fault. Record it so the document does not sit in "processing" forever,
+        # then re-raise so the worker log keeps the traceback.
+        logger.exception("ingest of document %s crashed", document_id)
+        document_mark_failed(
+            document_id=document_id,
+            reason=f"Unexpected error while processing (reference {task_id}); the administrator can find "
+            "details in the worker log.",
+        )
+        raise
+    if document is None:
+        return "gone"
+    return str(document.status)
