@@ -127,6 +127,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Models ---------------------------------------------------------------------------------------------
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or ""  # empty: the packaged all-MiniLM-L6-v2
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
+EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)  # workers load the model at start-up
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
 LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""

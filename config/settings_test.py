@@ -29,3 +29,7 @@ if os.environ.get("EMANET_TEST_WORKER") == "1":
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+from config.settings import CELERY_BROKER_TRANSPORT_OPTIONS  # noqa: E402
+
+# Sweep for unacknowledged messages every 2 s (default: about every 100 s) so redelivery tests stay short.
+CELERY_BROKER_TRANSPORT_OPTIONS.update({"unacked_restore_interval": 2, "unacked_restore_throttle": 1})

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 _lock = threading.Lock()
 _model: Any = None
@@ -98,7 +100,9 @@ def is_loaded() -> bool:
 
 
 def dimensions() -> int:
-    return int(get_model().get_sentence_embedding_dimension())
+    model = get_model()
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(getter())
 
 
 def embed(texts: list[str], *, batch_size: int | None = None) -> np.ndarray:

@@ -93,18 +93,20 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.name = ""
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
         from config.celery import app
 
         self.name = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+                sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
                 "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", self.name, "--without-gossip", "--without-mingle",
             ],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        if not wait:
+            return
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -142,12 +144,12 @@ def celery_worker(worker_env: dict[str, str], worker_log: Path) -> Iterator[Work
 
 
 @pytest.fixture
-def new_worker(worker_env: dict[str, str], worker_log: Path) -> Iterator[Callable[[], WorkerProcess]]:
+def new_worker(worker_env: dict[str, str], worker_log: Path) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
-    def make() -> WorkerProcess:
+    def make(*, wait: bool = True) -> WorkerProcess:
         worker = WorkerProcess(worker_env, worker_log)
-        worker.start()
+        worker.start(wait=wait)
         started.append(worker)
         return worker
 

@@ -1,0 +1,136 @@
+"""End to end through a real Celery worker process: upload over the API, the worker ingests, search finds it.
+
+These tests commit (transaction=True) so the worker, a separate process, sees what the API wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from rag.models import Chunk, Document
+from tests.conftest import WorkerProcess, wait_for_status
+from tests.files import make_docx, make_pdf
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+TXT = (
+    "Fire safety instructions. In case of fire, leave the building through the nearest emergency exit and "
+    "gather at the assembly point in the north car park. Do not use the lifts."
+).encode()
+PDF = make_pdf(
+    [
+        "Travel policy. Economy class is required for flights shorter than six hours.",
+        "Hotel costs are reimbursed up to 150 euros per night in capital cities.",
+    ],
+    title="Travel policy",
+)
+DOCX = make_docx(
+    [
+        ("Heading 1", "Onboarding"),
+        ("", "New employees receive their laptop and badge from the IT service desk on the first morning."),
+    ]
+)
+
+
+def _upload(client: APIClient, name: str, data: bytes, collection: str = "A") -> int:
+    response = client.post(
+        "/api/v1/documents", {"file": SimpleUploadedFile(name, data), "collection": collection}, format="multipart"
+    )
+    assert response.status_code == 202, response.content
+    return int(response.json()["id"])
+
+
+def _search(client: APIClient, query: str) -> list[dict[str, Any]]:
+    response = client.post("/api/v1/search", {"query": query, "k": 5}, format="json")
+    assert response.status_code == 200
+    return list(response.json()["results"])
+
+
+def test_upload_ingest_search_delete_through_a_real_worker(
+    celery_worker: WorkerProcess, alice: Any, collection_a: Any, client_for: Callable[[Any], APIClient]
+) -> None:
+    client = client_for(alice)
+    ids = {
+        "txt": _upload(client, "fire.txt", TXT),
+        "pdf": _upload(client, "travel.pdf", PDF),
+        "docx": _upload(client, "onboarding.docx", DOCX),
+    }
+    for document_id in ids.values():
+        wait_for_status(document_id, {"ready", "failed"})
+    for kind, document_id in ids.items():
+        detail = client.get(f"/api/v1/documents/{document_id}").json()
+        assert detail["status"] == "ready", (kind, detail["error"])
+        assert detail["chunk_count"] >= 1
+
+    assert _search(client, "where do we gather if there is a fire?")[0]["document_id"] == ids["txt"]
+    hotel = _search(client, "how much can I spend on a hotel per night")[0]
+    assert (hotel["document_id"], hotel["page"], hotel["title"]) == (ids["pdf"], 2, "Travel policy")
+    assert _search(client, "who gives new staff their laptop")[0]["document_id"] == ids["docx"]
+
+    stored = Path(settings.MEDIA_ROOT) / Document.objects.get(pk=ids["txt"]).file_path
+    assert stored.exists()
+    assert client.delete(f"/api/v1/documents/{ids['txt']}").status_code == 204
+    assert ids["txt"] not in {hit["document_id"] for hit in _search(client, "where do we gather if there is a fire?")}
+    assert not Chunk.objects.filter(document_id=ids["txt"]).exists()
+    assert not stored.exists()
+
+
+def test_bad_files_fail_with_reasons_and_leave_others_alone(
+    celery_worker: WorkerProcess, alice: Any, collection_a: Any, client_for: Callable[[Any], APIClient]
+) -> None:
+    client = client_for(alice)
+    good = _upload(client, "fire.txt", TXT)
+    bad = {
+        "corrupt": _upload(client, "broken.pdf", b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\ngarbage"),
+        "encrypted": _upload(client, "locked.pdf", make_pdf(["secret plans"], password="pw")),
+        "empty": _upload(client, "empty.txt", b""),
+        "unsupported": _upload(client, "photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64),
+    }
+    reasons = {kind: wait_for_status(pk, {"failed", "ready"}) for kind, pk in bad.items()}
+    assert {kind: d.status for kind, d in reasons.items()} == dict.fromkeys(bad, "failed")
+    assert "damaged" in reasons["corrupt"].error
+    assert "password-protected" in reasons["encrypted"].error
+    assert reasons["empty"].error == "The file is empty."
+    assert "Unsupported file type" in reasons["unsupported"].error
+    assert wait_for_status(good, {"ready", "failed"}).status == "ready"
+    assert client.get(f"/api/v1/documents/{bad['corrupt']}").json()["error"] == reasons["corrupt"].error
+
+
+def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
+    new_worker: Callable[..., WorkerProcess], alice: Any, collection_a: Any, client_for: Callable[[Any], APIClient],
+    celery_worker: WorkerProcess,
+) -> None:
+    # The shared worker must not pick this task up: stop it for the duration of the test.
+    celery_worker.stop()
+    try:
+        client = client_for(alice)
+        # Big enough that embedding takes a few seconds on a CPU.
+        text = "\n\n".join(
+            f"Paragraph {i}. Machine {i} in hall {i % 7} is serviced by team {i % 11} every {i % 5 + 1} weeks."
+            for i in range(900)
+        )
+        document_id = _upload(client, "machines.txt", text.encode())
+        # Do not wait for the worker to answer pings: by then it may have finished the document.
+        doomed = new_worker(wait=False)
+        wait_for_status(document_id, {"processing"}, timeout=60)
+        time.sleep(0.5)  # mid-way: claimed, model loading or embedding under way
+        doomed.kill()
+        assert Document.objects.get(pk=document_id).status == "processing"
+        assert not Chunk.objects.filter(document_id=document_id).exists()
+
+        # acks_late: the unacknowledged message returns after the visibility timeout (25 s in tests).
+        new_worker()
+        document = wait_for_status(document_id, {"ready", "failed"}, timeout=150)
+        assert document.status == "ready", document.error
+        assert document.attempts == 2
+        ordinals = list(Chunk.objects.filter(document_id=document_id).values_list("ordinal", flat=True))
+        assert ordinals == list(range(document.chunk_count))
+    finally:
+        celery_worker.start()
