@@ -1,0 +1,22 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+WORKDIR /app
+# CPU build of torch; a GPU worker image installs the CUDA build here instead.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+COPY pyproject.toml README.md LICENSE ./
+COPY config ./config
+COPY rag ./rag
+COPY governance ./governance
+COPY inference ./inference
+RUN pip install .
+COPY manage.py ./
+COPY templates ./templates
+RUN DEBUG=false SECRET_KEY=build DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost \
+    python manage.py collectstatic --noinput \
+ && useradd --system --uid 1000 --home /app emanet && mkdir -p /data && chown emanet /data
+USER emanet
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]

@@ -1,0 +1,98 @@
+"""Project-level guarantees: light web imports, fail-fast production settings, a parseable compose file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, **env},
+    )
+
+
+def test_web_urlconf_does_not_import_torch() -> None:
+    result = _python(
+        "import django, sys; django.setup(); import config.urls, rag.apis, rag.selectors;"
+        "print(sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules))",
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_mode_refuses_to_start_without_required_settings(missing: str, tmp_path: Path) -> None:
+    env = {
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "DATABASE_URL": "postgresql://emanet@db.internal/emanet",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+    }
+    env[missing] = ""
+    result = _python("import django; django.setup()", **env)
+    assert result.returncode != 0
+    assert "Production mode (DEBUG=false) needs" in result.stderr and missing in result.stderr
+    assert not (tmp_path / "pg").exists()  # nothing embedded was started
+
+
+def test_production_mode_starts_with_them_and_embeds_nothing(tmp_path: Path) -> None:
+    result = _python(
+        "import django; django.setup(); from django.conf import settings;"
+        "print(settings.DATABASES['default']['HOST'], settings.CELERY_BROKER_URL, settings.DEBUG)",
+        DEBUG="false", SECRET_KEY="x" * 50, DATABASE_URL="postgresql://emanet:pw@db.internal:5432/emanet",
+        REDIS_URL="redis://redis.internal:6379/0", DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["db.internal", "redis://redis.internal:6379/0", "False"]
+    assert not (tmp_path / "pg").exists()
+
+
+def test_bad_boolean_is_a_configuration_error() -> None:
+    result = _python("import django; django.setup()", DEBUG="maybe", DJANGO_SETTINGS_MODULE="config.settings")
+    assert result.returncode != 0
+    assert "DEBUG must be true or false" in result.stderr
+
+
+def test_database_url_forms() -> None:
+    from config.env import parse_database_url
+
+    socket = parse_database_url("postgresql://postgres@/emanet?host=/tmp/pg%20dir")
+    assert (socket["NAME"], socket["HOST"], socket["USER"]) == ("emanet", "/tmp/pg dir", "postgres")
+    tcp = parse_database_url("postgres://u:p%40ss@db:6543/emanet?sslmode=require")
+    assert (tcp["HOST"], tcp["PORT"], tcp["PASSWORD"], tcp["OPTIONS"]) == ("db", "6543", "p@ss", {"sslmode": "require"})
+
+
+def test_docker_compose_file_describes_the_production_stack() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"db", "redis", "web", "worker"} <= set(services)
+    assert services["db"]["image"].startswith("pgvector/pgvector")
+    for name in ("web", "worker"):
+        env = services[name]["environment"]
+        assert env["DEBUG"] == "false"
+        assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= set(env)
+    assert "gunicorn" in " ".join(services["web"]["command"])
+    assert "worker" in services["worker"]["command"]
+    has_compose = shutil.which("docker") and subprocess.run(
+        ["docker", "compose", "version"], capture_output=True, timeout=30
+    ).returncode == 0
+    if has_compose:  # the compose plugin parses the file fully, interpolation included
+        result = subprocess.run(
+            ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
+        )
+        assert result.returncode == 0, result.stderr
