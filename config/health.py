@@ -37,6 +37,7 @@ def _embedding() -> dict[str, Any]:
     from inference import embeddings
 
     path = embeddings.model_path()
+    dims: int | None
     if embeddings.is_loaded():
         dims = embeddings.dimensions()
     else:
@@ -47,7 +48,12 @@ def _embedding() -> dict[str, Any]:
             "status": "error",
             "detail": f"model gives {dims}-d vectors but the database column is {settings.EMBEDDING_DIMENSIONS}-d",
         }
-    return {"status": "ok", "model": embeddings.model_name(), "dimensions": dims, "loaded": embeddings.is_loaded()}
+    return {
+        "status": "ok",
+        "model": embeddings.model_name(),
+        "dimensions": dims,
+        "loaded": embeddings.is_loaded(),
+    }
 
 
 CHECKS = {"database": _database, "broker": _broker, "worker": _workers, "embedding_model": _embedding}

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from pathlib import Path
 
+# Own embedded PostgreSQL/Redis under .data/test: tests never touch a running development instance's data.
+os.environ.setdefault("DATA_DIR", str(Path(__file__).resolve().parent.parent / ".data" / "test"))
 _run_id = os.environ.setdefault("EMANET_TEST_RUN_ID", uuid.uuid4().hex[:10])
 os.environ.setdefault("CELERY_QUEUE", f"emanet-test-{_run_id}")
-os.environ.setdefault("MEDIA_ROOT", os.path.join(tempfile.gettempdir(), f"emanet-test-{_run_id}", "uploads"))
+os.environ.setdefault("MEDIA_ROOT", str(Path(tempfile.gettempdir()) / f"emanet-test-{_run_id}" / "uploads"))
 # Short limits so the crash-and-redeliver test does not wait half an hour.
 os.environ.setdefault("INGEST_TIME_LIMIT_S", "20")
 os.environ.setdefault("BROKER_VISIBILITY_TIMEOUT_S", "25")

@@ -4,6 +4,6 @@ from governance.models import CollectionGrant
 
 
 @admin.register(CollectionGrant)
-class CollectionGrantAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class CollectionGrantAdmin(admin.ModelAdmin):
     list_display = ["collection", "user", "role", "created_at"]
     list_filter = ["role", "collection"]

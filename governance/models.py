@@ -12,7 +12,9 @@ class CollectionGrant(models.Model):
         EDITOR = "editor"
 
     collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="grants")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collection_grants")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collection_grants"
+    )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.READER)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -36,7 +36,7 @@ def _collection_or_404(user: Any, ref: str | int) -> Collection:
         raise NotFound(str(exc)) from exc
 
 
-class CollectionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class CollectionOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
 
     class Meta:
@@ -45,7 +45,7 @@ class CollectionOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 
 class CollectionListCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -65,23 +65,37 @@ class CollectionListCreateApi(APIView):
         return Response(CollectionOutput(collection).data, status=status.HTTP_201_CREATED)
 
 
-class DocumentOutput(serializers.ModelSerializer):  # type: ignore[type-arg]
+class DocumentOutput(serializers.ModelSerializer):
     collection = serializers.IntegerField(source="collection_id")
     collection_name = serializers.CharField(source="collection.name")
 
     class Meta:
         model = Document
         fields = [
-            "id", "title", "collection", "collection_name", "original_filename", "mime_type", "sha256",
-            "size_bytes", "language", "language_detected", "status", "error", "chunk_count", "page_count",
-            "created_at", "updated_at", "ingested_at",
+            "id",
+            "title",
+            "collection",
+            "collection_name",
+            "original_filename",
+            "mime_type",
+            "sha256",
+            "size_bytes",
+            "language",
+            "language_detected",
+            "status",
+            "error",
+            "chunk_count",
+            "page_count",
+            "created_at",
+            "updated_at",
+            "ingested_at",
         ]
 
 
 class DocumentListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         file = serializers.FileField(allow_empty_file=True)
         collection = serializers.CharField(help_text="Collection id or name")
         title = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
@@ -97,7 +111,7 @@ class DocumentListCreateApi(APIView):
             except ValueError as exc:
                 raise serializers.ValidationError(str(exc)) from exc
 
-    class CreatedOutput(serializers.Serializer):  # type: ignore[type-arg]
+    class CreatedOutput(serializers.Serializer):
         id = serializers.IntegerField()
         status = serializers.CharField()
         duplicate = serializers.BooleanField()
@@ -160,14 +174,14 @@ class DocumentDetailApi(APIView):
 
 
 class SearchApi(APIView):
-    class InputSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    class InputSerializer(serializers.Serializer):
         query = serializers.CharField(max_length=2000)
         collections = serializers.ListField(
             child=serializers.CharField(), required=False, allow_empty=False, help_text="Ids or names"
         )
         k = serializers.IntegerField(required=False, default=10, min_value=1, max_value=100)
 
-    class HitOutput(serializers.Serializer):  # type: ignore[type-arg]
+    class HitOutput(serializers.Serializer):
         chunk_id = serializers.IntegerField()
         document_id = serializers.IntegerField()
         collection_id = serializers.IntegerField()

@@ -30,7 +30,9 @@ def _merge_small(sections: list[Section], count: TokenCounter, size: int) -> lis
         if merged:
             last = merged[-1]
             if last.page == section.page and count(last.text) + count(section.text) <= size:
-                merged[-1] = Section(text=f"{last.text}\n\n{section.text}", page=last.page, heading=last.heading)
+                merged[-1] = Section(
+                    text=f"{last.text}\n\n{section.text}", page=last.page, heading=last.heading
+                )
                 continue
         merged.append(section)
     return merged

@@ -8,7 +8,7 @@ from django.db.models import F, Q
 from pgvector.django import HnswIndex, VectorField
 
 
-class RegConfigField(models.CharField):  # type: ignore[type-arg]
+class RegConfigField(models.CharField):
     """A PostgreSQL ``regconfig`` (text-search configuration such as ``english`` or ``turkish``).
 
     Stored as regconfig, not text, so the generated tsvector column can use it: ``to_tsvector(regconfig, text)``
@@ -91,7 +91,7 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     search_config = RegConfigField(max_length=64, default="simple")
-    search_vector = models.GeneratedField(  # type: ignore[var-annotated]
+    search_vector = models.GeneratedField(
         expression=SearchVector("text", config=F("search_config")),
         output_field=SearchVectorField(),
         db_persist=True,

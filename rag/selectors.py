@@ -35,7 +35,9 @@ def collection_get(*, user: Any, ref: str | int) -> Collection:
 
 
 def document_list(*, user: Any, collection: Collection | None = None) -> QuerySet[Document]:
-    documents = Document.objects.filter(collection__in=readable_collections(user)).select_related("collection")
+    documents = Document.objects.filter(collection__in=readable_collections(user)).select_related(
+        "collection"
+    )
     if collection is not None:
         documents = documents.filter(collection=collection)
     return documents.order_by("-created_at", "-id")
@@ -147,14 +149,25 @@ def chunk_search(
         allowed = allowed.replace("%s", f"%(acl{index})s", 1)
     sql = _HYBRID_SQL.format(allowed=allowed, scope=scope)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                       "set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true)",
+            [str(ef_search)],
+        )
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     return [
         SearchHit(
-            chunk_id=row[0], document_id=row[1], collection_id=row[2], title=row[3], page=row[4],
-            section=row[5], text=row[6], score=float(row[7]), vector_rank=row[8], text_rank=row[9],
+            chunk_id=row[0],
+            document_id=row[1],
+            collection_id=row[2],
+            title=row[3],
+            page=row[4],
+            section=row[5],
+            text=row[6],
+            score=float(row[7]),
+            vector_rank=row[8],
+            text_rank=row[9],
             similarity=float(row[10]) if row[10] is not None else None,
         )
         for row in rows

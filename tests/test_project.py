@@ -16,7 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **env},
     )
 
@@ -52,8 +56,12 @@ def test_production_mode_starts_with_them_and_embeds_nothing(tmp_path: Path) -> 
     result = _python(
         "import django; django.setup(); from django.conf import settings;"
         "print(settings.DATABASES['default']['HOST'], settings.CELERY_BROKER_URL, settings.DEBUG)",
-        DEBUG="false", SECRET_KEY="x" * 50, DATABASE_URL="postgresql://emanet:pw@db.internal:5432/emanet",
-        REDIS_URL="redis://redis.internal:6379/0", DATA_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        DATABASE_URL="postgresql://emanet:pw@db.internal:5432/emanet",
+        REDIS_URL="redis://redis.internal:6379/0",
+        DATA_DIR=str(tmp_path),
+        DJANGO_SETTINGS_MODULE="config.settings",
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["db.internal", "redis://redis.internal:6379/0", "False"]
@@ -72,7 +80,12 @@ def test_database_url_forms() -> None:
     socket = parse_database_url("postgresql://postgres@/emanet?host=/tmp/pg%20dir")
     assert (socket["NAME"], socket["HOST"], socket["USER"]) == ("emanet", "/tmp/pg dir", "postgres")
     tcp = parse_database_url("postgres://u:p%40ss@db:6543/emanet?sslmode=require")
-    assert (tcp["HOST"], tcp["PORT"], tcp["PASSWORD"], tcp["OPTIONS"]) == ("db", "6543", "p@ss", {"sslmode": "require"})
+    assert (tcp["HOST"], tcp["PORT"], tcp["PASSWORD"], tcp["OPTIONS"]) == (
+        "db",
+        "6543",
+        "p@ss",
+        {"sslmode": "require"},
+    )
 
 
 def test_docker_compose_file_describes_the_production_stack() -> None:
@@ -86,13 +99,16 @@ def test_docker_compose_file_describes_the_production_stack() -> None:
         assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL"} <= set(env)
     assert "gunicorn" in " ".join(services["web"]["command"])
     assert "worker" in services["worker"]["command"]
-    has_compose = shutil.which("docker") and subprocess.run(
-        ["docker", "compose", "version"], capture_output=True, timeout=30
-    ).returncode == 0
+    has_compose = (
+        shutil.which("docker")
+        and subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=30).returncode == 0
+    )
     if has_compose:  # the compose plugin parses the file fully, interpolation included
         result = subprocess.run(
             ["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, "SECRET_KEY": "x", "POSTGRES_PASSWORD": "x"},
         )
         assert result.returncode == 0, result.stderr

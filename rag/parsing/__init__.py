@@ -25,14 +25,30 @@ SUPPORTED: dict[str, tuple[str, Callable[[bytes], ParsedDocument]]] = {
     "txt": ("text/plain", formats.read_text),
 }
 _EXTENSIONS = {
-    ".pdf": "pdf", ".docx": "docx", ".html": "html", ".htm": "html", ".md": "md", ".markdown": "md",
-    ".csv": "csv", ".tsv": "csv", ".txt": "txt", ".text": "txt", ".log": "txt", ".rst": "txt",
+    ".pdf": "pdf",
+    ".docx": "docx",
+    ".html": "html",
+    ".htm": "html",
+    ".md": "md",
+    ".markdown": "md",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "txt",
+    ".text": "txt",
+    ".log": "txt",
+    ".rst": "txt",
 }
 # Magic numbers of common formats we do not read, so the error can name them.
 _KNOWN_BINARY = {
-    b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-    b"MZ": "a Windows executable", b"\x7fELF": "a Linux executable", b"\xd0\xcf\x11\xe0": "a legacy Office file",
-    b"Rar!": "a RAR archive", b"\x1f\x8b": "a gzip archive", b"7z\xbc\xaf": "a 7-Zip archive",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"MZ": "a Windows executable",
+    b"\x7fELF": "a Linux executable",
+    b"\xd0\xcf\x11\xe0": "a legacy Office file",
+    b"Rar!": "a RAR archive",
+    b"\x1f\x8b": "a gzip archive",
+    b"7z\xbc\xaf": "a 7-Zip archive",
 }
 SUPPORTED_HINT = "Emanet can read: txt, md, html, pdf, docx, csv."
 
@@ -54,7 +70,9 @@ def detect_format(data: bytes, filename: str) -> str:
         raise ParseError(f"This is a zip archive or an unsupported Office format. {SUPPORTED_HINT}")
     if suffix in {".pdf", ".docx"}:
         kind = "PDF" if suffix == ".pdf" else "Word"
-        raise ParseError(f"The file is named {suffix} but its content is not a {kind} document; it may be damaged.")
+        raise ParseError(
+            f"The file is named {suffix} but its content is not a {kind} document; it may be damaged."
+        )
     for magic, label in _KNOWN_BINARY.items():
         if head.startswith(magic):
             raise ParseError(f"Unsupported file type: this is {label}. {SUPPORTED_HINT}")

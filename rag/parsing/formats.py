@@ -18,7 +18,9 @@ def decode_text(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
     if b"\x00" in data[:4096]:
-        raise ParseError("This file looks binary, not text. Emanet can read txt, md, html, pdf, docx and csv.")
+        raise ParseError(
+            "This file looks binary, not text. Emanet can read txt, md, html, pdf, docx and csv."
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -125,6 +127,8 @@ def read_pdf(data: bytes) -> ParsedDocument:
 def read_docx(data: bytes) -> ParsedDocument:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     try:
         document = docx.Document(io.BytesIO(data))
@@ -134,7 +138,7 @@ def read_docx(data: bytes) -> ParsedDocument:
     for block in document.element.body.iterchildren():
         tag = block.tag.rsplit("}", 1)[-1]
         if tag == "p":
-            paragraph = docx.text.paragraph.Paragraph(block, document)
+            paragraph = Paragraph(block, document)
             text = paragraph.text.strip()
             style = (paragraph.style.name if paragraph.style is not None else "") or ""
             if not text:
@@ -148,7 +152,7 @@ def read_docx(data: bytes) -> ParsedDocument:
             else:
                 lines.append(text)
         elif tag == "tbl":
-            table = docx.table.Table(block, document)
+            table = Table(block, document)
             for row in table.rows:
                 lines.append(" | ".join(cell.text.strip() for cell in row.cells))
     sections, first_heading = sections_from_markdown("\n\n".join(lines))
@@ -179,9 +183,7 @@ def read_csv(data: bytes) -> ParsedDocument:
             "; ".join(f"{name.strip()}: {value.strip()}" for name, value in zip(header, row, strict=False))
             for row in block
         ]
-        sections.append(
-            Section(text="\n".join(lines), heading=f"rows {start + 2}–{start + len(block) + 1}")
-        )
+        sections.append(Section(text="\n".join(lines), heading=f"rows {start + 2}–{start + len(block) + 1}"))
     return ParsedDocument(sections=sections)
 
 

@@ -39,7 +39,8 @@ def document_claim(*, document_id: int, task_id: str) -> bool:
     """
     stale_before = timezone.now() - timedelta(seconds=settings.INGEST_TIME_LIMIT_S)
     claimable = Q(status=Document.Status.QUEUED) | Q(
-        Q(status=Document.Status.PROCESSING) & (Q(task_id=task_id) | Q(processing_started_at__lt=stale_before))
+        Q(status=Document.Status.PROCESSING)
+        & (Q(task_id=task_id) | Q(processing_started_at__lt=stale_before))
     )
     updated = Document.objects.filter(claimable, pk=document_id).update(
         status=Document.Status.PROCESSING,
@@ -139,8 +140,16 @@ def _ingest_claimed(document: Document) -> Document | None:
         locked.ingested_at = timezone.now()
         locked.save(
             update_fields=[
-                "status", "error", "chunk_count", "page_count", "mime_type", "language",
-                "language_detected", "title", "ingested_at", "updated_at",
+                "status",
+                "error",
+                "chunk_count",
+                "page_count",
+                "mime_type",
+                "language",
+                "language_detected",
+                "title",
+                "ingested_at",
+                "updated_at",
             ]
         )
     logger.info("document %s ready: %d chunks, language=%s", document.pk, len(chunks), language or "?")

@@ -32,11 +32,22 @@ def test_bulk_ingest_walks_folders_waits_and_reports_failures(
     assert "Ready: 2" in report and "Failed: 1" in report
     assert "FAILED " + str(tmp_path / "sub" / "broken.pdf") + ": The PDF file is damaged" in report
     assert set(Document.objects.values_list("original_filename", "status")) == {
-        ("handbook.md", "ready"), ("policy.pdf", "ready"), ("broken.pdf", "failed"),
+        ("handbook.md", "ready"),
+        ("policy.pdf", "ready"),
+        ("broken.pdf", "failed"),
     }
 
     out = io.StringIO()
-    call_command("ingest", str(tmp_path / "handbook.md"), "--collection", "A", "--user", "alice", stdout=out, verbosity=0)
+    call_command(
+        "ingest",
+        str(tmp_path / "handbook.md"),
+        "--collection",
+        "A",
+        "--user",
+        "alice",
+        stdout=out,
+        verbosity=0,
+    )
     assert "(1 already present)" in out.getvalue() and "Ready: 1" in out.getvalue()
 
 
@@ -44,6 +55,15 @@ def test_unknown_collection_is_an_error_unless_created(alice: Any, tmp_path: Pat
     (tmp_path / "a.txt").write_text("text")
     with pytest.raises(CommandError, match="not found"):
         call_command("ingest", str(tmp_path), "--collection", "New", "--user", "alice", "--no-wait")
-    call_command("ingest", str(tmp_path), "--collection", "New", "--user", "alice", "--create", "--no-wait",
-                 stdout=io.StringIO())
+    call_command(
+        "ingest",
+        str(tmp_path),
+        "--collection",
+        "New",
+        "--user",
+        "alice",
+        "--create",
+        "--no-wait",
+        stdout=io.StringIO(),
+    )
     assert Collection.objects.get(name="New").owner == alice

@@ -6,8 +6,9 @@ These tests commit (transaction=True) so the worker, a separate process, sees wh
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -21,9 +22,9 @@ from tests.files import make_docx, make_pdf
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 TXT = (
-    "Fire safety instructions. In case of fire, leave the building through the nearest emergency exit and "
-    "gather at the assembly point in the north car park. Do not use the lifts."
-).encode()
+    b"Fire safety instructions. In case of fire, leave the building through the nearest emergency exit and "
+    b"gather at the assembly point in the north car park. Do not use the lifts."
+)
 PDF = make_pdf(
     [
         "Travel policy. Economy class is required for flights shorter than six hours.",
@@ -41,7 +42,9 @@ DOCX = make_docx(
 
 def _upload(client: APIClient, name: str, data: bytes, collection: str = "A") -> int:
     response = client.post(
-        "/api/v1/documents", {"file": SimpleUploadedFile(name, data), "collection": collection}, format="multipart"
+        "/api/v1/documents",
+        {"file": SimpleUploadedFile(name, data), "collection": collection},
+        format="multipart",
     )
     assert response.status_code == 202, response.content
     return int(response.json()["id"])
@@ -77,7 +80,9 @@ def test_upload_ingest_search_delete_through_a_real_worker(
     stored = Path(settings.MEDIA_ROOT) / Document.objects.get(pk=ids["txt"]).file_path
     assert stored.exists()
     assert client.delete(f"/api/v1/documents/{ids['txt']}").status_code == 204
-    assert ids["txt"] not in {hit["document_id"] for hit in _search(client, "where do we gather if there is a fire?")}
+    assert ids["txt"] not in {
+        hit["document_id"] for hit in _search(client, "where do we gather if there is a fire?")
+    }
     assert not Chunk.objects.filter(document_id=ids["txt"]).exists()
     assert not stored.exists()
 
@@ -104,7 +109,10 @@ def test_bad_files_fail_with_reasons_and_leave_others_alone(
 
 
 def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
-    new_worker: Callable[..., WorkerProcess], alice: Any, collection_a: Any, client_for: Callable[[Any], APIClient],
+    new_worker: Callable[..., WorkerProcess],
+    alice: Any,
+    collection_a: Any,
+    client_for: Callable[[Any], APIClient],
     celery_worker: WorkerProcess,
 ) -> None:
     # The shared worker must not pick this task up: stop it for the duration of the test.

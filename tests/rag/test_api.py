@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -18,7 +19,13 @@ pytestmark = pytest.mark.django_db
 Client = Callable[[Any], APIClient]
 
 
-def upload(client: APIClient, collection: Any, data: bytes = b"Hello world, this is a test.", name: str = "a.txt", **extra: Any) -> Any:
+def upload(
+    client: APIClient,
+    collection: Any,
+    data: bytes = b"Hello world, this is a test.",
+    name: str = "a.txt",
+    **extra: Any,
+) -> Any:
     return client.post(
         "/api/v1/documents",
         {"file": SimpleUploadedFile(name, data), "collection": str(collection), **extra},
@@ -52,14 +59,18 @@ def test_wrong_token_gets_401() -> None:
 
 
 def test_create_and_list_collections(alice: Any, bob: Any, client_for: Client) -> None:
-    response = client_for(alice).post("/api/v1/collections", {"name": "Legal", "description": "contracts"}, format="json")
+    response = client_for(alice).post(
+        "/api/v1/collections", {"name": "Legal", "description": "contracts"}, format="json"
+    )
     assert response.status_code == 201
     assert response.json()["name"] == "Legal" and response.json()["owner"] == "alice"
     assert [c["name"] for c in client_for(alice).get("/api/v1/collections").json()["results"]] == ["Legal"]
     assert client_for(bob).get("/api/v1/collections").json()["results"] == []
 
 
-def test_duplicate_collection_name_is_a_400_with_a_reason(alice: Any, collection_a: Collection, client_for: Client) -> None:
+def test_duplicate_collection_name_is_a_400_with_a_reason(
+    alice: Any, collection_a: Collection, client_for: Client
+) -> None:
     response = client_for(alice).post("/api/v1/collections", {"name": "A"}, format="json")
     assert response.status_code == 400
     assert "already exists" in response.json()["detail"]
@@ -94,7 +105,9 @@ def test_same_file_twice_is_one_document(alice: Any, collection_a: Collection, c
 
 
 @pytest.mark.parametrize("ref", ["nope", "999999", "B"])
-def test_unknown_or_foreign_collection_is_404(alice: Any, collection_b: Collection, client_for: Client, ref: str) -> None:
+def test_unknown_or_foreign_collection_is_404(
+    alice: Any, collection_b: Collection, client_for: Client, ref: str
+) -> None:
     response = upload(client_for(alice), ref)
     assert response.status_code == 404
     assert response.json()["detail"] == f"Collection {ref!r} not found."
@@ -113,8 +126,14 @@ def test_reader_cannot_upload_or_delete(
     assert upload(client_for(carol), "A").status_code == 202
 
 
-def test_oversize_upload_is_413_and_stores_nothing(alice: Any, collection_a: Collection, client_for: Client) -> None:
-    before = sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()) if Path(settings.MEDIA_ROOT).exists() else []
+def test_oversize_upload_is_413_and_stores_nothing(
+    alice: Any, collection_a: Collection, client_for: Client
+) -> None:
+    before = (
+        sorted(p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file())
+        if Path(settings.MEDIA_ROOT).exists()
+        else []
+    )
     big = b"x" * (settings.MAX_UPLOAD_MB * 1024 * 1024 + 1)
     response = upload(client_for(alice), collection_a.name, data=big, name="big.txt")
     assert response.status_code == 413
@@ -124,7 +143,9 @@ def test_oversize_upload_is_413_and_stores_nothing(alice: Any, collection_a: Col
     assert after == before
 
 
-def test_oversize_detected_while_streaming_without_content_length(alice: Any, collection_a: Collection) -> None:
+def test_oversize_detected_while_streaming_without_content_length(
+    alice: Any, collection_a: Collection
+) -> None:
     from rag import storage
 
     with pytest.raises(storage.UploadTooLarge):
@@ -143,7 +164,11 @@ def test_document_detail_list_and_visibility(
     document = ingest_bytes(collection_a, alice, b"Text about turbines and their maintenance.", "t.txt")
     detail = client_for(alice).get(f"/api/v1/documents/{document.pk}").json()
     assert {k: detail[k] for k in ("id", "title", "collection", "status", "error", "chunk_count")} == {
-        "id": document.pk, "title": "t", "collection": collection_a.pk, "status": "ready", "error": "",
+        "id": document.pk,
+        "title": "t",
+        "collection": collection_a.pk,
+        "status": "ready",
+        "error": "",
         "chunk_count": 1,
     }
     assert "created_at" in detail
@@ -166,19 +191,34 @@ def test_delete_removes_document_and_chunks(alice: Any, collection_a: Collection
 
 
 def test_search_api_returns_hits(alice: Any, collection_a: Collection, client_for: Client) -> None:
-    document = ingest_bytes(collection_a, alice, b"The boiler room key is kept at the front desk.", "keys.txt")
-    response = client_for(alice).post("/api/v1/search", {"query": "where is the boiler key", "k": 3}, format="json")
+    document = ingest_bytes(
+        collection_a, alice, b"The boiler room key is kept at the front desk.", "keys.txt"
+    )
+    response = client_for(alice).post(
+        "/api/v1/search", {"query": "where is the boiler key", "k": 3}, format="json"
+    )
     assert response.status_code == 200
     hit = response.json()["results"][0]
     assert hit["document_id"] == document.pk and hit["title"] == "keys" and hit["page"] is None
-    assert set(hit) >= {"chunk_id", "document_id", "title", "page", "text", "score", "vector_rank", "text_rank"}
+    assert set(hit) >= {
+        "chunk_id",
+        "document_id",
+        "title",
+        "page",
+        "text",
+        "score",
+        "vector_rank",
+        "text_rank",
+    }
 
 
 def test_search_validation_errors_are_json(alice: Any, client_for: Client) -> None:
     response = client_for(alice).post("/api/v1/search", {"query": "x", "k": 0}, format="json")
     assert response.status_code == 400
     assert response.json()["detail"].startswith("k:")
-    response = client_for(alice).post("/api/v1/search", {"query": "x", "collections": ["missing"]}, format="json")
+    response = client_for(alice).post(
+        "/api/v1/search", {"query": "x", "collections": ["missing"]}, format="json"
+    )
     assert response.status_code == 404
 
 

@@ -18,7 +18,9 @@ def count(text: str) -> int:
 
 
 def test_short_section_is_one_chunk_with_its_page_and_heading() -> None:
-    chunks = chunk_sections([Section("Hello world.", page=3, heading="Intro")], tokenizer=tokenizer(), size=50, overlap=10)
+    chunks = chunk_sections(
+        [Section("Hello world.", page=3, heading="Intro")], tokenizer=tokenizer(), size=50, overlap=10
+    )
     assert [(c.text, c.page, c.section) for c in chunks] == [("Hello world.", 3, "Intro")]
     assert chunks[0].token_count == count("Hello world.")
 
@@ -64,7 +66,9 @@ def test_every_word_lands_in_a_chunk_and_no_chunk_exceeds_the_size(
     words: list[str], size: int, overlap_ratio: float
 ) -> None:
     text = " ".join(words)
-    chunks = chunk_sections([Section(text)], tokenizer=tokenizer(), size=size, overlap=int(size * overlap_ratio))
+    chunks = chunk_sections(
+        [Section(text)], tokenizer=tokenizer(), size=size, overlap=int(size * overlap_ratio)
+    )
     assert all(c.token_count <= size and count(c.text) <= size for c in chunks)
     covered = " ".join(c.text for c in chunks)
     assert set(re.findall(r"\S+", text)) <= set(re.findall(r"\S+", covered))

@@ -13,11 +13,14 @@ from tests.rag.helpers import ingest_bytes
 pytestmark = pytest.mark.django_db
 
 LONG_TEXT = "\n\n".join(
-    f"Section {i}. The maintenance schedule for pump {i} requires inspection every {i + 2} weeks." for i in range(80)
+    f"Section {i}. The maintenance schedule for pump {i} requires inspection every {i + 2} weeks."
+    for i in range(80)
 )
 
 
-def test_text_document_becomes_ready_with_chunks_vectors_and_language(alice: Any, collection_a: Collection) -> None:
+def test_text_document_becomes_ready_with_chunks_vectors_and_language(
+    alice: Any, collection_a: Collection
+) -> None:
     document = ingest_bytes(collection_a, alice, LONG_TEXT.encode(), "pumps.txt")
     assert document.status == Document.Status.READY
     assert document.error == ""
@@ -75,8 +78,13 @@ def test_ready_document_is_not_processed_again(alice: Any, collection_a: Collect
 
 def test_only_one_run_claims_a_document(alice: Any, collection_a: Collection) -> None:
     document = Document.objects.create(
-        collection=collection_a, title="t", original_filename="t.txt", mime_type="text/plain", sha256="0" * 64,
-        size_bytes=1, uploaded_by=alice,
+        collection=collection_a,
+        title="t",
+        original_filename="t.txt",
+        mime_type="text/plain",
+        sha256="0" * 64,
+        size_bytes=1,
+        uploaded_by=alice,
     )
     assert document_claim(document_id=document.pk, task_id="first")
     assert not document_claim(document_id=document.pk, task_id="other")

@@ -61,7 +61,9 @@ def test_user_without_grant_never_sees_chunk(bob: Any, corpus: dict[str, Any]) -
     assert {h.document_id for h in hits} == {corpus["fin"].pk}
 
 
-def test_collection_scope_narrows_but_never_widens(bob: Any, collection_a: Collection, corpus: dict[str, Any]) -> None:
+def test_collection_scope_narrows_but_never_widens(
+    bob: Any, collection_a: Collection, corpus: dict[str, Any]
+) -> None:
     assert chunk_search(user=bob, query=HR, k=50, collection_ids=[collection_a.pk]) == []
 
 
@@ -83,7 +85,9 @@ def test_search_runs_a_fixed_number_of_queries(
 def test_small_collection_still_gets_results_among_many_foreign_chunks(
     alice: Any, bob: Any, collection_a: Collection, collection_b: Collection
 ) -> None:
-    many = "\n\n".join(f"Vacation note {i}: team {i} plans its holiday schedule in week {i}." for i in range(150))
+    many = "\n\n".join(
+        f"Vacation note {i}: team {i} plans its holiday schedule in week {i}." for i in range(150)
+    )
     ingest_bytes(collection_b, bob, many.encode(), "bob-notes.txt")
     mine = ingest_bytes(collection_a, alice, b"My own note about vacation planning.", "mine.txt")
     hits = chunk_search(user=alice, query="vacation schedule", k=10)
@@ -92,12 +96,18 @@ def test_small_collection_still_gets_results_among_many_foreign_chunks(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    grants=st.lists(st.tuples(st.sampled_from(["alice", "bob", "carol"]), st.sampled_from(["A", "B"])), max_size=4),
+    grants=st.lists(
+        st.tuples(st.sampled_from(["alice", "bob", "carol"]), st.sampled_from(["A", "B"])), max_size=4
+    ),
     searcher=st.sampled_from(["alice", "bob", "carol"]),
     query=st.sampled_from(["vacation", "password", "expenses XJ-4411", "days", "rules for claims"]),
 )
 def test_hits_only_ever_come_from_readable_collections(
-    corpus: dict[str, Any], carol: Any, grants: list[tuple[str, str]], searcher: str, query: str,
+    corpus: dict[str, Any],
+    carol: Any,
+    grants: list[tuple[str, str]],
+    searcher: str,
+    query: str,
     django_user_model: Any,
 ) -> None:
     users = {u.username: u for u in django_user_model.objects.filter(username__in=["alice", "bob", "carol"])}

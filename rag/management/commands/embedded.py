@@ -27,5 +27,7 @@ class Command(BaseCommand):
         connections.close_all()
         pg = embedded.postgres_stop(settings.DATA_DIR)
         redis = embedded.redis_stop(settings.DATA_DIR)
-        self.stdout.write(f"PostgreSQL {'stopped' if pg else 'was not running'}; "
-                          f"Redis {'stopped' if redis else 'was not running'}.")
+        self.stdout.write(
+            f"PostgreSQL {'stopped' if pg else 'was not running'}; "
+            f"Redis {'stopped' if redis else 'was not running'}."
+        )

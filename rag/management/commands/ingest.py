@@ -32,8 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path)
         parser.add_argument("--collection", required=True, help="Collection id or name")
         parser.add_argument("--user", help="Acting user (default: the first superuser)")
-        parser.add_argument("--create", action="store_true", help="Create the collection if it does not exist")
-        parser.add_argument("--language", default="", help="ISO 639-1 code for all files; detected if omitted")
+        parser.add_argument(
+            "--create", action="store_true", help="Create the collection if it does not exist"
+        )
+        parser.add_argument(
+            "--language", default="", help="ISO 639-1 code for all files; detected if omitted"
+        )
         parser.add_argument("--no-wait", action="store_true", help="Queue and exit without waiting")
         parser.add_argument("--timeout", type=float, default=3600, help="Seconds to wait for processing")
 
@@ -59,7 +63,10 @@ class Command(BaseCommand):
             try:
                 with path.open("rb") as stream:
                     document, created = document_create(
-                        collection=collection, uploaded_by=user, stream=stream, filename=path.name,
+                        collection=collection,
+                        uploaded_by=user,
+                        stream=stream,
+                        filename=path.name,
                         language=language,
                     )
             except storage.UploadTooLarge as exc:
@@ -70,11 +77,15 @@ class Command(BaseCommand):
                 continue
             duplicates += 0 if created else 1
             ids[document.pk] = path
-        self.stdout.write(f"Queued {len(ids)} file(s) into {collection.name!r} ({duplicates} already present).")
+        self.stdout.write(
+            f"Queued {len(ids)} file(s) into {collection.name!r} ({duplicates} already present)."
+        )
         if options["no_wait"]:
             return
         if not (celery_app.control.ping(timeout=2.0) or []):
-            self.stderr.write("No Celery worker answers: start one (manage.py serve, or celery -A config worker).")
+            self.stderr.write(
+                "No Celery worker answers: start one (manage.py serve, or celery -A config worker)."
+            )
         self._wait(ids, refused, options["timeout"], options["verbosity"])
 
     def _user(self, username: str | None) -> Any:
@@ -96,12 +107,16 @@ class Command(BaseCommand):
                 raise CommandError(f"{path} does not exist.")
             candidates = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
             found.extend(
-                p for p in candidates
-                if p.name not in SKIP_NAMES and not any(part.startswith(".") for part in p.relative_to(path.parent).parts)
+                p
+                for p in candidates
+                if p.name not in SKIP_NAMES
+                and not any(part.startswith(".") for part in p.relative_to(path.parent).parts)
             )
         return found
 
-    def _wait(self, ids: dict[int, Path], refused: list[tuple[Path, str]], timeout: float, verbosity: int) -> None:
+    def _wait(
+        self, ids: dict[int, Path], refused: list[tuple[Path, str]], timeout: float, verbosity: int
+    ) -> None:
         done_states = {Document.Status.READY, Document.Status.FAILED}
         deadline = time.monotonic() + timeout
         finished: dict[int, Document] = {}
@@ -111,9 +126,13 @@ class Command(BaseCommand):
                 for document in Document.objects.filter(pk__in=pending, status__in=done_states):
                     finished[document.pk] = document
                     bar.update(1)
-                missing = set(pending) - set(Document.objects.filter(pk__in=pending).values_list("pk", flat=True))
+                missing = set(pending) - set(
+                    Document.objects.filter(pk__in=pending).values_list("pk", flat=True)
+                )
                 for pk in missing:
-                    finished[pk] = Document(pk=pk, status=Document.Status.FAILED, error="deleted while processing")
+                    finished[pk] = Document(
+                        pk=pk, status=Document.Status.FAILED, error="deleted while processing"
+                    )
                     bar.update(1)
                 if len(finished) < len(ids):
                     time.sleep(0.5)

@@ -35,19 +35,43 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         login_hint = self._ensure_admin()
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings")}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
+        }
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [
-                sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-                "--concurrency", str(options["worker_concurrency"]), "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                str(options["worker_concurrency"]),
+                "-Q",
+                settings.CELERY_TASK_DEFAULT_QUEUE,
             ],
             env=env,
         )
         web = subprocess.Popen(  # noqa: S603
             [
-                sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", options["bind"],
-                "--workers", str(options["workers"]), "--threads", "4", "--timeout", "300",
-                "--access-logfile", "-",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi:application",
+                "--bind",
+                options["bind"],
+                "--workers",
+                str(options["workers"]),
+                "--threads",
+                "4",
+                "--timeout",
+                "300",
+                "--access-logfile",
+                "-",
             ],
             env=env,
         )
@@ -93,6 +117,6 @@ class Command(BaseCommand):
                     child.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     child.kill()
-        failed = [child.args[3] for child in children if child.returncode not in (0, -15, None)]
+        failed = [child.pid for child in children if child.returncode not in (0, -15, None)]
         if failed and not stopping:
-            raise SystemExit(f"a process exited unexpectedly: {failed}")
+            raise SystemExit(f"process(es) {failed} exited unexpectedly; see the log above")

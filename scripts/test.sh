@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install (first time) and run the whole test suite against real services: embedded PostgreSQL+pgvector and
+# Redis under .data/test (or DATABASE_URL / REDIS_URL), real Celery worker processes, the real model.
+# Also runs ruff and mypy. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh dev
+export DJANGO_SETTINGS_MODULE=config.settings_test
+
+stop_embedded() { .venv/bin/python manage.py embedded stop >/dev/null 2>&1 || true; }
+if [ -z "${DATABASE_URL:-}${REDIS_URL:-}" ]; then trap stop_embedded EXIT; fi
+
+echo "== ruff"; .venv/bin/ruff check .
+echo "== mypy"; .venv/bin/mypy rag governance inference config
+echo "== pytest"
+pytest_args=()
+[ "${CI:-}" = true ] && pytest_args+=(--create-db)
+.venv/bin/python -m pytest "${pytest_args[@]}" "$@"
