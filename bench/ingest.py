@@ -39,16 +39,23 @@ def main() -> None:
     Document.objects.filter(collection=collection).delete()
 
     texts = [
-        "\n\n".join(paragraph(rng, 120) for _ in range(max(1, args.words // 120))).encode() for _ in range(args.docs)
+        "\n\n".join(paragraph(rng, 120) for _ in range(max(1, args.words // 120))).encode()
+        for _ in range(args.docs)
     ]
     documents = []
     for index, data in enumerate(texts):
         stored = storage.store(io.BytesIO(data), suffix=".txt")
         documents.append(
             Document.objects.create(
-                collection=collection, title=f"doc {index}", original_filename=f"doc{index}.txt",
-                mime_type="text/plain", sha256=stored.sha256, size_bytes=stored.size,
-                file_path=stored.relative_path, uploaded_by=user, language="en",
+                collection=collection,
+                title=f"doc {index}",
+                original_filename=f"doc{index}.txt",
+                mime_type="text/plain",
+                sha256=stored.sha256,
+                size_bytes=stored.size,
+                file_path=stored.relative_path,
+                uploaded_by=user,
+                language="en",
             )
         )
     embeddings.embed(["warm-up"])  # load the model outside both timings
@@ -71,7 +78,9 @@ def main() -> None:
     raw_s = time.perf_counter() - start
 
     pipeline_rate, raw_rate = chunk_total / pipeline_s, chunk_total / raw_s
-    print(f"corpus: {args.docs} documents x ~{args.words} words = {chunk_total} chunks (200 tokens, overlap 40)")
+    print(
+        f"corpus: {args.docs} documents x ~{args.words} words = {chunk_total} chunks (200 tokens, overlap 40)"
+    )
     print(f"pipeline (parse+chunk+embed+store): {pipeline_s:6.2f} s  {pipeline_rate:7.1f} chunks/s")
     print(f"raw model.encode, same texts:       {raw_s:6.2f} s  {raw_rate:7.1f} chunks/s")
     print(f"ratio pipeline/raw: {pipeline_rate / raw_rate:.2f}  (goal >= 0.8)")

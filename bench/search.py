@@ -41,8 +41,14 @@ def build(size: int, rng: random.Random) -> None:
     ]
     documents = [
         Document.objects.create(
-            collection=collections[i % COLLECTIONS], title=f"doc {i}", original_filename=f"d{i}.txt",
-            mime_type="text/plain", sha256=f"{i:064d}", size_bytes=1, status="ready", uploaded_by=owner,
+            collection=collections[i % COLLECTIONS],
+            title=f"doc {i}",
+            original_filename=f"d{i}.txt",
+            mime_type="text/plain",
+            sha256=f"{i:064d}",
+            size_bytes=1,
+            status="ready",
+            uploaded_by=owner,
         )
         for i in range(max(COLLECTIONS, size // 50))
     ]

@@ -122,6 +122,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stale-documents": {"task": "rag.tasks.requeue_stale_documents", "schedule": 300.0},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Models ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
+from rag.services.documents import documents_requeue_stale
 from rag.services.ingest import document_ingest, document_mark_failed
 
 logger = logging.getLogger(__name__)
@@ -51,3 +52,9 @@ def ingest_document(self: Task, document_id: int) -> str:
     if document is None:
         return "gone"
     return str(document.status)
+
+
+@shared_task
+def requeue_stale_documents() -> int:
+    """Periodic (Celery beat): re-send ingest tasks that were lost. Idempotent by construction."""
+    return documents_requeue_stale()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from rag import storage
 from rag.models import Chunk, Collection, Document
@@ -15,10 +18,45 @@ from rag.parsing.formats import title_from_filename
 logger = logging.getLogger(__name__)
 
 
-def _queue_ingest(document_id: int) -> None:
+def _queue_ingest(document_id: int) -> bool:
+    """Send the ingest task. A broker outage must not lose the upload: the document stays ``queued`` in the
+    database and ``documents_requeue_stale`` sends it again once the broker is back."""
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
     from rag.tasks import ingest_document
 
-    ingest_document.delay(document_id)
+    try:
+        ingest_document.delay(document_id)
+    except BrokerUnavailable:
+        logger.warning("broker unreachable; document %s stays queued until the stale sweep", document_id)
+        return False
+    return True
+
+
+def documents_requeue_stale(*, queued_for_s: int = 600) -> int:
+    """Send again the documents whose task may have been lost; returns how many were sent.
+
+    - ``queued`` for longer than ``queued_for_s``: the message never reached the broker, or the broker lost it.
+    - ``processing`` with a lease older than the ingest time limit: its worker died and retries ran out.
+    Sending twice is harmless: ``document_claim`` lets only one run work and a ready document is skipped.
+    """
+    now = timezone.now()
+    queued = Document.objects.filter(
+        status=Document.Status.QUEUED, updated_at__lt=now - timedelta(seconds=queued_for_s)
+    )
+    stuck = Document.objects.filter(
+        status=Document.Status.PROCESSING,
+        processing_started_at__lt=now - timedelta(seconds=settings.INGEST_TIME_LIMIT_S + 60),
+    )
+    ids = list(queued.values_list("pk", flat=True)) + list(stuck.values_list("pk", flat=True))
+    sent = 0
+    for document_id in ids:
+        # Touch updated_at so the next sweep waits again instead of flooding the queue.
+        Document.objects.filter(pk=document_id).update(updated_at=now)
+        sent += _queue_ingest(document_id)
+    if ids:
+        logger.info("stale sweep: re-sent %d of %d document(s)", sent, len(ids))
+    return sent
 
 
 def document_create(

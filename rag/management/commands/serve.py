@@ -53,6 +53,10 @@ class Command(BaseCommand):
                 str(options["worker_concurrency"]),
                 "-Q",
                 settings.CELERY_TASK_DEFAULT_QUEUE,
+                # One machine, one worker: the periodic scheduler (stale-task sweep) runs inside it.
+                "--beat",
+                "--schedule",
+                str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
             env=env,
         )
