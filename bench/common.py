@@ -39,6 +39,40 @@ WORDS = (
 ).split()
 
 
+class Vocabulary:
+    """Zipf-distributed words (after stop-word removal real text is roughly Zipf with s ~ 1), so full-text
+    selectivity looks like a real corpus: a few words are everywhere, most are rare."""
+
+    def __init__(self, size: int = 20_000, seed: int = 5) -> None:
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        syllables = [c + v for c in "bcdfghjklmnprstvyz" for v in "aeiou"]
+        words: list[str] = list(WORDS)
+        seen = set(words)
+        while len(words) < size:
+            word = "".join(rng.choice(syllables, size=int(rng.integers(2, 5))))
+            if word not in seen:
+                seen.add(word)
+                words.append(word)
+        self.words = np.array(words)
+        ranks = np.arange(1, size + 1)
+        weights = 1.0 / (ranks + 2.7) ** 1.07
+        self.probabilities = weights / weights.sum()
+        tail = weights.copy()
+        tail[:50] = 0  # questions are made of content words, not the corpus's most common ones
+        self.query_probabilities = tail / tail.sum()
+        self.rng = rng
+
+    def texts(self, count: int, words: int) -> list[str]:
+        picks = self.rng.choice(len(self.words), size=(count, words), p=self.probabilities)
+        return [" ".join(self.words[row]) for row in picks]
+
+    def question(self, words: int) -> str:
+        picks = self.rng.choice(len(self.words), size=words, p=self.query_probabilities, replace=False)
+        return " ".join(self.words[picks])
+
+
 def paragraph(rng: object, words: int) -> str:
     import random
 

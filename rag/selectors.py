@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,18 +67,75 @@ class SearchHit:
 
 
 RRF_K = 60
+MAX_QUERY_WORDS = 32
+COMMON_SHARE = 0.10
+COMMON_MIN_CHUNKS = 2000
+_WORD = re.compile(r"\w+")
 
 # One statement: access filter, HNSW cosine top-N, full-text top-N, reciprocal-rank fusion.
 # hnsw.iterative_scan lets the index keep scanning until enough rows pass the access filter (pgvector 0.8),
 # so a user with access to a small collection still gets k results and never another collection's.
+#
+# Full text: each query word becomes the OR of its lexemes under every query configuration (a question is
+# stemmed the ways the documents may be); words that are a stop word in any of those languages are dropped,
+# and so are words in more than COMMON_SHARE of all chunks (from ANALYZE's statistics: the corpus's own
+# stop words, which carry no signal and would make the text branch rank most of the table).
+# Chunks containing every word rank first ("strict"); only when fewer than N do chunks containing any word
+# get ranked too ("loose"). The loose branch sits behind a one-time filter, so the expensive broad OR scan
+# runs only for questions the strict query cannot answer.
 _HYBRID_SQL = """
 WITH allowed AS ({allowed}),
+common_lexemes AS (
+    SELECT common.lexeme AS common_lexeme
+    FROM pg_stats s
+    CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS common(lexeme, share)
+    WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
+      AND common.lexeme IS NOT NULL AND common.share > %(common_share)s
+      -- In a small corpus every word is "common"; prune only when the statistics describe enough chunks.
+      AND (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) >= %(common_min_chunks)s
+),
+word_lexemes AS (
+    SELECT words.ord, cfg, lexeme
+    FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
+    CROSS JOIN unnest(%(configs)s::text[]) AS cfg
+    CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig, words.word))) AS lexeme
+    WHERE NOT EXISTS (SELECT 1 FROM common_lexemes WHERE common_lexeme = lexeme)
+),
+kept_words AS (
+    SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives
+    FROM word_lexemes
+    GROUP BY ord
+    HAVING count(DISTINCT cfg) = cardinality(%(configs)s::text[])
+),
 query AS (
-    SELECT COALESCE((
-        SELECT string_agg(quote_literal(lexeme), ' | ')
-        FROM (SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(cfg::regconfig, %(q)s))) AS lexeme
-              FROM unnest(%(configs)s::text[]) AS cfg) lexemes
-    ), '')::tsquery AS tsq
+    SELECT COALESCE((SELECT string_agg('(' || alternatives || ')', ' & ') FROM kept_words), '')::tsquery AS all_q,
+           COALESCE((SELECT string_agg(alternatives, ' | ') FROM kept_words), '')::tsquery AS any_q
+),
+strict_hits AS (
+    SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
+    FROM rag_chunk ch, query
+    WHERE ch.search_vector @@ query.all_q
+      AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+    ORDER BY score DESC, ch.id
+    LIMIT %(candidates)s
+),
+loose_hits AS (
+    SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
+    FROM rag_chunk ch, query
+    WHERE (SELECT count(*) FROM strict_hits) < %(candidates)s
+      AND ch.search_vector @@ query.any_q
+      AND NOT ch.search_vector @@ query.all_q
+      AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+    ORDER BY score DESC, ch.id
+    LIMIT %(candidates)s
+),
+text_hits AS (
+    SELECT id, row_number() OVER (ORDER BY strict DESC, score DESC, id) AS rank
+    FROM (
+        SELECT id, score, true AS strict FROM strict_hits
+        UNION ALL
+        SELECT id, score, false AS strict FROM loose_hits
+    ) matched
 ),
 vector_hits AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
@@ -88,17 +146,6 @@ vector_hits AS (
         ORDER BY ch.embedding <=> %(vec)s::vector
         LIMIT %(candidates)s
     ) nearest
-),
-text_hits AS (
-    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
-    FROM (
-        SELECT ch.id, ts_rank_cd(ch.search_vector, query.tsq, 1) AS score
-        FROM rag_chunk ch, query
-        WHERE ch.search_vector @@ query.tsq
-          AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-        ORDER BY score DESC, ch.id
-        LIMIT %(candidates)s
-    ) matched
 ),
 fused AS (
     SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity,
@@ -133,11 +180,13 @@ def chunk_search(
     allowed_sql, allowed_params = readable_collection_ids_sql(user)
     scope = "AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
     params: dict[str, Any] = {
-        "q": query,
+        "words": _WORD.findall(query)[:MAX_QUERY_WORDS],
         "configs": list(QUERY_CONFIGS),
         "vec": "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]",
         "candidates": candidates,
         "rrf_k": RRF_K,
+        "common_share": COMMON_SHARE,
+        "common_min_chunks": COMMON_MIN_CHUNKS,
         "k": k,
         "scope": collection_ids or [],
     }

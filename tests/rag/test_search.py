@@ -120,3 +120,24 @@ def test_hits_only_ever_come_from_readable_collections(
         hits = chunk_search(user=users[searcher], query=query, k=20)
         assert {h.collection_id for h in hits} <= readable
         transaction.set_rollback(True)
+
+
+def test_corpus_wide_common_words_are_left_to_the_vector_search(alice: Any, collection_a: Collection) -> None:
+    from django.db import connection
+
+    from rag.selectors import COMMON_MIN_CHUNKS
+
+    rare = ingest_bytes(collection_a, alice, b"Shipments to Zanzibar need form Z-12.", "rare.txt")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO rag_chunk (document_id, collection_id, ordinal, text, section, token_count, embedding,"
+            " search_config) SELECT %s, %s, 1000 + n, 'boilerplate footer text number ' || n, '', 5,"
+            " array_fill(0.051, ARRAY[384])::vector, 'english' FROM generate_series(1, %s) AS n",
+            [rare.pk, collection_a.pk, COMMON_MIN_CHUNKS + 100],
+        )
+        cursor.execute("ANALYZE rag_chunk")
+    common = chunk_search(user=alice, query="boilerplate", k=10)
+    assert common and all(hit.text_rank is None for hit in common)  # "boilerplate" is in ~100% of chunks
+    hits = chunk_search(user=alice, query="boilerplate Zanzibar", k=10)
+    text_hits = [h for h in hits if h.text_rank is not None]
+    assert [(h.text, h.text_rank) for h in text_hits] == [("Shipments to Zanzibar need form Z-12.", 1)]
