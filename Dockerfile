@@ -19,4 +19,4 @@ RUN DEBUG=false SECRET_KEY=build DATABASE_URL=postgresql://build@localhost/build
  && useradd --system --uid 1000 --home /app emanet && mkdir -p /data && chown emanet /data
 USER emanet
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application", "--bind", "0.0.0.0:8000"]

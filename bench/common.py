@@ -69,8 +69,13 @@ class Vocabulary:
         return [" ".join(self.words[row]) for row in picks]
 
     def question(self, words: int) -> str:
-        picks = self.rng.choice(len(self.words), size=words, p=self.query_probabilities, replace=False)
-        return " ".join(self.words[picks])
+        """A few domain words (what the vectors were built from, so the query embedding lands among the
+        chunks, as a real question does) and content words from the Zipf tail (what full text matches)."""
+        domain = self.rng.choice(WORDS, size=2, replace=False)
+        picks = self.rng.choice(
+            len(self.words), size=max(1, words - 2), p=self.query_probabilities, replace=False
+        )
+        return " ".join([*domain, *self.words[picks]])
 
 
 def paragraph(rng: object, words: int) -> str:

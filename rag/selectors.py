@@ -70,6 +70,7 @@ RRF_K = 60
 MAX_QUERY_WORDS = 32
 COMMON_SHARE = 0.10
 COMMON_MIN_CHUNKS = 2000
+LOOSE_BUDGET = 0.05
 _WORD = re.compile(r"\w+")
 
 # One statement: access filter, HNSW cosine top-N, full-text top-N, reciprocal-rank fusion.
@@ -78,38 +79,53 @@ _WORD = re.compile(r"\w+")
 #
 # Full text: each query word becomes the OR of its lexemes under every query configuration (a question is
 # stemmed the ways the documents may be); words that are a stop word in any of those languages are dropped,
-# and so are words in more than COMMON_SHARE of all chunks (from ANALYZE's statistics: the corpus's own
-# stop words, which carry no signal and would make the text branch rank most of the table).
-# Chunks containing every word rank first ("strict"); only when fewer than N do chunks containing any word
-# get ranked too ("loose"). The loose branch sits behind a one-time filter, so the expensive broad OR scan
-# runs only for questions the strict query cannot answer.
+# and so are words in more than COMMON_SHARE of all chunks (ANALYZE's statistics: the corpus's own stop
+# words carry no signal and would make the text branch rank most of the table).
+# Chunks containing every kept word rank first ("strict"). Only when fewer than N do, the "loose" branch
+# (behind a one-time filter, so it is skipped otherwise) ranks chunks containing any of the rarest words,
+# taken rarest first until their estimated shares add up to LOOSE_BUDGET: the broad OR scan stays bounded
+# to a few percent of the table however common the question's words are.
 _HYBRID_SQL = """
 WITH allowed AS ({allowed}),
-common_lexemes AS (
-    SELECT common.lexeme AS common_lexeme
+stats AS (
+    SELECT s.most_common_elems::text::text[] AS lexemes, s.most_common_elem_freqs AS shares
     FROM pg_stats s
-    CROSS JOIN LATERAL unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) AS common(lexeme, share)
     WHERE s.schemaname = current_schema() AND s.tablename = 'rag_chunk' AND s.attname = 'search_vector'
-      AND common.lexeme IS NOT NULL AND common.share > %(common_share)s
-      -- In a small corpus every word is "common"; prune only when the statistics describe enough chunks.
+      -- In a small corpus every word is "common": use the statistics only when they describe enough chunks.
       AND (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) >= %(common_min_chunks)s
 ),
+lexeme_shares AS (
+    SELECT known.lexeme AS known_lexeme, known.share
+    FROM stats CROSS JOIN LATERAL unnest(stats.lexemes, stats.shares) AS known(lexeme, share)
+    WHERE known.lexeme IS NOT NULL
+),
+-- A lexeme missing from the most-common list is rarer than the least common one on it.
+rarest_share AS (
+    SELECT COALESCE((SELECT shares[cardinality(lexemes) + 1] FROM stats), 0) AS share
+),
 word_lexemes AS (
-    SELECT words.ord, cfg, lexeme
+    SELECT words.ord, cfg, lexeme,
+           COALESCE((SELECT share FROM lexeme_shares WHERE known_lexeme = lexeme),
+                    (SELECT share FROM rarest_share)) AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
     CROSS JOIN unnest(%(configs)s::text[]) AS cfg
     CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig, words.word))) AS lexeme
-    WHERE NOT EXISTS (SELECT 1 FROM common_lexemes WHERE common_lexeme = lexeme)
 ),
 kept_words AS (
-    SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives
+    SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives, max(share) AS share
     FROM word_lexemes
     GROUP BY ord
-    HAVING count(DISTINCT cfg) = cardinality(%(configs)s::text[])
+    HAVING count(DISTINCT cfg) = cardinality(%(configs)s::text[]) AND max(share) <= %(common_share)s
+),
+loose_words AS (
+    SELECT alternatives
+    FROM (SELECT alternatives, share, sum(share) OVER (ORDER BY share, ord) AS running FROM kept_words) ranked
+    WHERE running - share < %(loose_budget)s
 ),
 query AS (
     SELECT COALESCE((SELECT string_agg('(' || alternatives || ')', ' & ') FROM kept_words), '')::tsquery AS all_q,
-           COALESCE((SELECT string_agg(alternatives, ' | ') FROM kept_words), '')::tsquery AS any_q
+           COALESCE((SELECT string_agg(alternatives, ' | ') FROM kept_words), '')::tsquery AS any_q,
+           COALESCE((SELECT string_agg(alternatives, ' | ') FROM loose_words), '')::tsquery AS loose_q
 ),
 strict_hits AS (
     SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
@@ -123,7 +139,7 @@ loose_hits AS (
     SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
     FROM rag_chunk ch, query
     WHERE (SELECT count(*) FROM strict_hits) < %(candidates)s
-      AND ch.search_vector @@ query.any_q
+      AND ch.search_vector @@ query.loose_q
       AND NOT ch.search_vector @@ query.all_q
       AND ch.collection_id IN (SELECT id FROM allowed) {scope}
     ORDER BY score DESC, ch.id
@@ -187,6 +203,7 @@ def chunk_search(
         "rrf_k": RRF_K,
         "common_share": COMMON_SHARE,
         "common_min_chunks": COMMON_MIN_CHUNKS,
+        "loose_budget": LOOSE_BUDGET,
         "k": k,
         "scope": collection_ids or [],
     }
