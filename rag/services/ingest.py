@@ -68,7 +68,9 @@ def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | 
         logger.info("document %s not claimable (done, gone or being processed elsewhere)", document_id)
         return Document.objects.filter(pk=document_id).first()
     Document.objects.filter(pk=document_id).update(attempts=F("attempts") + 1)
-    document = Document.objects.get(pk=document_id)
+    document = Document.objects.filter(pk=document_id).first()
+    if document is None:  # deleted between the claim and now
+        return None
     try:
         return _ingest_claimed(document)
     except IngestFailed as exc:
