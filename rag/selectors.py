@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
@@ -185,13 +186,14 @@ def chunk_search(
     k: int = 10,
     collection_ids: list[int] | None = None,
     candidates: int | None = None,
-    ef_search: int = 100,
+    ef_search: int | None = None,
 ) -> list[SearchHit]:
     """Hybrid search over the chunks ``user`` may read; ``collection_ids`` narrows further, never widens."""
     query = query.strip()
     if not query:
         return []
     candidates = candidates or max(4 * k, 40)
+    ef_search = max(ef_search or settings.HNSW_EF_SEARCH, candidates)
     vector = embeddings.embed_query(query)
     allowed_sql, allowed_params = readable_collection_ids_sql(user)
     scope = "AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
