@@ -78,9 +78,11 @@ class Command(BaseCommand):
         url = f"http://{options['bind']}"
         self.stdout.write(self.style.SUCCESS(f"\nEmanet is running at {url}"))
         self.stdout.write(login_hint)
+        python = os.path.relpath(sys.executable)
         self.stdout.write(
-            "API token: python manage.py drf_create_token <username>  (then: Authorization: Token <key>)\n"
-            f"API docs:  {url}/api/docs/    Stop: Ctrl-C\n"
+            f"API token: {python} manage.py drf_create_token admin   (then: Authorization: Token <key>)\n"
+            f"API docs:  {url}/api/docs/    Stop: Ctrl-C ({python} manage.py embedded stop also stops the "
+            "embedded PostgreSQL and Redis)\n"
         )
         self._supervise([web, worker])
 
