@@ -142,3 +142,29 @@ def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
         assert ordinals == list(range(document.chunk_count))
     finally:
         celery_worker.start()
+
+
+def test_database_connection_lost_mid_task_is_retried_and_completes(
+    celery_worker: WorkerProcess, alice: Any, collection_a: Any, client_for: Callable[[Any], APIClient]
+) -> None:
+    from django.db import connection
+
+    client = client_for(alice)
+    text = "\n\n".join(
+        f"Clause {i}. Supplier {i % 13} delivers part {i} to depot {i % 9} within {i % 6 + 2} working days."
+        for i in range(1600)
+    )
+    document_id = _upload(client, "contract.txt", text.encode())
+    wait_for_status(document_id, {"processing"}, timeout=60)
+    time.sleep(0.5)  # the worker holds its database connection while it embeds
+    with connection.cursor() as cursor:
+        # A real transient outage: the server drops the worker's connection (failover, restart, proxy).
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchone()[0] >= 1
+    document = wait_for_status(document_id, {"ready", "failed"}, timeout=120)
+    assert document.status == "ready", document.error
+    assert document.attempts == 2  # the autoretry re-claimed its own document
+    assert Chunk.objects.filter(document_id=document_id).count() == document.chunk_count
