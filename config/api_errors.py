@@ -52,3 +52,45 @@ def handler500(request: HttpRequest) -> HttpResponse:
     from django.views.defaults import server_error
 
     return server_error(request)
+
+
+class ApiJsonErrorsMiddleware:
+    """Under /api/, answer JSON for what DRF does not see: unknown URLs (also with DEBUG on, where Django
+    would render its HTML debug page), oversized or malformed bodies, and unexpected exceptions."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            _wants_json(request)
+            and response.status_code in (400, 404, 500)
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            return JsonResponse(
+                {"detail": _GENERIC.get(response.status_code, "Error.")}, status=response.status_code
+            )
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+        from django.http import Http404
+
+        if not _wants_json(request):
+            return None
+        if isinstance(exception, Http404):
+            return JsonResponse({"detail": "Not found."}, status=404)
+        if isinstance(exception, RequestDataTooBig):
+            return JsonResponse({"detail": "The request body is too large."}, status=413)
+        if isinstance(exception, SuspiciousOperation):
+            return JsonResponse({"detail": "Bad request."}, status=400)
+        logger.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+        return JsonResponse({"detail": _GENERIC[500]}, status=500)
+
+
+_GENERIC = {
+    400: "Bad request.",
+    404: "Not found.",
+    500: "Internal server error. The administrator can find it in the log.",
+}

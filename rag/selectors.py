@@ -28,7 +28,8 @@ def collection_get(*, user: Any, ref: str | int) -> Collection:
     """By id or by name, among the collections the user can read."""
     collections = readable_collections(user)
     text = str(ref).strip()
-    found = collections.filter(pk=int(text)).first() if text.isdigit() else None
+    # isdecimal() alone accepts "²" and other digits int() refuses.
+    found = collections.filter(pk=int(text)).first() if text.isascii() and text.isdecimal() else None
     if found is None:
         found = collections.filter(name=text).first()
     if found is None:

@@ -35,6 +35,7 @@ def ingest_document(self: Task, document_id: int) -> str:
         document_mark_failed(
             document_id=document_id,
             reason="Processing took longer than the time limit (INGEST_TIME_LIMIT_S); the file may be too large.",
+            task_id=task_id,
         )
         return "failed"
     except (OperationalError, InterfaceError, ConnectionError):
@@ -45,6 +46,7 @@ def ingest_document(self: Task, document_id: int) -> str:
         logger.exception("ingest of document %s crashed", document_id)
         document_mark_failed(
             document_id=document_id,
+            task_id=task_id,
             reason=f"Unexpected error while processing (reference {task_id}); the administrator can find "
             "details in the worker log.",
         )

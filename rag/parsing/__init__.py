@@ -51,6 +51,8 @@ _KNOWN_BINARY = {
     b"7z\xbc\xaf": "a 7-Zip archive",
 }
 SUPPORTED_HINT = "Emanet can read: txt, md, html, pdf, docx, csv."
+# A .docx is a zip: refuse one that would inflate past this (zip bombs take the worker down with them).
+MAX_UNPACKED_BYTES = 300 * 2**20
 
 
 def detect_format(data: bytes, filename: str) -> str:
@@ -62,6 +64,12 @@ def detect_format(data: bytes, filename: str) -> str:
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                unpacked = sum(info.file_size for info in archive.infolist())
+                if unpacked > MAX_UNPACKED_BYTES:
+                    raise ParseError(
+                        f"The archive unpacks to {unpacked // 2**20} MB, more than the "
+                        f"{MAX_UNPACKED_BYTES // 2**20} MB Emanet reads from one document."
+                    )
                 if "word/document.xml" in archive.namelist():
                     return "docx"
         except zipfile.BadZipFile as exc:

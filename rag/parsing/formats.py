@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rag.parsing.base import ParsedDocument, ParseError, Section
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# Linear-time on any line (a lazy group followed by optional runs was cubic on "# a      ...      b").
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$")
 
 
 def decode_text(data: bytes) -> str:
@@ -51,7 +52,7 @@ def sections_from_markdown(text: str) -> tuple[list[Section], str]:
         match = None if in_fence else _MD_HEADING.match(line)
         if match:
             flush()
-            level, title = len(match.group(1)), match.group(2).strip()
+            level, title = len(match.group(1)), match.group(2).rstrip().rstrip("#").rstrip()
             first_heading = first_heading or title
             path = [(lvl, t) for lvl, t in path if lvl < level] + [(level, title)]
             buffer.append(title)  # keep the heading words searchable inside the chunk

@@ -26,6 +26,13 @@ from rag.parsing import ParseError, mime_type_for, parse
 logger = logging.getLogger(__name__)
 
 
+# One delivery plus Celery's 5 retries; beyond that a document is failed instead of retried again.
+MAX_ATTEMPTS = 6
+# Title/heading prefix embedded with each chunk: at most CONTEXT_CHARS characters, budgeted as CONTEXT_TOKENS.
+CONTEXT_CHARS = 120
+CONTEXT_TOKENS = 48
+
+
 class IngestFailed(Exception):
     """A permanent failure: retrying will not help. The message is shown to the uploader."""
 
@@ -51,15 +58,28 @@ def document_claim(*, document_id: int, task_id: str) -> bool:
     return updated == 1
 
 
-def document_mark_failed(*, document_id: int, reason: str) -> None:
-    Document.objects.filter(pk=document_id).update(
-        status=Document.Status.FAILED, error=reason[:2000], chunk_count=0, updated_at=timezone.now()
-    )
+def document_mark_failed(*, document_id: int, reason: str, task_id: str | None = None) -> bool:
+    """Fail a document that is being processed (by ``task_id`` when given). A document that already became
+    ready, or that another run has taken over, is left alone. Returns whether it was marked."""
+    with transaction.atomic():
+        claimed = Document.objects.select_for_update().filter(
+            pk=document_id, status=Document.Status.PROCESSING
+        )
+        if task_id is not None:
+            claimed = claimed.filter(task_id=task_id[:64])
+        if claimed.first() is None:
+            return False
+        Chunk.objects.filter(document_id=document_id).delete()
+        Document.objects.filter(pk=document_id).update(
+            status=Document.Status.FAILED, error=reason[:2000], chunk_count=0, updated_at=timezone.now()
+        )
+    return True
 
 
 def embedding_input(*, title: str, chunk: TextChunk) -> str:
     """What the model embeds: the chunk with its document title and heading as context."""
-    context = " — ".join(part for part in (title, chunk.section) if part)
+    # Bounded (~40 tokens) so that prefix + chunk stays inside the model window (see CONTEXT_TOKENS).
+    context = " — ".join(part for part in (title, chunk.section) if part)[:CONTEXT_CHARS]
     return f"{context}\n{chunk.text}" if context else chunk.text
 
 
@@ -72,14 +92,20 @@ def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | 
     if document is None:  # deleted between the claim and now
         return None
     try:
-        return _ingest_claimed(document)
+        if document.attempts > MAX_ATTEMPTS:
+            # A file that kills the worker (out of memory, a parser crash) comes back with every redelivery.
+            raise IngestFailed(
+                f"Processing was interrupted {document.attempts - 1} times (the worker crashed or lost its "
+                "database); giving up. The file may be too large or malformed."
+            )
+        return _ingest_claimed(document, task_id=task_id)
     except IngestFailed as exc:
         logger.info("document %s failed: %s", document_id, exc)
-        document_mark_failed(document_id=document_id, reason=str(exc))
+        document_mark_failed(document_id=document_id, reason=str(exc), task_id=task_id)
         return Document.objects.filter(pk=document_id).first()
 
 
-def _ingest_claimed(document: Document) -> Document | None:
+def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     try:
         data = storage.read(document.file_path)
     except (FileNotFoundError, ValueError) as exc:
@@ -100,7 +126,7 @@ def _ingest_claimed(document: Document) -> Document | None:
     chunks = chunk_sections(
         parsed.sections,
         tokenizer=embeddings.tokenizer(),
-        size=min(settings.CHUNK_TOKENS, embeddings.max_tokens() - 2),
+        size=min(settings.CHUNK_TOKENS, embeddings.max_tokens() - 2 - CONTEXT_TOKENS),
         overlap=settings.CHUNK_OVERLAP_TOKENS,
     )
     if not chunks:
@@ -113,6 +139,11 @@ def _ingest_claimed(document: Document) -> Document | None:
         if locked is None:
             logger.info("document %s was deleted while it was processed; discarding chunks", document.pk)
             return None
+        if locked.status != Document.Status.PROCESSING or locked.task_id != task_id[:64]:
+            logger.warning(
+                "document %s was taken over by another run; discarding this one's chunks", document.pk
+            )
+            return locked
         Chunk.objects.filter(document_id=document.pk).delete()
         Chunk.objects.bulk_create(
             [

@@ -245,3 +245,18 @@ def test_openapi_schema_and_docs_are_served_without_a_cdn(alice: Any, client_for
     assert docs.status_code == 200
     html = docs.content.decode()
     assert "cdn" not in html.lower() and "drf_spectacular_sidecar" in html
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_api_errors_are_json_in_debug_mode_too(
+    alice: Any, collection_a: Collection, client_for: Client, settings: Any, debug: bool
+) -> None:
+    settings.DEBUG = debug
+    client = client_for(alice)
+    missing = client.get("/api/v1/nothing-here")
+    assert (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
+    odd = client.get("/api/v1/documents", {"collection": "²"})
+    assert odd.status_code == 404 and odd.json()["detail"] == "Collection '²' not found."
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    big = client.post("/api/v1/search", {"query": "x" * 2000}, format="json")
+    assert (big.status_code, big.json()) == (413, {"detail": "The request body is too large."})

@@ -110,3 +110,26 @@ def test_bad_file_marks_only_that_document_failed(
     good.refresh_from_db()
     assert good.status == Document.Status.READY
     assert Chunk.objects.filter(document=good).count() == good.chunk_count
+
+
+def test_a_document_that_keeps_crashing_its_worker_is_failed_not_retried_forever(
+    alice: Any, collection_a: Collection
+) -> None:
+    from rag.services.ingest import MAX_ATTEMPTS
+
+    document = ingest_bytes(collection_a, alice, LONG_TEXT.encode(), "pumps.txt")
+    Chunk.objects.filter(document=document).delete()
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.QUEUED, attempts=MAX_ATTEMPTS)
+    result = document_ingest(document_id=document.pk, task_id="redelivered-again")
+    assert result is not None and result.status == Document.Status.FAILED
+    assert result.error.startswith(f"Processing was interrupted {MAX_ATTEMPTS} times")
+
+
+def test_a_late_failure_never_overwrites_a_ready_document(alice: Any, collection_a: Collection) -> None:
+    from rag.services.ingest import document_mark_failed
+
+    document = ingest_bytes(collection_a, alice, LONG_TEXT.encode(), "pumps.txt")
+    assert not document_mark_failed(document_id=document.pk, reason="soft time limit", task_id="test")
+    document.refresh_from_db()
+    assert document.status == Document.Status.READY
+    assert Chunk.objects.filter(document=document).count() == document.chunk_count

@@ -97,3 +97,25 @@ def test_scanned_pdf_without_text_layer_is_explained() -> None:
 
 def test_content_wins_over_file_name() -> None:
     assert detect_format(make_pdf(["x"]), "renamed.txt") == "pdf"
+
+
+def test_pathological_heading_line_parses_in_linear_time() -> None:
+    import time
+
+    line = "# a" + " " * 20000 + "b\n" + "## Title ##\nbody"
+    started = time.perf_counter()
+    _, parsed = parse(line.encode(), "evil.md")
+    assert time.perf_counter() - started < 1.0
+    assert parsed.sections[-1].heading.endswith("Title")
+
+
+def test_zip_bomb_docx_is_refused_before_unpacking() -> None:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"<w:document>" + b" " * (320 * 2**20) + b"</w:document>")
+    with pytest.raises(ParseError, match="unpacks to"):
+        parse(buffer.getvalue(), "bomb.docx")
