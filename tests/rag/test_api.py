@@ -260,3 +260,28 @@ def test_api_errors_are_json_in_debug_mode_too(
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     big = client.post("/api/v1/search", {"query": "x" * 2000}, format="json")
     assert (big.status_code, big.json()) == (413, {"detail": "The request body is too large."})
+
+
+def test_admin_shows_staff_only_documents_they_may_read_and_deletes_through_the_service(
+    alice: Any,
+    bob: Any,
+    collection_a: Collection,
+    collection_b: Collection,
+    client: Any,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    bob.is_staff = bob.is_superuser = True
+    bob.save()
+    mine = ingest_bytes(collection_b, bob, b"Bob's own notes about the boiler.", "b.txt")
+    theirs = ingest_bytes(collection_a, alice, b"Alice's confidential notes.", "a.txt")
+    client.force_login(bob)
+    listing = client.get("/admin/rag/document/").content.decode()
+    assert f"/admin/rag/document/{mine.pk}/change/" in listing
+    assert f"/admin/rag/document/{theirs.pk}/change/" not in listing
+    assert client.get(f"/admin/rag/document/{theirs.pk}/change/").status_code == 302  # "doesn't exist"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/admin/rag/document/{mine.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Document.objects.filter(pk=mine.pk).exists()
+    assert not Chunk.objects.filter(document_id=mine.pk).exists()
+    assert not (Path(settings.MEDIA_ROOT) / mine.file_path).exists()
