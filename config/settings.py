@@ -137,6 +137,8 @@ CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
 # HNSW candidate list per search: recall vs. time (bench/search.py, 100k chunks: 100 → 0.74, 200 → 0.88,
 # 400 → 0.97 recall@10; the vector scan stays under ~12 ms either way).
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 200)
+# How far a filtered (access-controlled) vector scan may go before giving up (pgvector's default: 20,000).
+HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 100_000)
 LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""
 LLM_MODEL = env_str("LLM_MODEL", "") or ""
 

@@ -74,7 +74,10 @@ class Document(models.Model):
                 name="document_unique_content_per_collection",
             ),
         ]
-        indexes = [models.Index(fields=["collection", "status"])]
+        # Also serves the search's "which languages are present" lookup as an index-only scan.
+        indexes = [
+            models.Index(fields=["collection", "status", "language"], name="document_coll_status_lang")
+        ]
 
     def __str__(self) -> str:
         return self.title

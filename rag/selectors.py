@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from governance.access import readable_collection_ids_sql, readable_collections
 from inference import embeddings
-from rag.language import QUERY_CONFIGS
+from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
 from rag.models import Collection, Document
 
 
@@ -77,7 +77,9 @@ _WORD = re.compile(r"\w+")
 
 # One statement: access filter, HNSW cosine top-N, full-text top-N, reciprocal-rank fusion.
 # hnsw.iterative_scan lets the index keep scanning until enough rows pass the access filter (pgvector 0.8),
-# so a user with access to a small collection still gets k results and never another collection's.
+# so a user with access to a small collection still gets k results and never another collection's, as long
+# as they are found within hnsw.max_scan_tuples index tuples (HNSW_MAX_SCAN_TUPLES): a user who may read
+# only a tiny share of millions of chunks gets fewer vector hits (the full-text side is unaffected).
 #
 # Full text: each query word becomes the OR of its lexemes under every query configuration (a question is
 # stemmed the ways the documents may be); words that are a stop word in any of those languages are dropped,
@@ -105,19 +107,30 @@ lexeme_shares AS (
 rarest_share AS (
     SELECT COALESCE((SELECT shares[cardinality(lexemes) + 1] FROM stats), 0) AS share
 ),
+-- Stem the question the ways the readable documents were stemmed: simple/english/turkish always, plus the
+-- configuration of every other language present among the readable documents.
+query_configs AS (
+    SELECT cfg FROM unnest(%(configs)s::text[]) AS cfg
+    UNION
+    SELECT map.cfg
+    FROM (SELECT DISTINCT d.language FROM rag_document d
+          WHERE d.collection_id IN (SELECT id FROM allowed) AND d.status = 'ready' {doc_scope}) present
+    JOIN unnest(%(language_codes)s::text[], %(language_configs)s::text[]) AS map(code, cfg)
+      ON map.code = present.language
+),
 word_lexemes AS (
     SELECT words.ord, cfg, lexeme,
            COALESCE((SELECT share FROM lexeme_shares WHERE known_lexeme = lexeme),
                     (SELECT share FROM rarest_share)) AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
-    CROSS JOIN unnest(%(configs)s::text[]) AS cfg
+    CROSS JOIN query_configs
     CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig, words.word))) AS lexeme
 ),
 kept_words AS (
     SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives, max(share) AS share
     FROM word_lexemes
     GROUP BY ord
-    HAVING count(DISTINCT cfg) = cardinality(%(configs)s::text[]) AND max(share) <= %(common_share)s
+    HAVING count(DISTINCT cfg) = (SELECT count(*) FROM query_configs) AND max(share) <= %(common_share)s
 ),
 loose_words AS (
     SELECT alternatives
@@ -201,6 +214,8 @@ def chunk_search(
     params: dict[str, Any] = {
         "words": _WORD.findall(query)[:MAX_QUERY_WORDS],
         "configs": list(QUERY_CONFIGS),
+        "language_codes": list(SEARCH_CONFIGS),
+        "language_configs": list(SEARCH_CONFIGS.values()),
         "vec": "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]",
         "candidates": candidates,
         "rrf_k": RRF_K,
@@ -216,12 +231,13 @@ def chunk_search(
     allowed = allowed_sql
     for index in range(len(allowed_params)):
         allowed = allowed.replace("%s", f"%(acl{index})s", 1)
-    sql = _HYBRID_SQL.format(allowed=allowed, scope=scope)
+    doc_scope = "AND d.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
+    sql = _HYBRID_SQL.format(allowed=allowed, scope=scope, doc_scope=doc_scope)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true)",
-            [str(ef_search)],
+            "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
+            [str(ef_search), str(settings.HNSW_MAX_SCAN_TUPLES)],
         )
         cursor.execute(sql, params)
         rows = cursor.fetchall()

@@ -141,3 +141,15 @@ def test_corpus_wide_common_words_are_left_to_the_vector_search(alice: Any, coll
     hits = chunk_search(user=alice, query="boilerplate Zanzibar", k=10)
     text_hits = [h for h in hits if h.text_rank is not None]
     assert [(h.text, h.text_rank) for h in text_hits] == [("Shipments to Zanzibar need form Z-12.", 1)]
+
+
+def test_documents_in_other_languages_match_their_own_words(alice: Any, collection_a: Collection) -> None:
+    german = ingest_bytes(
+        collection_a,
+        alice,
+        "Die Häuser in der Altstadt stehen unter Denkmalschutz.".encode(),
+        "de.txt",
+        language="de",
+    )
+    hits = chunk_search(user=alice, query="Häuser", k=5)  # german stems it to "haus", simple does not
+    assert (hits[0].document_id, hits[0].text_rank) == (german.pk, 1)
