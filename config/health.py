@@ -57,7 +57,25 @@ def _embedding() -> dict[str, Any]:
     }
 
 
-CHECKS = {"database": _database, "broker": _broker, "worker": _workers, "embedding_model": _embedding}
+def _egress() -> dict[str, Any]:
+    from inference.egress import EgressRefused, check_url, configured_endpoints
+
+    checked = {}
+    for endpoint in configured_endpoints():
+        try:
+            checked[endpoint.setting] = check_url(endpoint.url, setting=endpoint.setting)
+        except EgressRefused as exc:
+            return {"status": "error", "detail": str(exc)}
+    return {"status": "ok", "endpoints": checked}
+
+
+CHECKS = {
+    "database": _database,
+    "broker": _broker,
+    "worker": _workers,
+    "embedding_model": _embedding,
+    "egress": _egress,
+}
 
 
 def health_report() -> dict[str, Any]:

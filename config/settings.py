@@ -141,6 +141,12 @@ HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 200)
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 100_000)
 LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""
 LLM_MODEL = env_str("LLM_MODEL", "") or ""
+EMBEDDING_BASE_URL = env_str("EMBEDDING_BASE_URL", "") or ""  # reserved: a remote embedding server
+# Model endpoints must resolve into these networks (inference/egress.py). Default: loopback + private ranges.
+ALLOWED_MODEL_NETWORKS = env_list(
+    "ALLOWED_MODEL_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+)
 
 # --- Uploads --------------------------------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
