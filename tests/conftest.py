@@ -186,3 +186,36 @@ def wait_for_status(document_id: int, statuses: set[str], timeout: float = 120) 
             return document
         time.sleep(0.1)
     raise AssertionError(f"document {document_id} stuck in {document.status!r} after {timeout} s")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The real bundled model server (vLLM CPU + SmolLM2), started once per test session. Returns its URL."""
+    from inference import local_server
+
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
+    process = local_server.start(port=port, log_path=log_path)
+    yield f"http://127.0.0.1:{port}/v1"
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+
+
+@pytest.fixture
+def llm(llm_server: str, settings: Any) -> str:
+    from inference.local_server import MODEL_NAME
+
+    settings.LLM_BASE_URL = llm_server
+    settings.LLM_MODEL = MODEL_NAME
+    return llm_server

@@ -1,0 +1,183 @@
+"""Client for the language model: vLLM's OpenAI-compatible HTTP API, and the only module that talks to it.
+
+Streaming and non-streaming chat completions with timeouts and bounded retries. Any way the server can be
+unavailable (refused, timed out, 5xx, malformed reply) surfaces as one typed error, InferenceUnavailable,
+which the API turns into a 503 with its message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class InferenceUnavailable(Exception):
+    """The language model could not answer. The message is safe to show (no prompt text in it)."""
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    model: str
+    usage: Usage
+    finish_reason: str | None = None
+
+
+@dataclass
+class StreamState:
+    """Filled in while a stream is consumed: the model name, the usage and the finish reason at the end."""
+
+    model: str = ""
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+def _base_url() -> str:
+    if not settings.LLM_BASE_URL:
+        raise InferenceUnavailable("no language model is configured (LLM_BASE_URL is empty)")
+    return settings.LLM_BASE_URL.rstrip("/")
+
+
+def _client() -> httpx.Client:
+    headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
+    timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=settings.LLM_CONNECT_TIMEOUT_S)
+    # trust_env=False: never route model traffic through a proxy from the environment (egress guard).
+    return httpx.Client(base_url=_base_url(), headers=headers, timeout=timeout, trust_env=False)
+
+
+def _unavailable(exc: Exception) -> InferenceUnavailable:
+    if isinstance(exc, httpx.TimeoutException):
+        return InferenceUnavailable(f"the model server at {_base_url()} did not answer in time")
+    if isinstance(exc, httpx.HTTPStatusError):
+        return InferenceUnavailable(f"the model server answered HTTP {exc.response.status_code}")
+    return InferenceUnavailable(f"cannot reach the model server at {_base_url()} ({type(exc).__name__})")
+
+
+def _retrying(action: str) -> Iterator[int]:
+    """Attempt numbers with exponential backoff between them (0.5 s, 1 s, ...)."""
+    for attempt in range(settings.LLM_MAX_RETRIES + 1):
+        if attempt:
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
+            logger.info("retrying %s (attempt %d)", action, attempt + 1)
+        yield attempt
+
+
+def _payload(
+    messages: list[dict[str, str]], *, max_tokens: int, temperature: float, stream: bool
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "model": settings.LLM_MODEL,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "stream": stream,
+    }
+    if stream:
+        payload["stream_options"] = {"include_usage": True}
+    return payload
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code >= 500
+    return isinstance(exc, httpx.TransportError)
+
+
+def chat(messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: float = 0.1) -> Completion:
+    last: Exception | None = None
+    for attempt in _retrying("chat completion"):
+        try:
+            with _client() as client:
+                response = client.post(
+                    "/chat/completions",
+                    json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=False),
+                )
+                response.raise_for_status()
+                body = response.json()
+            choice = body["choices"][0]
+            usage = body.get("usage") or {}
+            return Completion(
+                text=choice["message"]["content"] or "",
+                model=body.get("model", settings.LLM_MODEL),
+                usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+                finish_reason=choice.get("finish_reason"),
+            )
+        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+            last = exc
+            if not _retryable(exc) or attempt == settings.LLM_MAX_RETRIES:
+                break
+    if last is None:  # pragma: no cover - the loop always runs at least once
+        raise InferenceUnavailable("no attempt was made")
+    if isinstance(last, ValueError | KeyError | IndexError):
+        raise InferenceUnavailable(
+            "the model server sent a reply that is not an OpenAI chat completion"
+        ) from last
+    raise _unavailable(last) from last
+
+
+def chat_stream(
+    messages: list[dict[str, str]], *, state: StreamState, max_tokens: int = 512, temperature: float = 0.1
+) -> Iterator[str]:
+    """Yield text deltas as they arrive. Retries only before the first token: a stream that breaks midway
+    raises InferenceUnavailable (the caller has already shown part of the answer)."""
+    for attempt in _retrying("streamed chat completion"):
+        started = False
+        try:
+            with (
+                _client() as client,
+                client.stream(
+                    "POST",
+                    "/chat/completions",
+                    json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=True),
+                ) as response,
+            ):
+                response.raise_for_status()
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        return
+                    event = json.loads(data)
+                    state.model = event.get("model") or state.model
+                    if event.get("usage"):
+                        usage = event["usage"]
+                        state.usage = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+                    for choice in event.get("choices") or []:
+                        state.finish_reason = choice.get("finish_reason") or state.finish_reason
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            started = True
+                            yield delta
+            return
+        except (httpx.HTTPError, ValueError) as exc:
+            if started or not _retryable(exc) or attempt == settings.LLM_MAX_RETRIES:
+                if isinstance(exc, ValueError):
+                    raise InferenceUnavailable("the model server sent a malformed stream") from exc
+                raise _unavailable(exc) from exc
+
+
+def models() -> list[str]:
+    """Model names the server serves (GET /models): a cheap health probe."""
+    try:
+        with _client() as client:
+            response = client.get("/models", timeout=httpx.Timeout(3.0))
+            response.raise_for_status()
+            return [item["id"] for item in response.json().get("data", [])]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise _unavailable(exc) from exc
