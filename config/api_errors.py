@@ -13,6 +13,10 @@ logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    from inference.llm import InferenceUnavailable
+
+    if isinstance(exc, InferenceUnavailable):
+        return Response({"detail": f"The language model is not reachable: {exc}"}, status=503)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 below answers (and logs) it

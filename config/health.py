@@ -69,12 +69,24 @@ def _egress() -> dict[str, Any]:
     return {"status": "ok", "endpoints": checked}
 
 
+def _llm() -> dict[str, Any]:
+    from inference import llm
+
+    if not settings.LLM_BASE_URL:
+        return {"status": "off", "detail": "LLM_BASE_URL is not set"}
+    served = llm.models()
+    if settings.LLM_MODEL and settings.LLM_MODEL not in served:
+        return {"status": "error", "detail": f"the server does not serve LLM_MODEL={settings.LLM_MODEL!r}"}
+    return {"status": "ok", "models": served}
+
+
 CHECKS = {
     "database": _database,
     "broker": _broker,
     "worker": _workers,
     "embedding_model": _embedding,
     "egress": _egress,
+    "llm": _llm,
 }
 
 
@@ -85,5 +97,5 @@ def health_report() -> dict[str, Any]:
             components[name] = check()
         except Exception as exc:  # noqa: BLE001 - a health probe reports every failure instead of raising
             components[name] = {"status": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
-    healthy = all(component["status"] == "ok" for component in components.values())
+    healthy = all(component["status"] != "error" for component in components.values())
     return {"status": "ok" if healthy else "degraded", "components": components}

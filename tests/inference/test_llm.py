@@ -103,3 +103,25 @@ def test_server_errors_are_retried_then_reported(settings: Any) -> None:
         assert _Failing.calls == 2
     finally:
         server.shutdown()
+
+
+@pytest.mark.django_db
+def test_health_reports_the_model_server(llm: str, alice: Any, client_for: Any, settings: Any) -> None:
+    body = client_for(alice).get("/api/v1/health").json()
+    assert body["components"]["llm"] == {"status": "ok", "models": [MODEL_NAME]}
+    settings.LLM_MODEL = "some-other-model"
+    response = client_for(alice).get("/api/v1/health")
+    assert response.status_code == 503
+    assert "does not serve LLM_MODEL='some-other-model'" in response.json()["components"]["llm"]["detail"]
+
+
+def test_api_turns_an_unreachable_model_into_503_json(rf: Any) -> None:
+    from rest_framework.views import APIView
+
+    from config.api_errors import exception_handler
+
+    response = exception_handler(
+        client.InferenceUnavailable("cannot reach the model server"), {"view": APIView()}
+    )
+    assert response is not None and response.status_code == 503
+    assert response.data == {"detail": "The language model is not reachable: cannot reach the model server"}

@@ -230,7 +230,14 @@ def test_unknown_api_path_is_json_404(alice: Any, client_for: Client) -> None:
 
 def test_health_shows_details_only_to_signed_in_users(alice: Any, client_for: Client) -> None:
     anonymous = APIClient().get("/api/v1/health").json()
-    assert set(anonymous["components"]) == {"database", "broker", "worker", "embedding_model", "egress"}
+    assert set(anonymous["components"]) == {
+        "database",
+        "broker",
+        "worker",
+        "embedding_model",
+        "egress",
+        "llm",
+    }
     assert all(set(c) == {"status"} for c in anonymous["components"].values())
     detailed = client_for(alice).get("/api/v1/health").json()
     assert detailed["components"]["database"]["status"] == "ok"
