@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,10 +51,8 @@ def test_server_down_is_unavailable_after_bounded_retries(settings: Any) -> None
         port = sock.getsockname()[1]
     settings.LLM_BASE_URL = f"http://127.0.0.1:{port}/v1"
     settings.LLM_MAX_RETRIES = 2
-    started = time.monotonic()
     with pytest.raises(client.InferenceUnavailable, match="cannot reach the model server"):
-        client.chat(QUESTION)
-    assert 1.4 < time.monotonic() - started < 10  # two backoffs (0.5 s + 1 s), not forever
+        client.chat(QUESTION)  # the number of attempts is counted in test_server_errors_are_retried...
     with pytest.raises(client.InferenceUnavailable):
         list(client.chat_stream(QUESTION, state=client.StreamState()))
 

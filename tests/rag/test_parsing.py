@@ -99,13 +99,10 @@ def test_content_wins_over_file_name() -> None:
     assert detect_format(make_pdf(["x"]), "renamed.txt") == "pdf"
 
 
+@pytest.mark.timeout(30)  # the old, cubic pattern took hours on this line
 def test_pathological_heading_line_parses_in_linear_time() -> None:
-    import time
-
     line = "# a" + " " * 20000 + "b\n" + "## Title ##\nbody"
-    started = time.perf_counter()
     _, parsed = parse(line.encode(), "evil.md")
-    assert time.perf_counter() - started < 1.0
     assert parsed.sections[-1].heading.endswith("Title")
 
 
