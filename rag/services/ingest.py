@@ -116,7 +116,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         raise IngestFailed(str(exc)) from exc
 
     language, detected = document.language, False
-    if not language:
+    if not language or document.language_detected:  # a re-run detects again rather than trusting itself
         language, detected = detect_language(parsed.text), True
     config = search_config_for(language)
     title = document.title
