@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -148,6 +149,17 @@ LOCAL_LLM_DIR = env_str("LOCAL_LLM_DIR", str(DATA_DIR / "models" / "SmolLM2-135M
 LLM_TIMEOUT_S = float(env_int("LLM_TIMEOUT_S", 120))
 LLM_CONNECT_TIMEOUT_S = float(env_int("LLM_CONNECT_TIMEOUT_S", 5))
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+# Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.
+ANSWER_SOURCES = env_int("ANSWER_SOURCES", 5)
+ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512)
+# Cosine similarity (embedding model) at or above which a retrieved chunk counts as relevant even without a
+# full-text match; below it, with no matching word either, it is not offered to the model.
+ANSWER_MIN_SIMILARITY = float(env_str("ANSWER_MIN_SIMILARITY", "0.30") or "0.30")
+ANSWER_HISTORY_TURNS = env_int("ANSWER_HISTORY_TURNS", 3)
+# The model's context window when the server cannot tell (vLLM reports it through POST /tokenize).
+LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 2048)
+# The bundled model server's port (used when LLM_BASE_URL is empty, by `manage.py serve`).
+LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8001)
 EMBEDDING_BASE_URL = env_str("EMBEDDING_BASE_URL", "") or ""  # reserved: a remote embedding server
 # Model endpoints must resolve into these networks (inference/egress.py). Default: loopback + private ranges.
 ALLOWED_MODEL_NETWORKS = env_list(
@@ -167,7 +179,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -195,6 +209,7 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("tr", "Türkçe")]
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Istanbul") or "UTC"
 USE_I18N = True
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")) or "staticfiles")

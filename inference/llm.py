@@ -181,3 +181,32 @@ def models() -> list[str]:
             return [item["id"] for item in response.json().get("data", [])]
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise _unavailable(exc) from exc
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    count: int
+    max_model_len: int | None
+
+
+def tokenize_chat(messages: list[dict[str, str]]) -> TokenCount | None:
+    """Exact prompt length of ``messages`` under the served model's tokenizer and chat template (vLLM's
+    ``POST /tokenize``, which lives beside ``/v1``), plus the server's context window. None when the server
+    has no such endpoint (another OpenAI-compatible server): callers then estimate."""
+    root = _base_url().removesuffix("/v1")
+    payload = {"model": settings.LLM_MODEL, "messages": messages, "add_generation_prompt": True}
+    try:
+        with _client() as client:
+            response = client.post(f"{root}/tokenize", json=payload)
+    except httpx.HTTPError as exc:
+        raise _unavailable(exc) from exc
+    if response.status_code in (404, 405, 501):
+        return None
+    try:
+        response.raise_for_status()
+        body = response.json()
+        return TokenCount(int(body["count"]), body.get("max_model_len"))
+    except httpx.HTTPStatusError as exc:
+        raise _unavailable(exc) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InferenceUnavailable("the model server sent a malformed /tokenize reply") from exc

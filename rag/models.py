@@ -118,3 +118,90 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id}#{self.ordinal}"
+
+
+class Conversation(models.Model):
+    """A thread of questions by one user. Only its owner sees it (selectors filter by user)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["user", "-updated_at"], name="conversation_user_updated")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Answer(models.Model):
+    """One question and the answer given, with what produced it (model, prompt hash, sources)."""
+
+    class Status(models.TextChoices):
+        COMPLETE = "complete"  # the model finished (or no source was relevant: not_found)
+        INTERRUPTED = "interrupted"  # the stream stopped early: client gone or model server lost midway
+        FAILED = "failed"  # the model server could not be reached; no answer text
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="answers")
+    question = models.TextField()
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
+    not_found = models.BooleanField(default=False, help_text="No readable source was relevant; no model call")
+    model = models.CharField(max_length=200, blank=True)
+    prompt_sha256 = models.CharField(max_length=64, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    # The collections the user restricted the question to (empty: all readable ones).
+    collection_ids = models.JSONField(default=list, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class Citation(models.Model):
+    """Source [n] of an answer. Title, page and snippet are copied so the answer stays readable later."""
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="citations")
+    n = models.PositiveSmallIntegerField()
+    # SET_NULL: deleting a document keeps the record that it was once cited.
+    chunk = models.ForeignKey(Chunk, on_delete=models.SET_NULL, null=True, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.SET_NULL, null=True, related_name="+")
+    title = models.CharField(max_length=500)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    section = models.CharField(max_length=500, blank=True)
+    snippet = models.TextField()
+    # False: given to the model as a source but not referenced with [n] in the answer text.
+    cited = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["answer_id", "n"]
+        constraints = [models.UniqueConstraint(fields=["answer", "n"], name="citation_unique_n")]
+
+    def __str__(self) -> str:
+        return f"[{self.n}] {self.title}"
+
+
+class AnswerFeedback(models.Model):
+    class Rating(models.TextChoices):
+        UP = "up"
+        DOWN = "down"
+
+    answer = models.ForeignKey(Answer, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["answer", "user"], name="feedback_one_per_user")]
+
+    def __str__(self) -> str:
+        return f"{self.rating} on answer {self.answer_id}"

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from governance.access import readable_collection_ids_sql, readable_collections
 from inference import embeddings
 from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
-from rag.models import Collection, Document
+from rag.models import Answer, Collection, Conversation, Document
 
 
 class NotFound(Exception):
@@ -257,3 +257,28 @@ def chunk_search(
         )
         for row in rows
     ]
+
+
+# --- conversations: only their owner sees them -----------------------------------------------------------
+
+
+def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(user=user).order_by("-updated_at", "-id")
+
+
+def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
+    conversation = conversation_list(user=user).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound(f"Conversation {conversation_id} not found.")
+    return conversation
+
+
+def conversation_answers(*, conversation: Conversation) -> QuerySet[Answer]:
+    return conversation.answers.prefetch_related("citations").order_by("created_at", "id")
+
+
+def answer_get(*, user: Any, answer_id: int) -> Answer:
+    answer = Answer.objects.filter(pk=answer_id, conversation__user=user).first()
+    if answer is None:
+        raise NotFound(f"Answer {answer_id} not found.")
+    return answer

@@ -1,0 +1,173 @@
+"""REST API v1 for questions: ask (JSON or Server-Sent Events), conversations, feedback. Thin views."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rag import selectors
+from rag.apis import _collection_or_404
+from rag.models import Answer, AnswerFeedback, Conversation
+from rag.services import answers as service
+
+
+class CitationOutput(serializers.Serializer):
+    n = serializers.IntegerField()
+    document_id = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField()
+    chunk_id = serializers.IntegerField(allow_null=True)
+    page = serializers.IntegerField(allow_null=True)
+    section = serializers.CharField()
+    snippet = serializers.CharField()
+    cited = serializers.BooleanField(help_text="Referenced as [n] in the answer (false: offered, not cited)")
+
+
+class UsageOutput(serializers.Serializer):
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+
+
+class AnswerOutput(serializers.Serializer):
+    answer_id = serializers.IntegerField(source="pk")
+    question = serializers.CharField()
+    answer = serializers.CharField(source="text")
+    status = serializers.CharField()
+    not_found = serializers.BooleanField()
+    citations = serializers.SerializerMethodField()
+    conversation_id = serializers.IntegerField()
+    model = serializers.CharField()
+    usage = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_citations(self, answer: Answer) -> list[dict[str, Any]]:
+        return [service.citation_data(citation) for citation in answer.citations.all()]
+
+    def get_usage(self, answer: Answer) -> dict[str, int]:
+        return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
+
+
+def _sse(events: Iterator[service.StreamEvent]) -> Iterator[bytes]:
+    for event in events:
+        payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+        yield f"event: {event.event}\ndata: {payload}\n\n".encode()
+
+
+class AskApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        question = serializers.CharField(max_length=2000)
+        collections = serializers.ListField(
+            child=serializers.CharField(), required=False, allow_empty=False, help_text="Ids or names"
+        )
+        conversation_id = serializers.IntegerField(required=False, allow_null=True, default=None)
+        stream = serializers.BooleanField(required=False, default=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                AnswerOutput,
+                description="The answer; with stream=true, text/event-stream: `token` events "
+                "({text}), one `citations` event ({citations}), then `done` ({answer_id, conversation_id, "
+                "status, model, usage}); `error` ({detail}) if the model is lost midway.",
+            ),
+            503: OpenApiResponse(description="The language model is not reachable"),
+        },
+    )
+    def post(self, request: Request) -> Response | StreamingHttpResponse:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refs = data.validated_data.get("collections")
+        collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
+        conversation: Conversation | None = None
+        if data.validated_data["conversation_id"] is not None:
+            try:
+                conversation = selectors.conversation_get(
+                    user=request.user, conversation_id=data.validated_data["conversation_id"]
+                )
+            except selectors.NotFound as exc:
+                raise NotFound(str(exc)) from exc
+        prepared = service.answer_prepare(
+            user=request.user,
+            question=data.validated_data["question"],
+            collection_ids=collection_ids,
+            conversation=conversation,
+        )
+        if not data.validated_data["stream"]:
+            answer = service.answer_complete(prepared=prepared)
+            return Response(AnswerOutput(answer).data)
+        events = service.answer_stream(prepared=prepared)
+        # Pull the first event now: a model server that cannot be reached still gets a 503, not a broken stream.
+        first = next(events)
+        response = StreamingHttpResponse(_sse(_chain(first, events)), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+        return response
+
+
+def _chain(first: service.StreamEvent, rest: Iterator[service.StreamEvent]) -> Iterator[service.StreamEvent]:
+    yield first
+    yield from rest
+
+
+class ConversationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Conversation
+        fields = ["id", "title", "created_at", "updated_at"]
+
+
+class ConversationListApi(APIView):
+    @extend_schema(responses=ConversationOutput(many=True))
+    def get(self, request: Request) -> Response:
+        conversations = selectors.conversation_list(user=request.user)[:200]
+        return Response({"results": ConversationOutput(conversations, many=True).data})
+
+
+class ConversationDetailApi(APIView):
+    class DetailOutput(ConversationOutput):
+        answers = serializers.SerializerMethodField()
+
+        class Meta(ConversationOutput.Meta):
+            fields = [*ConversationOutput.Meta.fields, "answers"]
+
+        def get_answers(self, conversation: Conversation) -> list[dict[str, Any]]:
+            answers = selectors.conversation_answers(conversation=conversation)
+            return list(AnswerOutput(answers, many=True).data)
+
+    @extend_schema(responses=DetailOutput)
+    def get(self, request: Request, conversation_id: int) -> Response:
+        try:
+            conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        except selectors.NotFound as exc:
+            raise NotFound(str(exc)) from exc
+        return Response(self.DetailOutput(conversation).data)
+
+
+class AnswerFeedbackApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        rating = serializers.ChoiceField(choices=AnswerFeedback.Rating.choices)
+        comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+    class FeedbackOutput(serializers.ModelSerializer):
+        class Meta:
+            model = AnswerFeedback
+            fields = ["rating", "comment", "updated_at"]
+
+    @extend_schema(request=InputSerializer, responses={200: FeedbackOutput})
+    def post(self, request: Request, answer_id: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            answer = selectors.answer_get(user=request.user, answer_id=answer_id)
+        except selectors.NotFound as exc:
+            raise NotFound(str(exc)) from exc
+        feedback = service.answer_feedback_set(answer=answer, user=request.user, **data.validated_data)
+        return Response(self.FeedbackOutput(feedback).data, status=status.HTTP_200_OK)
