@@ -9,7 +9,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -95,12 +95,15 @@ class AskApi(APIView):
                 )
             except selectors.NotFound as exc:
                 raise NotFound(str(exc)) from exc
-        prepared = service.answer_prepare(
-            user=request.user,
-            question=data.validated_data["question"],
-            collection_ids=collection_ids,
-            conversation=conversation,
-        )
+        try:
+            prepared = service.answer_prepare(
+                user=request.user,
+                question=data.validated_data["question"],
+                collection_ids=collection_ids,
+                conversation=conversation,
+            )
+        except service.PromptTooLong as exc:
+            raise ValidationError({"question": [str(exc)]}) from exc
         if not data.validated_data["stream"]:
             answer = service.answer_complete(prepared=prepared)
             return Response(AnswerOutput(answer).data)

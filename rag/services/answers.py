@@ -47,6 +47,10 @@ _CITATION = re.compile(r"\[(\d{1,2}(?:\s*,\s*\d{1,2})*)\]")
 _FALLBACK_CHARS_PER_TOKEN = 3.0
 
 
+class PromptTooLong(ValueError):
+    """Even the question alone does not fit into the model's context window."""
+
+
 def not_found_text() -> str:
     return _("Not found in the documents you can access.")
 
@@ -157,9 +161,7 @@ def prompt_fit(
                 sources = []
             else:
                 sources[-1] = Source(**{**last.__dict__, "text": last.text[:keep] + " …"})
-    raise llm.InferenceUnavailable(
-        "the question does not fit into the model's context window; ask a shorter question"
-    )
+    raise PromptTooLong("The question does not fit into the model's context window; ask a shorter question.")
 
 
 # --- preparation ------------------------------------------------------------------------------------------
@@ -213,12 +215,17 @@ def answer_prepare(
         sources=sources,
     )
     if sources:
-        prepared.messages, prepared.sources, prepared.prompt_tokens = prompt_fit(
-            question=question,
-            sources=sources,
-            history=_history(conversation),
-            max_tokens=settings.ANSWER_MAX_TOKENS,
-        )
+        try:
+            prepared.messages, prepared.sources, prepared.prompt_tokens = prompt_fit(
+                question=question,
+                sources=sources,
+                history=_history(conversation),
+                max_tokens=settings.ANSWER_MAX_TOKENS,
+            )
+        except llm.InferenceUnavailable:
+            # Counting tokens already needs the model server: record the failed question like a failed call.
+            _store(prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage())
+            raise
     return prepared
 
 
