@@ -70,7 +70,7 @@ class ApiJsonErrorsMiddleware:
         if (
             _wants_json(request)
             and response.status_code in (400, 404, 500)
-            and not response.get("Content-Type", "").startswith("application/json")
+            and not response.get("Content-Type", "").startswith(("application/json", "text/event-stream"))
         ):
             return JsonResponse(
                 {"detail": _GENERIC.get(response.status_code, "Error.")}, status=response.status_code

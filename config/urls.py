@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.urls import path
-from django.views.generic import TemplateView
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from rag import answer_apis, apis
+from rag import answer_apis, apis, views
 
 handler404 = "config.api_errors.handler404"
 handler500 = "config.api_errors.handler500"
@@ -29,7 +29,14 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", views.ask, name="home"),
+    path("c/<int:conversation_id>/", views.ask, name="conversation"),
+    path("documents/", views.documents, name="documents"),
+    path("documents/<int:document_id>/", views.document_detail, name="document"),
+    path("upload/", views.upload, name="upload"),
+    path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -10,6 +10,7 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,6 +56,21 @@ class AnswerOutput(serializers.Serializer):
         return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}
 
 
+class EventStreamRenderer(BaseRenderer):
+    """Lets clients send ``Accept: text/event-stream``. The stream itself is written by the view; this renders
+    what DRF itself answers on that channel (errors: 400/401/404/503) as one SSE ``error`` event."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return f"event: error\ndata: {payload}\n\n".encode()
+
+
 def _sse(events: Iterator[service.StreamEvent]) -> Iterator[bytes]:
     for event in events:
         payload = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
@@ -62,6 +78,8 @@ def _sse(events: Iterator[service.StreamEvent]) -> Iterator[bytes]:
 
 
 class AskApi(APIView):
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
     class InputSerializer(serializers.Serializer):
         question = serializers.CharField(max_length=2000)
         collections = serializers.ListField(

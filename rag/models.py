@@ -5,6 +5,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 from pgvector.django import HnswIndex, VectorField
 
 
@@ -34,10 +35,10 @@ class Collection(models.Model):
 
 class Document(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued"
-        PROCESSING = "processing"
-        READY = "ready"
-        FAILED = "failed"
+        QUEUED = "queued", _("queued")
+        PROCESSING = "processing", _("processing")
+        READY = "ready", _("ready")
+        FAILED = "failed", _("failed")
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=500)

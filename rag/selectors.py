@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from governance.access import readable_collection_ids_sql, readable_collections
 from inference import embeddings
 from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
-from rag.models import Answer, Collection, Conversation, Document
+from rag.models import Answer, AnswerFeedback, Collection, Conversation, Document
 
 
 class NotFound(Exception):
@@ -282,3 +282,20 @@ def answer_get(*, user: Any, answer_id: int) -> Answer:
     if answer is None:
         raise NotFound(f"Answer {answer_id} not found.")
     return answer
+
+
+def document_chunks(*, document: Document) -> QuerySet[Any]:
+    """The passages of a document the caller already obtained through document_get (so: readable)."""
+    from rag.models import Chunk
+
+    return (
+        Chunk.objects.filter(document=document)
+        .only("id", "ordinal", "page", "section", "text")
+        .order_by("ordinal")
+    )
+
+
+def answer_ratings(*, user: Any, conversation: Conversation) -> dict[int, str]:
+    """The user's own 👍/👎 on the answers of a conversation: answer id → rating."""
+    rows = AnswerFeedback.objects.filter(answer__conversation=conversation, user=user)
+    return dict(rows.values_list("answer_id", "rating"))

@@ -224,7 +224,9 @@ def answer_prepare(
             )
         except llm.InferenceUnavailable:
             # Counting tokens already needs the model server: record the failed question like a failed call.
-            _store(prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage())
+            _store(
+                prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage()
+            )
             raise
     return prepared
 

@@ -30,9 +30,9 @@ FACT_DOC = (
     "The Kestrel project lead is Defne Aydın, who joined the company in 2019.\n"
 ).encode()
 OTHER_DOC = (
-    "Cafeteria menu. On Mondays the cafeteria serves lentil soup and rice. "
-    "On Fridays it serves grilled fish with a green salad."
-).encode()
+    b"Cafeteria menu. On Mondays the cafeteria serves lentil soup and rice. "
+    b"On Fridays it serves grilled fish with a green salad."
+)
 
 
 def sse_events(response: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -103,7 +103,9 @@ def server_without_tokenize() -> Iterator[str]:
     server.shutdown()
 
 
-def test_prompt_fit_estimates_when_the_server_cannot_count(settings: Any, server_without_tokenize: str) -> None:
+def test_prompt_fit_estimates_when_the_server_cannot_count(
+    settings: Any, server_without_tokenize: str
+) -> None:
     settings.LLM_BASE_URL = server_without_tokenize
     settings.LLM_CONTEXT_TOKENS = 1000
     sources = [source(n, "word " * 300) for n in range(1, 6)]  # ~1500 chars each
@@ -118,9 +120,13 @@ def test_prompt_fit_estimates_when_the_server_cannot_count(settings: Any, server
 @pytest.mark.slow
 def test_prompt_fit_fits_the_real_context_window_by_the_models_own_tokens(llm: str) -> None:
     # 12 sources of ~400 model tokens each cannot fit into 2048 - 512 tokens; the fitted prompt must, exactly.
-    sources = [source(n, f"Fact number {n}: " + "the quarterly ledger balanced again. " * 60) for n in range(1, 13)]
+    sources = [
+        source(n, f"Fact number {n}: " + "the quarterly ledger balanced again. " * 60) for n in range(1, 13)
+    ]
     history = [("Earlier?", "Yes " * 300), ("Before that?", "No " * 300)]
-    messages, kept, tokens = answers.prompt_fit(question="Which fact?", sources=sources, history=history, max_tokens=512)
+    messages, kept, tokens = answers.prompt_fit(
+        question="Which fact?", sources=sources, history=history, max_tokens=512
+    )
     counted = llm_client.tokenize_chat(messages)
     assert counted is not None and counted.max_model_len == 2048
     assert counted.count == tokens <= 2048 - 512
@@ -198,7 +204,9 @@ def test_model_down_is_503_with_the_message_and_a_failed_record(
 
 
 @pytest.mark.slow
-def test_ask_answers_from_the_document_and_cites_it(llm: str, kestrel: Any, alice: Any, client_for: Client) -> None:
+def test_ask_answers_from_the_document_and_cites_it(
+    llm: str, kestrel: Any, alice: Any, client_for: Client
+) -> None:
     response = client_for(alice).post(
         "/api/v1/ask", {"question": "What is the launch code of the Kestrel project?"}, format="json"
     )
@@ -332,3 +340,14 @@ def test_ask_validates_its_input(alice: Any, client_for: Client) -> None:
     assert client.post("/api/v1/ask", {"question": "x" * 2001}, format="json").status_code == 400
     unknown = client.post("/api/v1/ask", {"question": "q", "collections": ["nope"]}, format="json")
     assert unknown.status_code == 404
+
+
+def test_event_stream_clients_get_errors_as_an_sse_error_event(alice: Any, client_for: Client) -> None:
+    response = client_for(alice).post(
+        "/api/v1/ask", {"question": ""}, format="json", HTTP_ACCEPT="text/event-stream"
+    )
+    assert response.status_code == 400 and response["Content-Type"].startswith("text/event-stream")
+    event, data = response.content.decode().strip().split("\n")
+    assert event == "event: error" and json.loads(data.removeprefix("data: "))["detail"].startswith(
+        "question:"
+    )

@@ -1,0 +1,119 @@
+"""The employee portal: server-rendered pages. Reads go through selectors (access rules inside); writes go
+through the REST API from the page's JavaScript with the session cookie and CSRF token, so the browser and
+internal systems share one code path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from governance.access import writable_collections
+from rag import selectors
+from rag.models import Document
+from rag.services.answers import citation_data
+
+
+def _ui_strings() -> dict[str, str]:
+    """Strings the page's JavaScript shows, translated here so the script needs no catalogue of its own."""
+    return {
+        "thinking": _("Searching your documents…"),
+        "error": _("Something went wrong. Please try again."),
+        "network": _("The server could not be reached. Check your connection and try again."),
+        "sources": _("Sources"),
+        "page": _("page"),
+        "open_document": _("Open document"),
+        "close": _("Close"),
+        "helpful": _("Helpful"),
+        "not_helpful": _("Not helpful"),
+        "thanks": _("Thank you for the feedback."),
+        "interrupted": _("The answer was interrupted."),
+        "queued": _("queued"),
+        "processing": _("processing"),
+        "ready": _("ready"),
+        "failed": _("failed"),
+        "uploading": _("uploading"),
+        "duplicate": _("already in this collection"),
+        "chunks": _("passages"),
+        "not_cited": _("offered to the model, not cited"),
+    }
+
+
+def _base_context(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "ui_strings": _ui_strings(),
+        "conversations": selectors.conversation_list(user=request.user)[:50],
+    }
+
+
+@login_required
+def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    conversation = None
+    turns: list[dict[str, Any]] = []
+    if conversation_id is not None:
+        try:
+            conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        except selectors.NotFound as exc:
+            raise Http404(str(exc)) from exc
+        ratings = selectors.answer_ratings(user=request.user, conversation=conversation)
+        for answer in selectors.conversation_answers(conversation=conversation):
+            turns.append(
+                {
+                    "answer": answer,
+                    "citations": [citation_data(c) for c in answer.citations.all()],
+                    "rating": ratings.get(answer.pk, ""),
+                }
+            )
+    context = {
+        **_base_context(request),
+        "conversation": conversation,
+        "turns": turns,
+        "collections": selectors.collection_list(user=request.user),
+    }
+    return render(request, "portal/ask.html", context)
+
+
+@login_required
+def documents(request: HttpRequest) -> HttpResponse:
+    collection = None
+    ref = request.GET.get("collection")
+    if ref:
+        try:
+            collection = selectors.collection_get(user=request.user, ref=ref)
+        except selectors.NotFound as exc:
+            raise Http404(str(exc)) from exc
+    context = {
+        **_base_context(request),
+        "documents": selectors.document_list(user=request.user, collection=collection)[:500],
+        "collections": selectors.collection_list(user=request.user),
+        "selected": collection,
+    }
+    return render(request, "portal/documents.html", context)
+
+
+@login_required
+def upload(request: HttpRequest) -> HttpResponse:
+    context = {
+        **_base_context(request),
+        "collections": writable_collections(request.user).order_by("name"),
+        "max_upload_mb": settings.MAX_UPLOAD_MB,
+    }
+    return render(request, "portal/upload.html", context)
+
+
+@login_required
+def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
+    try:
+        document: Document = selectors.document_get(user=request.user, document_id=document_id)
+    except selectors.NotFound as exc:
+        raise Http404(str(exc)) from exc
+    context = {
+        **_base_context(request),
+        "document": document,
+        "chunks": selectors.document_chunks(document=document),
+    }
+    return render(request, "portal/document.html", context)

@@ -1,0 +1,183 @@
+"""The portal in a real browser (Debian's Chromium driven by Playwright) against a live server, a real Celery
+worker and the real local vLLM: log in, upload, watch it become ready, ask, read the streamed answer, open a
+citation, rate it, switch to Turkish, and check the layout on a phone-sized screen."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rag.models import Answer, AnswerFeedback, Collection, Document
+from tests.conftest import WorkerProcess
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+FACT = (
+    "Kestrel project handbook.\n\n"
+    "The launch code of the Kestrel project is BLUEFIN-4471. Only the project lead may use it.\n\n"
+    "The cafeteria serves lentil soup on Mondays.\n"
+)
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium chromium-driver (scripts/test.sh does)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in the test body are still
+    # synchronous and safe here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+            page = context.new_page()
+            page.set_default_timeout(20_000)
+            yield page
+            shots = Path(os.environ.get("EMANET_SCREENSHOTS", tmp_path))
+            shots.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(shots / "last.png"), full_page=True)
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_upload_ask_cite_rate_and_switch_language(
+    browser_page: Any,
+    live_server: Any,
+    celery_worker: WorkerProcess,
+    llm: str,
+    alice: Any,
+    collection_a: Collection,
+    tmp_path: Path,
+) -> None:
+    page = browser_page
+    shots = Path(os.environ.get("EMANET_SCREENSHOTS", tmp_path))
+    alice.set_password("portal-pass-1")
+    alice.save()
+    url = live_server.url
+
+    # Log in.
+    page.goto(f"{url}/")
+    assert page.url.startswith(f"{url}/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "portal-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+    # Upload and watch it go queued/processing → ready.
+    handbook = tmp_path / "kestrel-handbook.txt"
+    handbook.write_text(FACT)
+    page.goto(f"{url}/upload/")
+    page.select_option("#upload-collection", str(collection_a.pk))
+    page.set_input_files("#upload-files", str(handbook))
+    page.click("#upload-form button[type=submit]")
+    row = page.locator("#upload-table tbody tr").first
+    row.locator(".status-ready").wait_for(timeout=120_000)
+    assert Document.objects.get().status == Document.Status.READY
+    page.screenshot(path=str(shots / "upload.png"))
+    page.goto(f"{url}/documents/")
+    assert page.locator("#documents-table .status-ready").count() == 1
+
+    # Ask; the answer streams in, then sources, then the 👍/👎 buttons.
+    page.goto(f"{url}/")
+    page.fill("#question", "What is the launch code of the Kestrel project?")
+    page.click("#ask-button")
+    turn = page.locator("#turns .turn").last
+    turn.locator(".feedback .rate, [role=alert]").first.wait_for(timeout=180_000)
+    assert turn.locator("[role=alert]").count() == 0, turn.locator("[role=alert]").first.inner_text()
+    answer_text = turn.locator(".answer").inner_text()
+    assert "BLUEFIN-4471" in answer_text
+    page.wait_for_url(f"{url}/c/*/")
+    answer = Answer.objects.get()
+    assert answer.text in answer_text.replace("\n", " ") or "BLUEFIN-4471" in answer.text
+    assert page.locator("#conversation-list a").first.inner_text().startswith("What is the launch code")
+    page.screenshot(path=str(shots / "answer.png"))
+
+    # A citation opens the cited passage with its document.
+    source = turn.locator(".sources .source-link").first
+    assert "kestrel handbook" in source.inner_text().lower()
+    source.click()
+    dialog = page.locator("#citation-dialog")
+    dialog.wait_for(state="visible")
+    assert "BLUEFIN-4471" in dialog.locator("#citation-text").inner_text()
+    link = dialog.locator("#citation-link")
+    assert link.get_attribute("href").startswith(f"/documents/{Document.objects.get().pk}/#chunk-")
+    page.screenshot(path=str(shots / "citation.png"))
+    dialog.locator("#citation-close").click()
+    dialog.wait_for(state="hidden")
+
+    # 👍 is stored and shown as chosen.
+    turn.locator(".rate[data-rating=up]").click()
+    page.locator(".rate[data-rating=up][aria-pressed=true]").wait_for()
+    assert AnswerFeedback.objects.get().rating == "up"
+
+    # The conversation page, reloaded, shows the stored answer with working citations.
+    page.reload()
+    assert "BLUEFIN-4471" in page.locator("#turns .turn .answer").first.inner_text()
+    assert page.locator(".rate[data-rating=up][aria-pressed=true]").count() == 1
+
+    # Switch to Turkish.
+    page.select_option("#language", "tr")
+    page.wait_for_load_state()
+    page.locator("html[lang=tr]").wait_for()
+    assert page.locator(".mainnav").inner_text().split() == ["Sor", "Belgeler", "Yükle", "API"]
+    assert page.locator("#ask-button").inner_text() == "Sor"
+    assert page.locator(".sources-title").first.inner_text() == "Kaynaklar"
+    page.screenshot(path=str(shots / "turkish.png"))
+
+    # A phone-sized screen: nothing wider than the viewport, the ask box reachable.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    assert page.locator("#question").is_visible()
+    page.screenshot(path=str(shots / "phone.png"), full_page=True)
+
+
+def test_model_down_shows_a_readable_message(
+    browser_page: Any, live_server: Any, settings: Any, alice: Any, collection_a: Collection
+) -> None:
+    from tests.rag.helpers import ingest_bytes
+
+    ingest_bytes(collection_a, alice, FACT.encode(), "kestrel.txt")
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
+    settings.LLM_MAX_RETRIES = 0
+    page = browser_page
+    page.context.add_cookies(_session_cookie(live_server.url, alice))
+    page.goto(f"{live_server.url}/")
+    page.fill("#question", "What is the launch code of the Kestrel project?")
+    page.click("#ask-button")
+    alert = page.locator("#turns .turn [role=alert]")
+    alert.wait_for()
+    assert alert.inner_text().startswith("The language model is not reachable")
+
+
+def _session_cookie(url: str, user: Any) -> list[dict[str, Any]]:
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}]
+
+
+def test_chromium_is_debians(browser_page: Any) -> None:
+    assert shutil.which("chromium") == CHROMIUM

@@ -1,0 +1,82 @@
+"""The portal's server-rendered pages: login required, owners only, the right collections, both languages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from governance.models import CollectionGrant
+from rag.models import Collection
+from rag.services import answers
+from tests.rag.helpers import ingest_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def web(client: Client) -> Client:
+    return client
+
+
+@pytest.mark.parametrize("path", ["/", "/c/1/", "/documents/", "/documents/1/", "/upload/"])
+def test_pages_need_login(web: Client, path: str) -> None:
+    response = web.get(path)
+    assert response.status_code == 302 and response["Location"] == f"/login/?next={path}"
+
+
+def test_login_page_logs_in_and_out(web: Client, alice: Any) -> None:
+    alice.set_password("s3cret-pass")
+    alice.save()
+    assert web.get("/login/").status_code == 200
+    failed = web.post("/login/", {"username": "alice", "password": "wrong"})
+    assert "did not match" in failed.content.decode()
+    assert web.post("/login/", {"username": "alice", "password": "s3cret-pass"})["Location"] == "/"
+    assert web.get("/").status_code == 200
+    assert web.post("/logout/")["Location"] == "/login/"
+    assert web.get("/").status_code == 302
+
+
+def test_conversation_page_is_only_for_its_owner(
+    web: Client, settings: Any, alice: Any, bob: Any, collection_a: Collection
+) -> None:
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"
+    ingest_bytes(collection_a, alice, b"Lentil soup on Mondays.", "menu.txt")
+    answer = answers.answer_complete(
+        prepared=answers.answer_prepare(user=alice, question="gluon confinement")
+    )
+    web.force_login(alice)
+    page = web.get(f"/c/{answer.conversation_id}/").content.decode()
+    assert "gluon confinement" in page and "Not found in the documents you can access." in page
+    web.force_login(bob)
+    assert web.get(f"/c/{answer.conversation_id}/").status_code == 404
+    assert "gluon confinement" not in web.get("/").content.decode()
+
+
+def test_document_pages_follow_the_access_rules(
+    web: Client, alice: Any, bob: Any, collection_a: Collection, collection_b: Collection
+) -> None:
+    document = ingest_bytes(collection_a, alice, b"Quarterly ledger balanced.", "ledger.txt", title="Ledger")
+    web.force_login(bob)
+    assert web.get(f"/documents/{document.pk}/").status_code == 404
+    assert "Ledger" not in web.get("/documents/").content.decode()
+    upload = web.get("/upload/").content.decode()
+
+    def option(collection: Collection) -> str:
+        return f'<option value="{collection.pk}">{collection.name}</option>'
+
+    assert option(collection_b) in upload and option(collection_a) not in upload
+    CollectionGrant.objects.create(collection=collection_a, user=bob, role=CollectionGrant.Role.READER)
+    page = web.get(f"/documents/{document.pk}/").content.decode()
+    assert "Quarterly ledger balanced." in page
+    assert option(collection_a) not in web.get("/upload/").content.decode()  # reading is not writing
+
+
+def test_portal_speaks_turkish_after_switching(web: Client, alice: Any) -> None:
+    web.force_login(alice)
+    assert "Ask your documents" in web.get("/").content.decode()
+    response = web.post("/i18n/setlang/", {"language": "tr", "next": "/"})
+    assert response.status_code == 302
+    page = web.get("/").content.decode()
+    assert 'lang="tr"' in page and "Belgelerinize sorun" in page and "Ask your documents" not in page
