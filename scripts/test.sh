@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
+# The browser tests drive Debian's Chromium; the translation check uses GNU gettext. Install them once.
+if ! command -v chromium >/dev/null || ! command -v msgmerge >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing chromium, chromium-driver and gettext (apt) ..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver gettext >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver gettext >/dev/null; }
+  else
+    echo "Please install chromium, chromium-driver and gettext (the browser and translation tests need them)." >&2
+  fi
+fi
 export DJANGO_SETTINGS_MODULE=config.settings_test
 
 stop_embedded() { .venv/bin/python manage.py embedded stop >/dev/null 2>&1 || true; }

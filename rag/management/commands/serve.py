@@ -3,6 +3,8 @@
     python manage.py serve [--bind 127.0.0.1:8000] [--workers 2] [--worker-concurrency 1]
 
 With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL and Redis start first (see config.settings).
+With LLM_BASE_URL unset, the bundled model server (vLLM CPU + SmolLM2-135M-Instruct) starts on
+127.0.0.1:LOCAL_LLM_PORT and web and worker are pointed at it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from inference import local_server
 
 
 class Command(BaseCommand):
@@ -39,6 +43,13 @@ class Command(BaseCommand):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
         }
+        children: list[subprocess.Popen[bytes]] = []
+        if not settings.LLM_BASE_URL:
+            model_server = self._start_local_llm()
+            if model_server is not None:
+                children.append(model_server)
+            env["LLM_BASE_URL"] = f"http://127.0.0.1:{settings.LOCAL_LLM_PORT}/v1"
+            env["LLM_MODEL"] = local_server.MODEL_NAME
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [
                 sys.executable,
@@ -84,7 +95,22 @@ class Command(BaseCommand):
             f"API docs:  {url}/api/docs/    Stop: Ctrl-C ({python} manage.py embedded stop also stops the "
             "embedded PostgreSQL and Redis)\n"
         )
-        self._supervise([web, worker])
+        self._supervise([web, worker, *children])
+
+    def _start_local_llm(self) -> subprocess.Popen[bytes] | None:
+        base_url = f"http://127.0.0.1:{settings.LOCAL_LLM_PORT}/v1"
+        if local_server.ready(base_url):
+            self.stdout.write(f"Using the model server already running at {base_url}")
+            return None
+        log_path = settings.DATA_DIR / "vllm.log"
+        self.stdout.write(
+            f"Starting the bundled model server (vLLM on the CPU, {local_server.MODEL_NAME}) at {base_url}; "
+            f"the first start converts the weights (about a minute). Log: {log_path}"
+        )
+        try:
+            return local_server.start(port=settings.LOCAL_LLM_PORT, log_path=log_path)
+        except local_server.LocalServerError as exc:
+            raise SystemExit(f"The bundled model server did not start: {exc}. Or set LLM_BASE_URL.") from exc
 
     def _ensure_admin(self) -> str:
         user_model = get_user_model()
