@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -53,11 +54,26 @@ def _base_url() -> str:
     return settings.LLM_BASE_URL.rstrip("/")
 
 
+_clients: dict[tuple[str, str, float, float], httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
 def _client() -> httpx.Client:
-    headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
-    timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=settings.LLM_CONNECT_TIMEOUT_S)
-    # trust_env=False: never route model traffic through a proxy from the environment (egress guard).
-    return httpx.Client(base_url=_base_url(), headers=headers, timeout=timeout, trust_env=False)
+    """One pooled client per configuration, shared by all threads (httpx.Client is thread-safe): creating a
+    client costs ~20 ms (TLS context) and a fresh connection per request, which would add to every answer's
+    time to first token."""
+    key = (_base_url(), settings.LLM_API_KEY, settings.LLM_TIMEOUT_S, settings.LLM_CONNECT_TIMEOUT_S)
+    client = _clients.get(key)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(key)
+            if client is None:
+                headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
+                timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=settings.LLM_CONNECT_TIMEOUT_S)
+                # trust_env=False: never route model traffic through a proxy from the environment (egress guard).
+                client = httpx.Client(base_url=key[0], headers=headers, timeout=timeout, trust_env=False)
+                _clients[key] = client
+    return client
 
 
 def _unavailable(exc: Exception) -> InferenceUnavailable:
@@ -102,13 +118,12 @@ def chat(messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: 
     last: Exception | None = None
     for attempt in _retrying("chat completion"):
         try:
-            with _client() as client:
-                response = client.post(
-                    "/chat/completions",
-                    json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=False),
-                )
-                response.raise_for_status()
-                body = response.json()
+            response = _client().post(
+                "/chat/completions",
+                json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=False),
+            )
+            response.raise_for_status()
+            body = response.json()
             choice = body["choices"][0]
             usage = body.get("usage") or {}
             return Completion(
@@ -138,14 +153,11 @@ def chat_stream(
     for attempt in _retrying("streamed chat completion"):
         started = False
         try:
-            with (
-                _client() as client,
-                client.stream(
-                    "POST",
-                    "/chat/completions",
-                    json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=True),
-                ) as response,
-            ):
+            with _client().stream(
+                "POST",
+                "/chat/completions",
+                json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=True),
+            ) as response:
                 response.raise_for_status()
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
@@ -175,10 +187,9 @@ def chat_stream(
 def models() -> list[str]:
     """Model names the server serves (GET /models): a cheap health probe."""
     try:
-        with _client() as client:
-            response = client.get("/models", timeout=httpx.Timeout(3.0))
-            response.raise_for_status()
-            return [item["id"] for item in response.json().get("data", [])]
+        response = _client().get("/models", timeout=httpx.Timeout(3.0))
+        response.raise_for_status()
+        return [item["id"] for item in response.json().get("data", [])]
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         raise _unavailable(exc) from exc
 
@@ -196,8 +207,7 @@ def tokenize_chat(messages: list[dict[str, str]]) -> TokenCount | None:
     root = _base_url().removesuffix("/v1")
     payload = {"model": settings.LLM_MODEL, "messages": messages, "add_generation_prompt": True}
     try:
-        with _client() as client:
-            response = client.post(f"{root}/tokenize", json=payload)
+        response = _client().post(f"{root}/tokenize", json=payload)
     except httpx.HTTPError as exc:
         raise _unavailable(exc) from exc
     if response.status_code in (404, 405, 501):

@@ -354,7 +354,9 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
         except llm.InferenceUnavailable as exc:
             error = str(exc)
     finally:
-        # Runs on normal end, on error, and when the client goes away (GeneratorExit at a yield).
+        # Runs on normal end, on error, and when the client goes away (GeneratorExit at a yield). Closing the
+        # model stream drops the connection, so vLLM aborts a generation nobody will read.
+        tokens.close()
         answer = _store(
             prepared,
             text="".join(parts).strip(),
