@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,7 +147,7 @@ def chat(messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: 
 
 def chat_stream(
     messages: list[dict[str, str]], *, state: StreamState, max_tokens: int = 512, temperature: float = 0.1
-) -> Iterator[str]:
+) -> Generator[str, None, None]:
     """Yield text deltas as they arrive. Retries only before the first token: a stream that breaks midway
     raises InferenceUnavailable (the caller has already shown part of the answer)."""
     for attempt in _retrying("streamed chat completion"):

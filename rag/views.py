@@ -9,13 +9,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from governance.access import writable_collections
 from rag import selectors
 from rag.models import Document
 from rag.services.answers import citation_data
+from rag.services.collections import CollectionNameTaken, collection_create
 
 
 def _ui_strings() -> dict[str, str]:
@@ -97,12 +99,25 @@ def documents(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def upload(request: HttpRequest) -> HttpResponse:
+    """The upload page; a POST creates a collection (owned by the user) to upload into."""
+    error = ""
+    selected = request.GET.get("collection", "")
+    if request.method == "POST":
+        try:
+            collection = collection_create(name=request.POST.get("name", "")[:200], owner=request.user)
+            return redirect(f"{reverse('upload')}?collection={collection.pk}")
+        except CollectionNameTaken:
+            error = _("A collection with this name already exists.")
+        except ValueError:
+            error = _("A collection needs a name.")
     context = {
         **_base_context(request),
         "collections": writable_collections(request.user).order_by("name"),
+        "selected": selected,
+        "collection_error": error,
         "max_upload_mb": settings.MAX_UPLOAD_MB,
     }
-    return render(request, "portal/upload.html", context)
+    return render(request, "portal/upload.html", context, status=400 if error else 200)
 
 
 @login_required

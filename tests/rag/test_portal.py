@@ -80,3 +80,18 @@ def test_portal_speaks_turkish_after_switching(web: Client, alice: Any) -> None:
     assert response.status_code == 302
     page = web.get("/").content.decode()
     assert 'lang="tr"' in page and "Belgelerinize sorun" in page and "Ask your documents" not in page
+
+
+def test_a_new_user_creates_a_collection_on_the_upload_page(web: Client, alice: Any) -> None:
+    web.force_login(alice)
+    first = web.get("/upload/").content.decode()
+    assert "Create one below" in first and 'id="upload-form"' not in first
+    response = web.post("/upload/", {"name": "  Contracts "})
+    collection = Collection.objects.get(name="Contracts")
+    assert collection.owner == alice
+    assert response["Location"] == f"/upload/?collection={collection.pk}"
+    page = web.get(response["Location"]).content.decode()
+    assert f'<option value="{collection.pk}" selected>Contracts</option>' in page
+    taken = web.post("/upload/", {"name": "Contracts"})
+    assert taken.status_code == 400 and "already exists" in taken.content.decode()
+    assert web.post("/upload/", {"name": "  "}).status_code == 400
