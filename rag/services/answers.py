@@ -96,14 +96,16 @@ def governed_text(text: str) -> str:
 # --- prompt ---------------------------------------------------------------------------------------------
 
 
+_FENCE_TAG = re.compile(r"<(/?)(source)", re.IGNORECASE)
+
+
 def _fence(source: Source) -> str:
     where = f", page {source.page}" if source.page else ""
-    # The delimiter names the source number so text inside cannot convincingly close it and open another.
-    return (
-        f'<source n="{source.n}" title="{source.title[:120]}{where}">\n'
-        f"{source.text}\n"
-        f'</source n="{source.n}">'
-    )
+    title = source.title[:120].replace('"', "'")
+    # The delimiter names the source number, and fence-like tags inside the text are defused, so a document
+    # cannot close its own source and pose as the rules or as another source.
+    text = _FENCE_TAG.sub(r"<\1 \2", source.text)
+    return f'<source n="{source.n}" title="{title}{where}">\n{text}\n</source n="{source.n}">'
 
 
 def prompt_build(
@@ -224,9 +226,7 @@ def answer_prepare(
             )
         except llm.InferenceUnavailable:
             # Counting tokens already needs the model server: record the failed question like a failed call.
-            _store(
-                prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage()
-            )
+            _store_failed(prepared)
             raise
     return prepared
 
@@ -293,16 +293,23 @@ def _store(
     return answer
 
 
+def _store_not_found(prepared: PreparedAnswer) -> Answer:
+    return _store(prepared, text=not_found_text(), status=Answer.Status.COMPLETE, model="", usage=llm.Usage())
+
+
+def _store_failed(prepared: PreparedAnswer) -> Answer:
+    """The question is kept with status failed (the model server could not be reached), without text."""
+    return _store(prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage())
+
+
 def answer_complete(*, prepared: PreparedAnswer) -> Answer:
     """Ask the model and store the answer. Raises InferenceUnavailable (after storing a failed record)."""
     if prepared.not_found:
-        return _store(
-            prepared, text=not_found_text(), status=Answer.Status.COMPLETE, model="", usage=llm.Usage()
-        )
+        return _store_not_found(prepared)
     try:
         completion = llm.chat(prepared.messages, max_tokens=settings.ANSWER_MAX_TOKENS)
     except llm.InferenceUnavailable:
-        _store(prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage())
+        _store_failed(prepared)
         raise
     return _store(
         prepared,
@@ -325,9 +332,7 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
     The first ``next()`` raises InferenceUnavailable when the model cannot be reached at all, so a caller can
     still answer 503 before it has sent anything."""
     if prepared.not_found:
-        answer = _store(
-            prepared, text=not_found_text(), status=Answer.Status.COMPLETE, model="", usage=llm.Usage()
-        )
+        answer = _store_not_found(prepared)
         yield StreamEvent("token", {"text": answer.text})
         yield from _closing_events(answer)
         return
