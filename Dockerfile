@@ -14,6 +14,7 @@ COPY inference ./inference
 RUN pip install .
 COPY manage.py ./
 COPY templates ./templates
+COPY locale ./locale
 RUN DEBUG=false SECRET_KEY=build DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost \
     python manage.py collectstatic --noinput \
  && useradd --system --uid 1000 --home /app emanet && mkdir -p /data && chown emanet /data
