@@ -82,4 +82,4 @@ def luhn_valid(value: str) -> bool:
 def tr_plate_valid(value: str) -> bool:
     """Turkish licence plates: province 01–81, 1–3 letters, 2–4 digits (e.g. 34 ABC 123, 06 A 1234)."""
     match = re.fullmatch(r"(\d{2})\s?([A-Z]{1,3})\s?(\d{2,4})", value.strip().upper())
-    return bool(match) and 1 <= int(match.group(1)) <= 81
+    return match is not None and 1 <= int(match.group(1)) <= 81
