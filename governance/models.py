@@ -25,3 +25,44 @@ class CollectionGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.role} {self.collection_id}"
+
+
+class RedactionPolicy(models.Model):
+    """What happens to each type of personal data found in a collection's documents (governance.pii.redaction).
+
+    No row, or a type missing from ``rules``, means the strict default: mask."""
+
+    collection = models.OneToOneField(
+        "rag.Collection", on_delete=models.CASCADE, related_name="redaction_policy"
+    )
+    rules = models.JSONField(default=dict, blank=True, help_text="entity type → keep | mask | hash | drop")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "redaction policies"
+
+    def __str__(self) -> str:
+        return f"policy of collection {self.collection_id}"
+
+
+class SubjectMention(models.Model):
+    """Chunk ``chunk`` mentions the person behind ``subject`` = HMAC(PII_HMAC_KEY, type + normalised value).
+
+    The value itself is never stored: a data-subject request computes the key from what the person gives and
+    finds their chunks after redaction. Rows go with their chunk (re-ingestion rewrites both)."""
+
+    subject = models.CharField(max_length=64)
+    entity_type = models.CharField(max_length=32)
+    chunk = models.ForeignKey("rag.Chunk", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey("rag.Document", on_delete=models.CASCADE, related_name="+")
+    collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subject", "chunk"], name="subject_mention_unique")]
+        indexes = [models.Index(fields=["subject"], name="subject_mention_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.entity_type} {self.subject[:12]}… in chunk {self.chunk_id}"

@@ -26,6 +26,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from governance.access import readable_collections
+from governance.pii.policies import policies_for_collections
+from governance.pii.redaction import Policy, redact_text
 from inference import llm
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
@@ -87,10 +90,36 @@ class PreparedAnswer:
 # --- the one place where user text and retrieved text pass before retrieval and the prompt ------------------
 
 
-def governed_text(text: str) -> str:
-    """Every question and every retrieved chunk goes through here before it reaches search or the model.
-    The PII issue adds redaction here; until then it only trims."""
-    return text.strip()
+def governed_question(*, user: Any, question: str, collection_ids: list[int] | None) -> str:
+    """The question as search, storage and the model see it: personal data redacted under the policies of
+    the collections in scope (a value survives only where all of them keep it; otherwise it becomes its
+    pseudonym, which still matches chunks of collections that hash it)."""
+    scope = readable_collections(user)
+    if collection_ids is not None:
+        scope = scope.filter(pk__in=collection_ids)
+    policies = policies_for_collections(scope.values_list("pk", flat=True))
+    return redact_text(question.strip(), policy=Policy.for_question(list(policies.values())))
+
+
+def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
+    """Retrieved chunks were redacted at ingestion. This second pass, under each chunk's collection policy,
+    catches what an older ingestion or a policy change left behind before the text reaches the model."""
+    policies = policies_for_collections({hit.collection_id for hit in hits})
+    sources = []
+    for n, hit in enumerate(hits, start=1):
+        policy = policies[hit.collection_id].for_prompt()
+        sources.append(
+            Source(
+                n=n,
+                chunk_id=hit.chunk_id,
+                document_id=hit.document_id,
+                title=redact_text(hit.title, policy=policy),
+                page=hit.page,
+                section=redact_text(hit.section, policy=policy),
+                text=redact_text(hit.text.strip(), policy=policy),
+            )
+        )
+    return sources
 
 
 # --- prompt ---------------------------------------------------------------------------------------------
@@ -190,25 +219,14 @@ def answer_prepare(
     collection_ids: list[int] | None = None,
     conversation: Conversation | None = None,
 ) -> PreparedAnswer:
-    question = governed_text(question)
+    question = governed_question(user=user, question=question, collection_ids=collection_ids)
     if conversation is None:
         conversation = Conversation(user=user, title=question[:200])
     hits = selectors.chunk_search(
         user=user, query=question, k=settings.ANSWER_SOURCES * 2, collection_ids=collection_ids
     )
     relevant = [hit for hit in hits if _relevant(hit)][: settings.ANSWER_SOURCES]
-    sources = [
-        Source(
-            n=n,
-            chunk_id=hit.chunk_id,
-            document_id=hit.document_id,
-            title=hit.title,
-            page=hit.page,
-            section=hit.section,
-            text=governed_text(hit.text),
-        )
-        for n, hit in enumerate(relevant, start=1)
-    ]
+    sources = governed_sources(relevant)
     prepared = PreparedAnswer(
         user=user,
         question=question,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -57,6 +58,18 @@ def documents_requeue_stale(*, queued_for_s: int = 600) -> int:
     if ids:
         logger.info("stale sweep: re-sent %d of %d document(s)", sent, len(ids))
     return sent
+
+
+def collection_reingest(*, collection_id: int) -> int:
+    """Queue every document of a collection for ingestion again (its redaction policy changed). A run in
+    progress finds its document re-queued when it stores and discards its chunks (see ``_ingest_claimed``).
+    Documents whose file is gone cannot be redone and keep their chunks. Returns how many were queued."""
+    documents = Document.objects.filter(collection_id=collection_id).exclude(file_path="")
+    ids = list(documents.values_list("pk", flat=True))
+    documents.update(status=Document.Status.QUEUED, task_id="", updated_at=timezone.now())
+    for document_id in ids:
+        transaction.on_commit(partial(_queue_ingest, document_id))
+    return len(ids)
 
 
 def document_create(

@@ -1,4 +1,9 @@
-"""Ingestion, top to bottom: claim → read → parse → detect language → chunk → embed → store.
+"""Ingestion, top to bottom: claim → read → parse → detect language → redact → chunk → embed → store.
+
+Personal data is redacted under the collection's policy before anything is chunked, embedded or stored: the
+stored chunk, its embedding and its citation snippet are the redacted text, and the title and headings are
+redacted too. Redaction runs on whole sections (so a chunk boundary cannot split an identifier past
+recognition); the subject index records which chunk mentions whom (HMAC keys, never values).
 
 Idempotency contract: ``document_ingest`` may run any number of times for one document (redelivery after a
 worker crash, a retry after a database hiccup). A document already ready is left alone; otherwise the run
@@ -9,6 +14,7 @@ and never two. Only one run works on a document at a time (``document_claim``).
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,12 +22,15 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from governance.models import SubjectMention
+from governance.pii.policies import policy_for_collection
+from governance.pii.redaction import Redactor
 from inference import embeddings
 from rag import storage
 from rag.chunking import TextChunk, chunk_sections
 from rag.language import detect_language, search_config_for
 from rag.models import Chunk, Document
-from rag.parsing import ParseError, mime_type_for, parse
+from rag.parsing import ParseError, Section, mime_type_for, parse
 
 logger = logging.getLogger(__name__)
 
@@ -123,14 +132,25 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     if parsed.title and title == _default_title(document):
         title = parsed.title
 
+    redactor = Redactor(policy=policy_for_collection(document.collection_id), language=language)
+    title = redactor.redact(title)
+    sections = [
+        Section(
+            text=redactor.redact(section.text, final=False),
+            page=section.page,
+            heading=redactor.redact(section.heading, final=False),
+        )
+        for section in parsed.sections
+    ]
     chunks = chunk_sections(
-        parsed.sections,
+        sections,
         tokenizer=embeddings.tokenizer(),
         size=min(settings.CHUNK_TOKENS, embeddings.max_tokens() - 2 - CONTEXT_TOKENS),
         overlap=settings.CHUNK_OVERLAP_TOKENS,
     )
     if not chunks:
         raise IngestFailed("The file contains no readable text.")
+    chunks, mentions = _finalize(redactor, chunks)
     # No transaction is open here: embedding takes seconds to minutes.
     vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks])
 
@@ -145,7 +165,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
             )
             return locked
         Chunk.objects.filter(document_id=document.pk).delete()
-        Chunk.objects.bulk_create(
+        stored = Chunk.objects.bulk_create(
             [
                 Chunk(
                     document_id=document.pk,
@@ -161,6 +181,20 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                 for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
             ],
             batch_size=500,
+        )
+        SubjectMention.objects.bulk_create(
+            [
+                SubjectMention(
+                    subject=subject,
+                    entity_type=entity_type,
+                    chunk_id=chunk.pk,
+                    document_id=document.pk,
+                    collection_id=document.collection_id,
+                )
+                for chunk, subjects in zip(stored, mentions, strict=True)
+                for entity_type, subject in sorted(subjects)
+            ],
+            batch_size=1000,
         )
         locked.status = Document.Status.READY
         locked.error = ""
@@ -187,6 +221,21 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         )
     logger.info("document %s ready: %d chunks, language=%s", document.pk, len(chunks), language or "?")
     return locked
+
+
+def _finalize(
+    redactor: Redactor, chunks: list[TextChunk]
+) -> tuple[list[TextChunk], list[set[tuple[str, str]]]]:
+    """Resolve the redactor's markers in each chunk (kept values come back, dropped ones go) and collect the
+    subjects each chunk mentions, for the subject index."""
+    final: list[TextChunk] = []
+    mentions: list[set[tuple[str, str]]] = []
+    for chunk in chunks:
+        text, subjects = redactor.finalize(chunk.text)
+        section, in_heading = redactor.finalize(chunk.section)
+        final.append(replace(chunk, text=text, section=section))
+        mentions.append(subjects | in_heading)
+    return final, mentions
 
 
 def _default_title(document: Document) -> str:

@@ -1,0 +1,408 @@
+"""Pattern recognizers for identifiers: a regular expression finds candidates, a validator (checksum, ranges)
+keeps the real ones, context words in Turkish and English raise the score of the doubtful ones.
+
+Scores are chosen against the engine's threshold (``REDACT_THRESHOLD`` in ``engine``, 0.5):
+- a checksum-valid TCKN, IBAN, card or any e-mail address is redacted with no context at all (tables, forms
+  without labels) — those are the identifiers that must never leak;
+- numbers that are weaker evidence on their own (a 10-digit VKN passes its checksum one time in ten, an
+  unprefixed phone number, a 9-digit SSN, a date) start below the threshold and need a context word nearby.
+Context words are matched after Turkish-aware folding (``text.fold``) by word prefix, so ``vergi`` matches
+``VERGİSİ`` and ``kimlik`` matches ``KİMLİĞİ``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from governance.pii import validators
+
+# Placeholders written by redaction (``<TCKN_1>``, ``<PHONE_3fa9c2d1e0>``) must never look like a new finding.
+_NOT_AFTER = r"(?<![\w.,+/-])"
+_NOT_BEFORE = r"(?![\w/-]|[.,]\d)"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    regex: str
+    score: float
+    flags: int = 0
+
+
+class ValidatedRecognizer(PatternRecognizer):
+    """A presidio PatternRecognizer with its own matching loop: validation decides, the pattern's score
+    stands (presidio's loop would turn every validated match into score 1.0, leaving context no say), and
+    ``shrink`` retries a failed match without its last space-separated group (an IBAN followed by a year)."""
+
+    def __init__(
+        self,
+        *,
+        entity: str,
+        candidates: Iterable[Candidate],
+        context: list[str],
+        language: str,
+        check: Callable[[str], bool] | None = None,
+        shrink: bool = False,
+    ) -> None:
+        candidates = list(candidates)
+        self._candidates = [(c.name, re.compile(c.regex, c.flags), c.score) for c in candidates]
+        self._check = check
+        self._shrink = shrink
+        self._name = f"{entity.title().replace('_', '')}Recognizer"
+        super().__init__(
+            supported_entity=entity,
+            name=self._name,
+            supported_language=language,
+            # Kept for presidio's introspection (to_dict, explanations); matching happens in ``analyze``.
+            patterns=[Pattern(name=c.name, regex=c.regex, score=c.score) for c in candidates],
+            context=context,
+        )
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for pattern_name, regex, score in self._candidates:
+            for match in regex.finditer(text):
+                start = match.start()
+                end = self._validated_end(text, start, match.end())
+                if end is None:
+                    continue
+                results.append(
+                    RecognizerResult(
+                        entity_type=self.supported_entities[0],
+                        start=start,
+                        end=end,
+                        score=score,
+                        recognition_metadata={
+                            RecognizerResult.RECOGNIZER_NAME_KEY: self._name,
+                            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                            "pattern": pattern_name,
+                        },
+                    )
+                )
+        return results
+
+    def _validated_end(self, text: str, start: int, end: int) -> int | None:
+        if self._check is None or self._check(text[start:end]):
+            return end
+        while self._shrink:
+            cut = text.rfind(" ", start, end)
+            if cut <= start:
+                return None
+            end = cut
+            if self._check(text[start:end]):
+                return end
+        return None
+
+
+# --- validators on matched text --------------------------------------------------------------------------
+
+
+def _tckn(text: str) -> bool:
+    return validators.tckn_valid(validators.digits_only(text))
+
+
+def _vkn(text: str) -> bool:
+    return validators.vkn_valid(validators.digits_only(text))
+
+
+_CARD_PREFIXES = ("2", "3", "4", "5", "6", "9792")  # Mastercard 2-series, Amex/Diners/JCB, Visa, MC, Troy
+
+
+def _card(text: str) -> bool:
+    digits = validators.digits_only(text)
+    return digits.startswith(_CARD_PREFIXES) and validators.luhn_valid(digits)
+
+
+def _phone_tr(text: str) -> bool:
+    digits = validators.digits_only(text)
+    for prefix in ("0090", "90", "0"):
+        if len(digits) > 10 and digits.startswith(prefix):
+            digits = digits[len(prefix) :]
+            break
+    if len(digits) != 10 or len(set(digits[3:])) == 1:
+        return False
+    area = digits[:3]
+    if area[0] == "5":  # mobile operators: 50x, 53x, 54x, 55x, 56x
+        return area[1] in "03456"
+    return area[0] in "234" or area in {"850", "444"}
+
+
+def _phone_intl(text: str) -> bool:
+    digits = validators.digits_only(text)
+    return 8 <= len(digits) <= 15 and not digits.startswith("90")  # +90 numbers are _phone_tr's
+
+
+def _phone_us(text: str) -> bool:
+    digits = validators.digits_only(text)
+    if len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    return len(digits) == 10 and digits[0] in "23456789" and digits[3] in "23456789"
+
+
+def _ip(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    # 0.0.0.0 and version-like strings are not addresses of anyone; loopback and private addresses are kept
+    # as findings: on an intranet they identify a workstation, hence a person.
+    return not address.is_unspecified
+
+
+def _ssn(text: str) -> bool:
+    digits = validators.digits_only(text)
+    if len(digits) != 9:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
+
+
+_MONTHS = {
+    # Turkish and English month names (folded, see text.fold) and common abbreviations.
+    **dict.fromkeys(["ocak", "oca", "january", "jan"], 1),
+    **dict.fromkeys(["subat", "sub", "february", "feb"], 2),
+    **dict.fromkeys(["mart", "mar", "march"], 3),
+    **dict.fromkeys(["nisan", "nis", "april", "apr"], 4),
+    **dict.fromkeys(["mayis", "may"], 5),
+    **dict.fromkeys(["haziran", "haz", "june", "jun"], 6),
+    **dict.fromkeys(["temmuz", "tem", "july", "jul"], 7),
+    **dict.fromkeys(["agustos", "agu", "august", "aug"], 8),
+    **dict.fromkeys(["eylul", "eyl", "september", "sep", "sept"], 9),
+    **dict.fromkeys(["ekim", "eki", "october", "oct"], 10),
+    **dict.fromkeys(["kasim", "kas", "november", "nov"], 11),
+    **dict.fromkeys(["aralik", "ara", "december", "dec"], 12),
+}
+_MONTH_WORDS = (
+    r"(?:Ocak|Şubat|Subat|Mart|Nisan|Mayıs|Mayis|Haziran|Temmuz|Ağustos|Agustos|Eylül|Eylul|Ekim|Kasım|Kasim"
+    r"|Aralık|Aralik|January|February|March|April|May|June|July|August|September|October|November|December"
+    r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?"
+)
+
+
+def _date(text: str) -> bool:
+    from governance.pii.text import fold
+
+    parts = re.findall(r"\d+|[^\W\d_]+", fold(text))
+    numbers = [int(p) for p in parts if p.isdigit()]
+    words = [p for p in parts if not p.isdigit()]
+    if words:
+        month = _MONTHS.get(words[0])
+        if month is None or len(numbers) != 2:
+            return False
+        day, year = (numbers[0], numbers[1]) if numbers[0] <= 31 else (numbers[1], numbers[0])
+    elif len(numbers) == 3:
+        if numbers[0] > 31:  # ISO: 1985-03-12
+            year, month, day = numbers
+        else:  # dd.mm.yyyy as written in Turkey and Europe; mm/dd/yyyy when the day cannot be a month
+            day, month, year = numbers
+            if month > 12 and day <= 12:
+                day, month = month, day
+    else:
+        return False
+    try:
+        born = date(year, month, day)
+    except ValueError:
+        return False
+    return 1900 <= born.year <= date.today().year  # noqa: DTZ011 — only the year matters
+
+
+# --- context words (matched folded, by word prefix; several words = a phrase) -----------------------------
+
+CONTEXT: dict[str, list[str]] = {
+    "TCKN": [
+        "tc", "t.c", "tckn", "kimlik", "nufus", "vatandas", "national id", "identity", "citizen",
+        "id no", "id number", "turkish id",
+    ],
+    "VKN": ["vergi", "vkn", "vd", "v.d", "tax", "taxpayer", "tin", "mukellef"],
+    "IBAN": ["iban", "hesap", "banka", "havale", "eft", "account", "bank", "transfer"],
+    "CREDIT_CARD": ["kart", "kredi", "card", "credit", "visa", "mastercard", "troy", "amex", "pan"],
+    "EMAIL": ["e-posta", "eposta", "posta", "email", "e-mail", "mail"],
+    "PHONE": [
+        "tel", "telefon", "gsm", "cep", "faks", "fax", "iletisim", "arayin", "phone", "mobile", "cell",
+        "call", "contact", "numara", "number",
+    ],
+    "TR_PLATE": ["plaka", "arac", "ruhsat", "vehicle", "plate", "registration", "car"],
+    "IP_ADDRESS": ["ip", "adres", "address", "host", "sunucu", "server", "istemci", "client", "login", "giris"],
+    "US_SSN": ["ssn", "social security", "sosyal guvenlik"],
+    "DATE_OF_BIRTH": [
+        "dogum", "d.t", "dt", "dogdu", "dogumlu", "birth", "born", "dob", "d.o.b", "birthday", "yas",
+    ],
+}  # fmt: skip
+
+
+def build(language: str) -> list[PatternRecognizer]:
+    """Every identifier recognizer, for one language (the rules are the same; presidio keys them by
+    language)."""
+    d = r"[ .-]?"  # separators people put inside numbers
+
+    def make(entity: str, candidates: list[Candidate], check: Callable[[str], bool] | None, **kw: Any):
+        return ValidatedRecognizer(
+            entity=entity,
+            candidates=candidates,
+            context=CONTEXT[entity],
+            language=language,
+            check=check,
+            **kw,
+        )
+
+    return [
+        make("TCKN", [Candidate("tckn", _NOT_AFTER + r"[1-9]\d{10}" + _NOT_BEFORE, 0.85)], _tckn),
+        make("VKN", [Candidate("vkn", _NOT_AFTER + r"\d{10}" + _NOT_BEFORE, 0.5)], _vkn),
+        make(
+            "IBAN",
+            [
+                Candidate(
+                    "iban",
+                    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+                    0.9,
+                    re.IGNORECASE,
+                )
+            ],
+            validators.iban_valid,
+            shrink=True,
+        ),
+        make(
+            "CREDIT_CARD",
+            [Candidate("card", r"(?<![\w.,-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)", 0.8)],
+            _card,
+            shrink=True,
+        ),
+        make(
+            "EMAIL",
+            [Candidate("email", r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+", 0.9)],
+            None,
+        ),
+        make(
+            "PHONE",
+            [
+                Candidate(  # +90 / 0090 / 0 prefixed: 0532 123 45 67, +90 (212) 555-12-34, 05321234567
+                    "tr_prefixed",
+                    r"(?<![\w+])(?:(?:\+|00)90"
+                    + d
+                    + r"|0"
+                    + d
+                    + r")\(?[2-58]\d{2}\)?"
+                    + d
+                    + r"\d{3}"
+                    + d
+                    + r"(?:\d{2}"
+                    + d
+                    + r"\d{2}|\d{4})(?!\w|[.,]\d)",
+                    0.7,
+                ),
+                Candidate(  # 532 123 45 67 — without prefix it needs a context word
+                    "tr_bare",
+                    r"(?<![\w+])\(?[2-58]\d{2}\)?[ .-]\d{3}[ .-]\d{2}[ .-]?\d{2}(?!\w|[.,]\d)",
+                    0.4,
+                ),
+                Candidate(  # other countries, written with their +country code
+                    "international",
+                    r"(?<![\w+])\+(?:[1-8]\d{0,2}|9[1-9]\d?)(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w|[.,]\d)",
+                    0.6,
+                ),
+                Candidate(  # (555) 123-4567, 555-123-4567
+                    "us",
+                    r"(?<![\w+])(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}(?!\w|[.,]\d)",
+                    0.4,
+                ),
+            ],
+            _phone_check,
+        ),
+        make(
+            "TR_PLATE",
+            [
+                Candidate(
+                    "plate", r"(?<![\w.,-])(?:0[1-9]|[1-7]\d|80|81) ?[A-PR-VYZ]{1,3} ?\d{2,4}(?![\w-])", 0.5
+                )
+            ],
+            _plate,
+        ),
+        make(
+            "IP_ADDRESS",
+            [
+                Candidate("ipv4", r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w]|\.\d)", 0.6),
+                Candidate("ipv6", r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])", 0.6),
+            ],
+            _ip,
+        ),
+        make(
+            "US_SSN",
+            [
+                Candidate("ssn", r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])", 0.6),
+                Candidate("ssn_plain", _NOT_AFTER + r"\d{3} ?\d{2} ?\d{4}" + _NOT_BEFORE, 0.2),
+            ],
+            _ssn,
+        ),
+        make(
+            "DATE_OF_BIRTH",
+            [
+                Candidate(
+                    "numeric", _NOT_AFTER + r"\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}" + _NOT_BEFORE, 0.15
+                ),
+                Candidate("iso", _NOT_AFTER + r"(?:19|20)\d{2}-\d{2}-\d{2}" + _NOT_BEFORE, 0.15),
+                Candidate(
+                    "words",
+                    r"(?<!\w)(?:\d{1,2} "
+                    + _MONTH_WORDS
+                    + r",? (?:19|20)\d{2}|"
+                    + _MONTH_WORDS
+                    + r" \d{1,2},? (?:19|20)\d{2})(?!\w)",
+                    0.15,
+                    re.IGNORECASE,
+                ),
+            ],
+            _date,
+        ),
+    ]
+
+
+def _phone_check(text: str) -> bool:
+    stripped = text.strip()
+    if stripped.startswith("+") and not stripped.startswith("+90"):
+        return _phone_intl(stripped)
+    return _phone_tr(stripped) or _phone_us(stripped)
+
+
+# Unit abbreviations that make "16 KB 8192" look like a plate in technical text.
+_UNITS = {
+    "KB",
+    "MB",
+    "GB",
+    "TB",
+    "PB",
+    "KM",
+    "CM",
+    "MM",
+    "KG",
+    "MG",
+    "ML",
+    "MS",
+    "NS",
+    "US",
+    "HZ",
+    "KHZ",
+    "MHZ",
+}
+
+
+def _plate(text: str) -> bool:
+    match = re.fullmatch(r"(\d{2}) ?([A-Z]{1,3}) ?(\d{2,4})", text)
+    if match is None or match.group(2) in _UNITS or not validators.tr_plate_valid(text):
+        return False
+    letters, digits = len(match.group(2)), len(match.group(3))
+    # The series rules: 1 letter → 4 digits, 2 letters → 3–4 digits, 3 letters → 2–3 digits.
+    return {1: digits == 4, 2: digits in (3, 4), 3: digits in (2, 3)}[letters]

@@ -1,0 +1,242 @@
+"""Redaction policies and the redactor that applies them.
+
+A policy says, per entity type, what happens to a finding:
+- ``mask``: a typed placeholder numbered within the document — ``<TCKN_1>``, ``<PERSON_2>``; the same value is
+  the same placeholder everywhere in that document (the default for every type: strict);
+- ``hash``: a keyed pseudonym, ``<TCKN_3fa9c2d1e0>`` = HMAC(PII_HMAC_KEY, type + normalised value): the same
+  person gets the same pseudonym in every document and in questions, so retrieval can still join on it;
+- ``drop``: removed;
+- ``keep``: left as written (a collection whose purpose needs the value, e.g. a contract register).
+
+Every finding, whatever the action, is recorded as a subject key — HMAC(key, type + normalised value), never
+the value — so data-subject requests can find the chunks that mention a person after redaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from django.conf import settings
+
+from governance.pii import engine
+from governance.pii.recognizers import _date  # date parsing shared with the recognizer
+from governance.pii.text import fold, fold_name
+from governance.pii.validators import digits_only
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    MASK = "mask"
+    HASH = "hash"
+    DROP = "drop"
+
+
+# Entity types, in the order the policy editor shows them, with a label for people.
+ENTITY_TYPES: dict[str, str] = {
+    "TCKN": "Turkish national ID (T.C. kimlik no)",
+    "VKN": "Turkish tax number (VKN)",
+    "IBAN": "IBAN (any country)",
+    "CREDIT_CARD": "Payment card number",
+    "EMAIL": "E-mail address",
+    "PHONE": "Phone number",
+    "PERSON": "Person's name",
+    "DATE_OF_BIRTH": "Date of birth",
+    "TR_PLATE": "Turkish licence plate",
+    "IP_ADDRESS": "IP address",
+    "US_SSN": "US social security number",
+}
+DEFAULT_ACTION = Action.MASK
+
+
+@dataclass(frozen=True)
+class Policy:
+    actions: Mapping[str, Action] = field(default_factory=dict)
+
+    def action(self, entity_type: str) -> Action:
+        return self.actions.get(entity_type, DEFAULT_ACTION)
+
+    @classmethod
+    def strict(cls) -> Policy:
+        return cls()
+
+    @classmethod
+    def from_rules(cls, rules: Mapping[str, str]) -> Policy:
+        """A policy from stored rules; raises ValueError on an unknown entity type or action."""
+        actions: dict[str, Action] = {}
+        for entity_type, action in rules.items():
+            if entity_type not in ENTITY_TYPES:
+                raise ValueError(f"Unknown entity type {entity_type!r}; known: {', '.join(ENTITY_TYPES)}.")
+            try:
+                actions[entity_type] = Action(action)
+            except ValueError:
+                raise ValueError(
+                    f"Unknown action {action!r} for {entity_type}; one of: keep, mask, hash, drop."
+                ) from None
+        return cls(actions)
+
+    def rules(self) -> dict[str, str]:
+        return {entity_type: str(self.action(entity_type)) for entity_type in ENTITY_TYPES}
+
+    def for_prompt(self) -> Policy:
+        """For text already redacted at ingestion: what a second pass still finds is pseudonymised rather than
+        masked, because mask numbers belong to the document and a new ``<TCKN_1>`` would collide."""
+        return Policy(
+            {t: Action.HASH if self.action(t) == Action.MASK else self.action(t) for t in ENTITY_TYPES}
+        )
+
+    @classmethod
+    def for_question(cls, policies: list[Policy]) -> Policy:
+        """A question crosses collections: a value stays only where every collection in scope keeps it;
+        otherwise it is pseudonymised, which keeps it out of the prompt and still matches hashed chunks."""
+        actions = {
+            entity_type: (
+                Action.KEEP
+                if policies and all(p.action(entity_type) == Action.KEEP for p in policies)
+                else Action.HASH
+            )
+            for entity_type in ENTITY_TYPES
+        }
+        return cls(actions)
+
+
+def normalise(entity_type: str, value: str) -> str:
+    """One spelling per identifier, so ``TR33 0006 …`` and ``tr330006…`` are the same subject."""
+    if entity_type in {"TCKN", "VKN", "CREDIT_CARD", "US_SSN"}:
+        return digits_only(value)
+    if entity_type in {"IBAN", "TR_PLATE"}:
+        return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+    if entity_type == "EMAIL":
+        return value.strip().casefold()
+    if entity_type == "PHONE":
+        digits = digits_only(value)
+        if not value.strip().startswith("+") or value.strip().startswith("+90"):
+            for prefix in ("0090", "90", "0"):  # Turkish numbers: the 10-digit national number
+                if len(digits) > 10 and digits.startswith(prefix):
+                    return digits[len(prefix) :]
+        return digits
+    if entity_type == "IP_ADDRESS":
+        try:
+            return ipaddress.ip_address(value.strip()).compressed
+        except ValueError:
+            return value.strip()
+    if entity_type == "DATE_OF_BIRTH":
+        iso = _iso_date(value)
+        return iso or fold(value).strip()
+    return fold_name(value)
+
+
+def _iso_date(value: str) -> str | None:
+    if not _date(value):
+        return None
+    numbers = [int(n) for n in re.findall(r"\d+", value)]
+    if len(numbers) == 3:
+        if numbers[0] > 31:
+            year, month, day = numbers
+        else:
+            day, month, year = numbers
+            if month > 12:
+                day, month = month, day
+        return f"{year:04d}-{month:02d}-{day:02d}"
+    return None
+
+
+def _mac(purpose: str, entity_type: str, value: str) -> str:
+    message = f"{purpose}|{entity_type}|{normalise(entity_type, value)}".encode()
+    return hmac.new(settings.PII_HMAC_KEY.encode(), message, hashlib.sha256).hexdigest()
+
+
+def subject_key(entity_type: str, value: str) -> str:
+    """The subject index key for a value: what a data-subject request looks up (64 hex characters)."""
+    return _mac("subject", entity_type, value)
+
+
+def pseudonym(entity_type: str, value: str) -> str:
+    return _mac("pseudonym", entity_type, value)[:10]
+
+
+# Placeholders and the redactor's internal markers: <TYPE_1>, <TYPE_3fa9c2d1e0>, <TYPE_k1>, <TYPE_d1>.
+MARKER = re.compile(r"<([A-Z][A-Z_]*?)_([0-9a-z]{1,12})>")
+
+
+@dataclass(frozen=True)
+class Mention:
+    entity_type: str
+    subject: str  # subject_key(...)
+    replacement: str  # what the marker becomes in the final text
+
+
+@dataclass
+class Redactor:
+    """Redacts the texts of one document (or one question) under one policy.
+
+    Mask numbers are shared by every text the redactor sees, so ``<PERSON_1>`` is one person throughout a
+    document. ``redact(..., final=False)`` leaves markers for ``keep``/``drop`` findings too, so the caller
+    can chunk first and still learn which chunk mentions whom (``finalize``).
+    """
+
+    policy: Policy
+    language: str | None = None
+    mentions: dict[str, Mention] = field(default_factory=dict)
+    _numbers: dict[tuple[str, str], str] = field(default_factory=dict)
+    _counters: dict[str, int] = field(default_factory=dict)
+
+    def redact(self, text: str, *, final: bool = True) -> str:
+        findings = engine.analyze(text, language=self.language)
+        if not findings:
+            return text
+        parts: list[str] = []
+        cursor = 0
+        for finding in findings:
+            parts.append(text[cursor : finding.start])
+            marker = self._marker(finding.entity_type, text[finding.start : finding.end])
+            parts.append(self.mentions[marker].replacement if final else marker)
+            cursor = finding.end
+        parts.append(text[cursor:])
+        return "".join(parts)
+
+    def finalize(self, text: str) -> tuple[str, set[tuple[str, str]]]:
+        """Markers → final text; also the (entity type, subject key) pairs the text mentions."""
+        subjects: set[tuple[str, str]] = set()
+
+        def replace(match: re.Match[str]) -> str:
+            mention = self.mentions.get(match.group(0))
+            if mention is None:  # a literal "<X_1>" in the source, not one of ours
+                return match.group(0)
+            subjects.add((mention.entity_type, mention.subject))
+            return mention.replacement
+
+        return MARKER.sub(replace, text), subjects
+
+    def _marker(self, entity_type: str, value: str) -> str:
+        key = (entity_type, normalise(entity_type, value))
+        action = self.policy.action(entity_type)
+        if action == Action.HASH:
+            marker = f"<{entity_type}_{pseudonym(entity_type, value)}>"
+            self.mentions.setdefault(marker, Mention(entity_type, subject_key(entity_type, value), marker))
+            return marker
+        number = self._numbers.get(key)
+        if number is None:
+            self._counters[entity_type] = self._counters.get(entity_type, 0) + 1
+            number = str(self._counters[entity_type])
+            self._numbers[key] = number
+        if action == Action.MASK:
+            marker = f"<{entity_type}_{number}>"
+            replacement = marker
+        else:
+            # keep/drop: a per-value marker (a kept value may be spelt differently each time: keep each spelling)
+            index = len(self.mentions) + 1
+            marker = f"<{entity_type}_{'k' if action == Action.KEEP else 'd'}{index}>"
+            replacement = value if action == Action.KEEP else ""
+        self.mentions.setdefault(marker, Mention(entity_type, subject_key(entity_type, value), replacement))
+        return marker
+
+
+def redact_text(text: str, *, policy: Policy | None = None, language: str | None = None) -> str:
+    """One-off redaction (log lines, audit details): the strict policy unless another is given."""
+    return Redactor(policy=policy or Policy.strict(), language=language).redact(text)
