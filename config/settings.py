@@ -141,6 +141,14 @@ CELERY_TASK_TIME_LIMIT = INGEST_TIME_LIMIT_S
 CELERY_TASK_SOFT_TIME_LIMIT = max(INGEST_TIME_LIMIT_S - 30, int(INGEST_TIME_LIMIT_S * 0.9))
 # Redelivery of an unacknowledged task must come only after the hard time limit killed the first attempt,
 # or two workers would ingest one document at once.
+# The cache (rate limits shared by all web processes) lives in the same Redis as the broker.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "emanet",
+    }
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("BROKER_VISIBILITY_TIMEOUT_S", INGEST_TIME_LIMIT_S + 5 * 60)
 }
@@ -214,6 +222,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_RATES": {"pii_analyze": PII_ANALYZE_RATE},
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Emanet API",

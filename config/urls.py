@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from governance import apis as governance_apis
 from rag import answer_apis, apis, views
 
 handler404 = "config.api_errors.handler404"
@@ -24,6 +25,12 @@ api_v1 = [
         "api/v1/answers/<int:answer_id>/feedback",
         answer_apis.AnswerFeedbackApi.as_view(),
         name="answer-feedback",
+    ),
+    path("api/v1/pii/analyze", governance_apis.PiiAnalyzeApi.as_view(), name="pii-analyze"),
+    path(
+        "api/v1/collections/<int:collection_id>/redaction-policy",
+        governance_apis.RedactionPolicyApi.as_view(),
+        name="redaction-policy",
     ),
     path("api/v1/health", apis.HealthApi.as_view(), name="health"),
 ]

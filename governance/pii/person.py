@@ -30,6 +30,18 @@ TITLES = {
     "miss", "mx", "sir", "dame", "madam", "mister", "dear",
 }  # fmt: skip
 POST_TITLES = {"bey", "hanim", "beyefendi", "hanimefendi", "efendi"}
+# Words that make a capitalised run an institution or a place, not a person: "Umut Vakfı", "Deniz Feneri",
+# "Ahmet Yesevi Üniversitesi", "Elif Sokak", "Grace Hospital". Matched folded, by prefix.
+INSTITUTION_PREFIXES = (
+    "vakf", "vakif", "fener", "bankas", "holding", "hastane", "universite", "dernek", "cadde", "sokak", "sokag",
+    "mahalle", "bulvar", "apartman", "sitesi", "ilcesi", "parki", "camii", "okulu", "lisesi", "sirket", "koleji",
+    "marketi", "oteli", "eczane", "gida", "insaat", "ticaret", "sanayi",
+)  # fmt: skip
+INSTITUTION_WORDS = {
+    "ltd", "a.s", "inc", "corp", "llc", "plc", "street", "road", "avenue", "lane", "university", "college",
+    "hospital", "bank", "foundation", "company", "group", "school", "church", "hotel", "park", "center",
+    "centre", "institute", "museum", "airport", "station",
+}  # fmt: skip
 CONTEXT = [
     "ad", "adi", "adsoyad", "soyad", "soyadi", "isim", "ismi", "hasta", "musteri", "calisan", "personel",
     "name", "surname", "patient", "customer", "employee", "applicant", "basvuran",
@@ -115,11 +127,14 @@ class PersonRecognizer(EntityRecognizer):
                     return name[0][0], name[-1][1], 0.85, "title"
         if self._title_before(text, words[0][0]) and (name := self._not_titles(words[:3])):
             return name[0][0], name[-1][1], 0.85, "title"
-        # "Kemal Bey", "Ayşe Hanım": the honorific follows the name.
+        # "Kemal Bey", "Ayşe Nur Hanım": the honorific follows the name (the word before the first name only
+        # when it is a known given name: "Yarın Kemal Bey" names Kemal).
         for index, (_, _, word) in enumerate(words):
             if word in POST_TITLES and index > 0:
-                name = words[max(0, index - 2) : index]
-                return name[0][0], name[-1][1], 0.85, "title"
+                first = index - 2 if index >= 2 and words[index - 2][2] in self.given else index - 1
+                return words[first][0], words[index - 1][1], 0.85, "title"
+        if any(word.startswith(INSTITUTION_PREFIXES) or word in INSTITUTION_WORDS for _, _, word in words[1:]):
+            return None
         # Gazetteer: start at the first known given name; a word before a known surname also counts.
         for index, (_, _, word) in enumerate(words):
             if word not in self.given:

@@ -16,7 +16,6 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
@@ -171,53 +170,11 @@ def _ssn(text: str) -> bool:
     return area not in {"000", "666"} and area[0] != "9" and group != "00" and serial != "0000"
 
 
-_MONTHS = {
-    # Turkish and English month names (folded, see text.fold) and common abbreviations.
-    **dict.fromkeys(["ocak", "oca", "january", "jan"], 1),
-    **dict.fromkeys(["subat", "sub", "february", "feb"], 2),
-    **dict.fromkeys(["mart", "mar", "march"], 3),
-    **dict.fromkeys(["nisan", "nis", "april", "apr"], 4),
-    **dict.fromkeys(["mayis", "may"], 5),
-    **dict.fromkeys(["haziran", "haz", "june", "jun"], 6),
-    **dict.fromkeys(["temmuz", "tem", "july", "jul"], 7),
-    **dict.fromkeys(["agustos", "agu", "august", "aug"], 8),
-    **dict.fromkeys(["eylul", "eyl", "september", "sep", "sept"], 9),
-    **dict.fromkeys(["ekim", "eki", "october", "oct"], 10),
-    **dict.fromkeys(["kasim", "kas", "november", "nov"], 11),
-    **dict.fromkeys(["aralik", "ara", "december", "dec"], 12),
-}
 _MONTH_WORDS = (
     r"(?:Ocak|Şubat|Subat|Mart|Nisan|Mayıs|Mayis|Haziran|Temmuz|Ağustos|Agustos|Eylül|Eylul|Ekim|Kasım|Kasim"
     r"|Aralık|Aralik|January|February|March|April|May|June|July|August|September|October|November|December"
     r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?"
 )
-
-
-def _date(text: str) -> bool:
-    from governance.pii.text import fold
-
-    parts = re.findall(r"\d+|[^\W\d_]+", fold(text))
-    numbers = [int(p) for p in parts if p.isdigit()]
-    words = [p for p in parts if not p.isdigit()]
-    if words:
-        month = _MONTHS.get(words[0])
-        if month is None or len(numbers) != 2:
-            return False
-        day, year = (numbers[0], numbers[1]) if numbers[0] <= 31 else (numbers[1], numbers[0])
-    elif len(numbers) == 3:
-        if numbers[0] > 31:  # ISO: 1985-03-12
-            year, month, day = numbers
-        else:  # dd.mm.yyyy as written in Turkey and Europe; mm/dd/yyyy when the day cannot be a month
-            day, month, year = numbers
-            if month > 12 and day <= 12:
-                day, month = month, day
-    else:
-        return False
-    try:
-        born = date(year, month, day)
-    except ValueError:
-        return False
-    return 1900 <= born.year <= date.today().year  # noqa: DTZ011 — only the year matters
 
 
 # --- context words (matched folded, by word prefix; several words = a phrase) -----------------------------
@@ -365,7 +322,7 @@ def build(language: str) -> list[PatternRecognizer]:
                     re.IGNORECASE,
                 ),
             ],
-            _date,
+            validators.date_valid,
         ),
     ]
 

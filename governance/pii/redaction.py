@@ -25,9 +25,8 @@ from enum import StrEnum
 from django.conf import settings
 
 from governance.pii import engine
-from governance.pii.recognizers import _date  # date parsing shared with the recognizer
 from governance.pii.text import fold, fold_name
-from governance.pii.validators import digits_only
+from governance.pii.validators import date_valid, digits_only
 
 
 class Action(StrEnum):
@@ -132,7 +131,7 @@ def normalise(entity_type: str, value: str) -> str:
 
 
 def _iso_date(value: str) -> str | None:
-    if not _date(value):
+    if not date_valid(value):
         return None
     numbers = [int(n) for n in re.findall(r"\d+", value)]
     if len(numbers) == 3:

@@ -7,6 +7,9 @@ number from being redacted as a TCKN and a real TCKN from slipping through as "j
 from __future__ import annotations
 
 import re
+from datetime import date
+
+from governance.pii.text import fold
 
 _NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -83,3 +86,46 @@ def tr_plate_valid(value: str) -> bool:
     """Turkish licence plates: province 01–81, 1–3 letters, 2–4 digits (e.g. 34 ABC 123, 06 A 1234)."""
     match = re.fullmatch(r"(\d{2})\s?([A-Z]{1,3})\s?(\d{2,4})", value.strip().upper())
     return match is not None and 1 <= int(match.group(1)) <= 81
+
+
+_MONTHS = {
+    # Turkish and English month names (folded, see text.fold) and common abbreviations.
+    **dict.fromkeys(["ocak", "oca", "january", "jan"], 1),
+    **dict.fromkeys(["subat", "sub", "february", "feb"], 2),
+    **dict.fromkeys(["mart", "mar", "march"], 3),
+    **dict.fromkeys(["nisan", "nis", "april", "apr"], 4),
+    **dict.fromkeys(["mayis", "may"], 5),
+    **dict.fromkeys(["haziran", "haz", "june", "jun"], 6),
+    **dict.fromkeys(["temmuz", "tem", "july", "jul"], 7),
+    **dict.fromkeys(["agustos", "agu", "august", "aug"], 8),
+    **dict.fromkeys(["eylul", "eyl", "september", "sep", "sept"], 9),
+    **dict.fromkeys(["ekim", "eki", "october", "oct"], 10),
+    **dict.fromkeys(["kasim", "kas", "november", "nov"], 11),
+    **dict.fromkeys(["aralik", "ara", "december", "dec"], 12),
+}
+
+
+def date_valid(text: str) -> bool:
+    """A plausible date of birth: a real calendar date, 1900 up to this year (numeric or with month names)."""
+    parts = re.findall(r"\d+|[^\W\d_]+", fold(text))
+    numbers = [int(p) for p in parts if p.isdigit()]
+    words = [p for p in parts if not p.isdigit()]
+    if words:
+        month = _MONTHS.get(words[0])
+        if month is None or len(numbers) != 2:
+            return False
+        day, year = (numbers[0], numbers[1]) if numbers[0] <= 31 else (numbers[1], numbers[0])
+    elif len(numbers) == 3:
+        if numbers[0] > 31:  # ISO: 1985-03-12
+            year, month, day = numbers
+        else:  # dd.mm.yyyy as written in Turkey and Europe; mm/dd/yyyy when the day cannot be a month
+            day, month, year = numbers
+            if month > 12 and day <= 12:
+                day, month = month, day
+    else:
+        return False
+    try:
+        born = date(year, month, day)
+    except ValueError:
+        return False
+    return 1900 <= born.year <= date.today().year  # noqa: DTZ011 — only the year matters

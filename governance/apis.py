@@ -1,0 +1,116 @@
+"""REST API of the governance layer: PII analysis and collections' redaction policies. Thin views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from governance.access import readable_collections
+from governance.pii import engine
+from governance.pii.policies import policy_for_collection, redaction_policy_set
+from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
+
+
+def _readable_collection_id(user: Any, collection_id: int) -> int:
+    if not readable_collections(user).filter(pk=collection_id).exists():
+        raise NotFound("No such collection, or you may not read it.")
+    return collection_id
+
+
+class _EntityOutput(serializers.Serializer):
+    type = serializers.CharField()
+    start = serializers.IntegerField()
+    end = serializers.IntegerField()
+    score = serializers.FloatField()
+    action = serializers.CharField(help_text="what the policy does with it: keep | mask | hash | drop")
+
+
+class PiiAnalyzeApi(APIView):
+    """Find personal data in a text and show it redacted — under a collection's policy when one is given
+    (the portal's redaction preview), else under the strict default. Nothing is stored or logged raw."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "pii_analyze"
+
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(
+            max_length=settings.PII_ANALYZE_MAX_CHARS, trim_whitespace=False, allow_blank=True
+        )
+        language = serializers.ChoiceField(choices=["tr", "en"], required=False)
+        collection = serializers.IntegerField(required=False, help_text="preview this collection's policy")
+
+    class OutputSerializer(serializers.Serializer):
+        entities = _EntityOutput(many=True)
+        redacted_text = serializers.CharField()
+        policy = serializers.DictField(child=serializers.CharField())
+
+    @extend_schema(
+        request=InputSerializer, responses=OutputSerializer, summary="Find and redact personal data"
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        text = data.validated_data["text"]
+        language = data.validated_data.get("language")
+        policy = Policy.strict()
+        if "collection" in data.validated_data:
+            policy = policy_for_collection(
+                _readable_collection_id(request.user, data.validated_data["collection"])
+            )
+        findings = engine.analyze(text, language=language)
+        redacted = Redactor(policy=policy, language=language).redact(text)
+        return Response(
+            {
+                "entities": [
+                    {
+                        "type": f.entity_type,
+                        "start": f.start,
+                        "end": f.end,
+                        "score": f.score,
+                        "action": str(policy.action(f.entity_type)),
+                    }
+                    for f in findings
+                ],
+                "redacted_text": redacted,
+                "policy": policy.rules(),
+            }
+        )
+
+
+class RedactionPolicyApi(APIView):
+    """A collection's redaction policy: readers may see it, administrators (staff) change it. A change
+    re-ingests the collection's documents under the new policy."""
+
+    class InputSerializer(serializers.Serializer):
+        rules = serializers.DictField(
+            child=serializers.ChoiceField(choices=[a.value for a in Action]),
+            help_text="entity type → keep | mask | hash | drop; types left out: mask",
+        )
+
+    @extend_schema(summary="A collection's redaction policy")
+    def get(self, request: Request, collection_id: int) -> Response:
+        policy = policy_for_collection(_readable_collection_id(request.user, collection_id))
+        return Response({"collection": collection_id, "rules": policy.rules(), "entity_types": ENTITY_TYPES})
+
+    @extend_schema(request=InputSerializer, summary="Change a collection's redaction policy (administrators)")
+    def put(self, request: Request, collection_id: int) -> Response:
+        _readable_collection_id(request.user, collection_id)
+        if not request.user.is_staff:
+            raise PermissionDenied("Only administrators may change a redaction policy.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            policy, queued = redaction_policy_set(
+                collection_id=collection_id, rules=data.validated_data["rules"], user=request.user
+            )
+        except ValueError as exc:
+            raise ValidationError({"rules": [str(exc)]}) from exc
+        return Response({"collection": collection_id, "rules": policy.rules(), "documents_requeued": queued})
