@@ -19,6 +19,7 @@ from governance.access import can_write
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
+from rag.services.answers import governed_question
 from rag.services.collections import CollectionNameTaken, collection_create
 from rag.services.documents import document_create, document_delete
 
@@ -200,9 +201,13 @@ class SearchApi(APIView):
         data.is_valid(raise_exception=True)
         refs = data.validated_data.get("collections")
         collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
+        # The query is redacted like a question: personal data does not reach the search logs or statistics.
+        query = governed_question(
+            user=request.user, question=data.validated_data["query"], collection_ids=collection_ids
+        )
         hits = selectors.chunk_search(
             user=request.user,
-            query=data.validated_data["query"],
+            query=query,
             k=data.validated_data["k"],
             collection_ids=collection_ids,
         )

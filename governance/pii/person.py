@@ -133,7 +133,9 @@ class PersonRecognizer(EntityRecognizer):
             if word in POST_TITLES and index > 0:
                 first = index - 2 if index >= 2 and words[index - 2][2] in self.given else index - 1
                 return words[first][0], words[index - 1][1], 0.85, "title"
-        if any(word.startswith(INSTITUTION_PREFIXES) or word in INSTITUTION_WORDS for _, _, word in words[1:]):
+        if any(
+            word.startswith(INSTITUTION_PREFIXES) or word in INSTITUTION_WORDS for _, _, word in words[1:]
+        ):
             return None
         # Gazetteer: start at the first known given name; a word before a known surname also counts.
         for index, (_, _, word) in enumerate(words):

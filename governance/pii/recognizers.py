@@ -157,9 +157,9 @@ def _ip(text: str) -> bool:
         address = ipaddress.ip_address(text)
     except ValueError:
         return False
-    # 0.0.0.0 and version-like strings are not addresses of anyone; loopback and private addresses are kept
-    # as findings: on an intranet they identify a workstation, hence a person.
-    return not address.is_unspecified
+    # 0.0.0.0 and loopback identify nobody; private addresses are findings: on an intranet they identify a
+    # workstation, hence a person.
+    return not (address.is_unspecified or address.is_loopback)
 
 
 def _ssn(text: str) -> bool:
