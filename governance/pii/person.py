@@ -44,13 +44,26 @@ INSTITUTION_WORDS = {
 }  # fmt: skip
 CONTEXT = [
     "ad", "adi", "adsoyad", "soyad", "soyadi", "isim", "ismi", "hasta", "musteri", "calisan", "personel",
-    "name", "surname", "patient", "customer", "employee", "applicant", "basvuran",
+    "kullanici", "yakini", "temsilci", "sahibi", "basvuran", "imza",
+    "name", "full name", "surname", "patient", "customer", "employee", "applicant", "user", "next of kin",
+    "manager", "signed",
 ]  # fmt: skip
+MONTH_NAMES = {
+    "ocak", "subat", "mart", "nisan", "mayis", "haziran", "temmuz", "agustos", "eylul", "ekim", "kasim",
+    "aralik", "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+}  # fmt: skip
 
 # A capitalised word (Turkish letters included), optionally followed by an apostrophe suffix (Yılmaz'ın).
 _WORD = re.compile(r"(?<![\w'’])([A-ZÇĞİÖŞÜÂÎÛ][^\W\d_]*)(?:['’][^\W\d_]+)?(?![\w])")
 _GAP = re.compile(r"[ \t]{1,3}|[ \t]*-[ \t]*")  # words of one name sit on one line
 _TITLE_TAIL = re.compile(r"\.?[ \t]{1,3}$")
+# Turkish puts the label after the name: "Teknaz Ülker adlı müşteri", "… kullanıcısının hesabı".
+_LABEL_AFTER = re.compile(r"['’]?\w*[ \t]+(?:adli|isimli|adindaki|kullanici|musteri|hasta|personel)")
+_LABEL_BEFORE = re.compile(
+    r"(?:^|[^\w])(?:adi soyadi|ad soyad|adi|isim|ismi|hasta|musteri|calisan|kullanici|basvuran|yakini|"
+    r"name|full name|patient|customer|employee|applicant|user|next of kin)[ \t]{0,3}[:=-]?[ \t]{0,3}$"
+)
 
 
 @cache
@@ -137,6 +150,15 @@ class PersonRecognizer(EntityRecognizer):
             word.startswith(INSTITUTION_PREFIXES) or word in INSTITUTION_WORDS for _, _, word in words[1:]
         ):
             return None
+        # "May 17, 2001", "12 Mart": a month name before a number is a date, not a name.
+        if words[-1][2] in MONTH_NAMES and re.match(r"\s*\d", text[words[-1][1] : words[-1][1] + 4]):
+            words = words[:-1]
+            if not words:
+                return None
+
+        def shouting(word: tuple[int, int, str]) -> bool:
+            return text[word[0] : word[1]].isupper()
+
         # Gazetteer: start at the first known given name; a word before a known surname also counts.
         for index, (_, _, word) in enumerate(words):
             if word not in self.given:
@@ -148,13 +170,28 @@ class PersonRecognizer(EntityRecognizer):
             if last > 0 and tail[last][2] in self.surnames:
                 name = tail[: last + 1]
                 return name[0][0], name[-1][1], 0.85, "gazetteer"
-            if len(tail) > 1:  # a known given name and a capitalised word after it: likely a surname
+            if len(tail) > 1 and not shouting(tail[1]):
+                # A known given name and a capitalised word after it: likely a surname. In upper-case text
+                # ("GRANT EXECUTE") that says nothing; only a label can (below).
                 name = tail[: max(last, 1) + 1]
                 return name[0][0], name[-1][1], 0.6, "capitalised"
+            if len(tail) > 1:
+                break
+            if shouting(tail[0]):  # "GRANT": an upper-case word is not a name on its own
+                return None
             return tail[0][0], tail[0][1], 0.3, "gazetteer"  # a lone given name: only with context
         for index, (_, _, word) in enumerate(words):
-            if index > 0 and word in self.surnames:
+            if index > 0 and word in self.surnames and not shouting(words[index - 1]):
                 return words[index - 1][0], words[index][1], 0.55, "capitalised"
+        # Two or three capitalised words right after a label on the same line: "Adı Soyadı: Teknaz Ülker",
+        # "Hasta: …", "user Karen Stephenson".
+        if 2 <= len(words) <= 3 and (
+            _LABEL_BEFORE.search(fold(text[max(0, words[0][0] - 30) : words[0][0]]))
+            or _LABEL_AFTER.match(fold(text[words[-1][1] : words[-1][1] + 30]))
+        ):
+            return words[0][0], words[-1][1], 0.6, "label"
+        if len(words) == 1 and words[0][2] in self.given and not shouting(words[0]):
+            return words[0][0], words[0][1], 0.3, "gazetteer"
         return None
 
     @staticmethod
@@ -174,4 +211,5 @@ class PersonRecognizer(EntityRecognizer):
         if tail is None:
             return False
         word = re.search(r"([^\W\d_]+)$", head[: tail.start()])
-        return word is not None and fold(word.group(1)) in TITLES
+        # Titles are written capitalised: "Op. Dr.", not "op ON" (SQL) or "0.3 ms" (milliseconds).
+        return word is not None and word.group(1)[0].isupper() and fold(word.group(1)) in TITLES

@@ -50,11 +50,13 @@ class ValidatedRecognizer(PatternRecognizer):
         language: str,
         check: Callable[[str], bool] | None = None,
         shrink: bool = False,
+        not_after: tuple[str, ...] = (),
     ) -> None:
         candidates = list(candidates)
         self._candidates = [(c.name, re.compile(c.regex, c.flags), c.score) for c in candidates]
         self._check = check
         self._shrink = shrink
+        self._not_after = not_after
         self._name = f"{entity.title().replace('_', '')}Recognizer"
         super().__init__(
             supported_entity=entity,
@@ -77,7 +79,7 @@ class ValidatedRecognizer(PatternRecognizer):
             for match in regex.finditer(text):
                 start = match.start()
                 end = self._validated_end(text, start, match.end())
-                if end is None:
+                if end is None or (self._not_after and self._follows(text, start)):
                     continue
                 results.append(
                     RecognizerResult(
@@ -93,6 +95,13 @@ class ValidatedRecognizer(PatternRecognizer):
                     )
                 )
         return results
+
+    def _follows(self, text: str, start: int) -> bool:
+        """Whether one of the ``not_after`` words stands right before the match ("Section 55.2.2.1")."""
+        from governance.pii.text import fold
+
+        words = re.findall(r"[^\W\d_]+", fold(text[max(0, start - 30) : start]))[-2:]
+        return any(word in self._not_after for word in words)
 
     def _validated_end(self, text: str, start: int, end: int) -> int | None:
         if self._check is None or self._check(text[start:end]):
@@ -201,6 +210,14 @@ CONTEXT: dict[str, list[str]] = {
 }  # fmt: skip
 
 
+# Dotted numbers after these words are section or version numbers, not IP addresses.
+SECTION_WORDS = (
+    "section", "sections", "chapter", "version", "release", "table", "figure", "example", "appendix", "step",
+    "item", "bolum", "bolumu", "surum", "surumu", "versiyon", "madde", "maddesi", "tablo", "sekil", "ornek",
+    "ek", "adim",
+)  # fmt: skip
+
+
 def build(language: str) -> list[PatternRecognizer]:
     """Every identifier recognizer, for one language (the rules are the same; presidio keys them by
     language)."""
@@ -261,6 +278,11 @@ def build(language: str) -> list[PatternRecognizer]:
                     + r"\d{2}|\d{4})(?!\w|[.,]\d)",
                     0.7,
                 ),
+                Candidate(  # (312) 669 80 99 — an area code in brackets is a phone number
+                    "tr_bracketed",
+                    r"(?<![\w+])\([2-58]\d{2}\) ?\d{3}[ .-]\d{2}[ .-]?\d{2}(?!\w|[.,]\d)",
+                    0.6,
+                ),
                 Candidate(  # 532 123 45 67 — without prefix it needs a context word
                     "tr_bare",
                     r"(?<![\w+])\(?[2-58]\d{2}\)?[ .-]\d{3}[ .-]\d{2}[ .-]?\d{2}(?!\w|[.,]\d)",
@@ -271,10 +293,10 @@ def build(language: str) -> list[PatternRecognizer]:
                     r"(?<![\w+])\+(?:[1-8]\d{0,2}|9[1-9]\d?)(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w|[.,]\d)",
                     0.6,
                 ),
-                Candidate(  # (555) 123-4567, 555-123-4567
+                Candidate(  # (555) 123-4567, 555-123-4567 (area and exchange codes checked)
                     "us",
                     r"(?<![\w+])(?:\(\d{3}\) ?|\d{3}[.-])\d{3}[.-]\d{4}(?!\w|[.,]\d)",
-                    0.4,
+                    0.5,
                 ),
             ],
             _phone_check,
@@ -295,6 +317,7 @@ def build(language: str) -> list[PatternRecognizer]:
                 Candidate("ipv6", r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])", 0.6),
             ],
             _ip,
+            not_after=SECTION_WORDS,
         ),
         make(
             "US_SSN",
