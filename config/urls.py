@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance import apis as governance_apis
+from governance import views as governance_views
 from rag import answer_apis, apis, views
 
 handler404 = "config.api_errors.handler404"
@@ -41,6 +42,7 @@ urlpatterns = [
     path("documents/", views.documents, name="documents"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),
     path("upload/", views.upload, name="upload"),
+    path("collections/<int:collection_id>/privacy/", governance_views.collection_privacy, name="privacy"),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

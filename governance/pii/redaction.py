@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from django.conf import settings
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from governance.pii import engine
 from governance.pii.text import fold, fold_name
@@ -37,18 +39,18 @@ class Action(StrEnum):
 
 
 # Entity types, in the order the policy editor shows them, with a label for people.
-ENTITY_TYPES: dict[str, str] = {
-    "TCKN": "Turkish national ID (T.C. kimlik no)",
-    "VKN": "Turkish tax number (VKN)",
-    "IBAN": "IBAN (any country)",
-    "CREDIT_CARD": "Payment card number",
-    "EMAIL": "E-mail address",
-    "PHONE": "Phone number",
-    "PERSON": "Person's name",
-    "DATE_OF_BIRTH": "Date of birth",
-    "TR_PLATE": "Turkish licence plate",
-    "IP_ADDRESS": "IP address",
-    "US_SSN": "US social security number",
+ENTITY_TYPES: dict[str, str | Promise] = {
+    "TCKN": _("Turkish national ID (T.C. kimlik no)"),
+    "VKN": _("Turkish tax number (VKN)"),
+    "IBAN": _("IBAN (any country)"),
+    "CREDIT_CARD": _("Payment card number"),
+    "EMAIL": _("E-mail address"),
+    "PHONE": _("Phone number"),
+    "PERSON": _("Person's name"),
+    "DATE_OF_BIRTH": _("Date of birth"),
+    "TR_PLATE": _("Turkish licence plate"),
+    "IP_ADDRESS": _("IP address"),
+    "US_SSN": _("US social security number"),
 }
 DEFAULT_ACTION = Action.MASK
 

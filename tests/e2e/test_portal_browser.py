@@ -181,3 +181,22 @@ def _session_cookie(url: str, user: Any) -> list[dict[str, Any]]:
 
 def test_chromium_is_debians(browser_page: Any) -> None:
     assert shutil.which("chromium") == CHROMIUM
+
+
+def test_redaction_preview_on_the_privacy_page(
+    browser_page: Any, live_server: Any, alice: Any, collection_a: Collection
+) -> None:
+    page = browser_page
+    alice.set_password("portal-pass-1")
+    alice.save()
+    page.goto(f"{live_server.url}/login/?next=/collections/{collection_a.pk}/privacy/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "portal-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#pii-preview")
+    page.fill("#pii-text", "Sayın Ahmet Yılmaz, T.C. KİMLİK NO 10000000146, e-posta ahmet@firma.com.tr")
+    page.click("#pii-preview button[type=submit]")
+    page.wait_for_selector("#pii-output:not([hidden])")
+    output = page.inner_text("#pii-output")
+    assert output == "Sayın <PERSON_1>, T.C. KİMLİK NO <TCKN_1>, e-posta <EMAIL_1>"
+    assert "TCKN" in page.inner_text("#pii-entities") and "mask" in page.inner_text("#pii-entities")

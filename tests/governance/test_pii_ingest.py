@@ -207,3 +207,33 @@ def test_policy_api_readers_see_admins_change_and_documents_are_reingested(
 
     document_ingest(document_id=document.pk, task_id="after-policy-change")
     assert EMAIL in "\n".join(c.text for c in chunks_of(document))
+
+
+# --- portal page ------------------------------------------------------------------------------------------
+
+
+def test_privacy_page_shows_the_policy_to_readers_and_lets_administrators_change_it(
+    client: Any, alice: Any, bob: Any, collection_a: Collection, django_capture_on_commit_callbacks: Any
+) -> None:
+    url = f"/collections/{collection_a.pk}/privacy/"
+    assert client.get(url).status_code == 302  # login first
+    client.force_login(bob)
+    assert client.get(url).status_code == 404  # bob cannot read collection A
+    client.force_login(alice)
+    page = client.get(url).content.decode()
+    assert 'data-action="TCKN">mask<' in page and "pii-preview" in page and '<select name="TCKN"' not in page
+    assert client.post(url, {"EMAIL": "keep"}).status_code == 403
+
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    assert '<select name="TCKN"' in client.get(url).content.decode()
+    with django_capture_on_commit_callbacks(execute=False):
+        saved = client.post(url, {"EMAIL": "keep", "TCKN": "hash"})
+    assert saved.status_code == 200
+    assert RedactionPolicy.objects.get(collection=collection_a).rules == {
+        **{t: "mask" for t in ("VKN", "IBAN", "CREDIT_CARD", "PHONE", "PERSON", "DATE_OF_BIRTH")},
+        **{t: "mask" for t in ("TR_PLATE", "IP_ADDRESS", "US_SSN")},
+        "EMAIL": "keep",
+        "TCKN": "hash",
+    }
+    assert client.post(url, {"EMAIL": "publish"}).status_code == 400

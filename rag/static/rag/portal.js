@@ -307,9 +307,39 @@
     });
   }
 
+  function setupPiiPreview() {
+    const form = document.getElementById("pii-preview");
+    if (!form) return;
+    const output = document.getElementById("pii-output");
+    const list = document.getElementById("pii-entities");
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = document.getElementById("pii-text").value;
+      list.replaceChildren();
+      try {
+        const response = await fetch("/api/v1/pii/analyze", {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+          body: JSON.stringify({ text: text, collection: Number(form.dataset.collection) }),
+        });
+        if (!response.ok) throw new Error(await errorMessage(response));
+        const result = await response.json();
+        output.textContent = result.redacted_text;
+        output.hidden = false;
+        for (const e of result.entities) {
+          list.append(el("li", {}, `${e.type} (${e.score.toFixed(2)}) → ${e.action}`));
+        }
+      } catch (e) {
+        output.textContent = e.message || T.error;
+        output.hidden = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     setupChat();
     setupDocuments();
     setupUpload();
+    setupPiiPreview();
   });
 })();
