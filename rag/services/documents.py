@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance.pii.policies import policy_for_collection
+from governance.pii.redaction import Redactor
 from rag import storage
 from rag.models import Chunk, Collection, Document
 from rag.parsing.formats import title_from_filename
@@ -87,7 +89,14 @@ def document_create(
     returned and nothing is stored or queued twice. Raises storage.UploadTooLarge.
     """
     filename = Path(filename or "upload").name[:500]
-    stored = storage.store(stream, suffix=Path(filename).suffix)
+    # File names carry personal data too ("Ayşe_Kaya_TCKN_10000000146.pdf"): the name and title are redacted
+    # under the collection's policy before they are stored, listed or logged; the extension stays.
+    redactor = Redactor(policy=policy_for_collection(collection.pk), language=language or None)
+    title = redactor.redact(title.strip() or title_from_filename(filename))
+    stem, suffix = Path(filename).stem, Path(filename).suffix
+    safe_stem = redactor.redact(stem.replace("_", " "))
+    filename = filename if safe_stem == stem.replace("_", " ") else f"{safe_stem}{suffix}"
+    stored = storage.store(stream, suffix=suffix)
     existing = _live_duplicate(collection, stored.sha256)
     if existing is not None:
         storage.delete(stored.relative_path)
@@ -96,7 +105,7 @@ def document_create(
         with transaction.atomic():
             document = Document.objects.create(
                 collection=collection,
-                title=(title.strip() or title_from_filename(filename))[:500],
+                title=title[:500],
                 original_filename=filename,
                 mime_type="application/octet-stream",  # decided from the content by the ingest step
                 sha256=stored.sha256,

@@ -237,3 +237,23 @@ def test_privacy_page_shows_the_policy_to_readers_and_lets_administrators_change
         "TCKN": "hash",
     }
     assert client.post(url, {"EMAIL": "publish"}).status_code == 400
+
+
+def test_file_names_and_titles_are_redacted_at_upload(alice: Any, collection_a: Collection) -> None:
+    import io
+
+    from rag.services.documents import document_create
+
+    document, _ = document_create(
+        collection=collection_a,
+        uploaded_by=alice,
+        stream=io.BytesIO(b"Yillik izin talebi."),
+        filename=f"Ayşe_Kaya_{TCKN}.txt",
+    )
+    assert TCKN not in document.original_filename + document.title
+    assert "Kaya" not in document.original_filename + document.title
+    assert document.original_filename.endswith(".txt") and "<TCKN_1>" in document.original_filename
+    plain, _ = document_create(
+        collection=collection_a, uploaded_by=alice, stream=io.BytesIO(b"Other."), filename="travel_policy.txt"
+    )
+    assert plain.original_filename == "travel_policy.txt"
