@@ -290,11 +290,16 @@ def evaluate(samples: list[Sample], clean: list[str]) -> None:
     person_methods: dict[str, Counter[str]] = defaultdict(Counter)
     examples: dict[str, list[str]] = defaultdict(list)
     seconds, size = 0.0, 0
+    lang_seconds: Counter[str] = Counter()
+    lang_size: Counter[str] = Counter()
     for sample in samples:
         started = time.perf_counter()
         findings = engine.analyze(sample.text, language=sample.language)
-        seconds += time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        seconds += elapsed
         size += len(sample.text.encode())
+        lang_seconds[sample.language] += elapsed
+        lang_size[sample.language] += len(sample.text.encode())
         redacted = redact_text(sample.text, language=sample.language)
         lang = stats[sample.language]
         matched: set[int] = set()
@@ -348,7 +353,11 @@ def evaluate(samples: list[Sample], clean: list[str]) -> None:
         f"\nLabelled set: {len(samples)} documents, {size / 1024:.0f} KB; threshold {engine.REDACT_THRESHOLD}"
     )
     for language in ("tr", "en"):
-        print(f"\n[{language}] entity        planted  recall  precision  leaked  leak rate")
+        print(
+            f"\n[{language}] {lang_size[language] / 1024:.0f} KB analysed at "
+            f"{lang_size[language] / 1024 / lang_seconds[language]:.0f} KB/s (one core)"
+        )
+        print(f"[{language}] entity        planted  recall  precision  leaked  leak rate")
         total = Counter[str]()
         for entity_type in sorted(stats[language]):
             c = stats[language][entity_type]
