@@ -12,7 +12,15 @@ accesslog = "-"
 
 
 def post_worker_init(worker: Any) -> None:
-    """Load the embedding model in the background so the first search does not wait ~10 s for it."""
+    """Load the embedding model and the PII analyzer in the background so the first question does not wait
+    ~10 s for them; put the PII log filter on gunicorn's own handlers (access and error log)."""
+    import logging
+
+    from governance.pii import engine
+    from governance.pii.logfilter import install
     from inference import embeddings
 
+    for name in ("gunicorn.access", "gunicorn.error"):
+        install(logging.getLogger(name))
     threading.Thread(target=embeddings.get_model, name="embedding-warmup", daemon=True).start()
+    threading.Thread(target=engine.engine, name="pii-warmup", daemon=True).start()
