@@ -55,11 +55,38 @@ def language_for(language: str | None) -> str:
     return language if language in LANGUAGES else "en"
 
 
+# Characters that hide an identifier from the patterns without changing what it is: Unicode spaces (no-break,
+# thin, ideographic, zero-width) read as a space, full-width digits and signs as ASCII. One character for one,
+# so offsets in the shadow text are offsets in the original.
+_SHADOW = str.maketrans(
+    {
+        **dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"), " "),
+        **dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u202f\u205f\u3000\t"), " "),
+        **{0xFF10 + i: str(i) for i in range(10)},
+        ord("\uff20"): "@",
+        ord("\uff0b"): "+",
+        ord("\uff0d"): "-",
+        ord("\u2010"): "-",
+        ord("\u2011"): "-",
+        ord("\u2012"): "-",
+        ord("\u2013"): "-",
+        ord("\uff0e"): ".",
+    }
+)
+# A number wrapped onto the next line by a PDF's layout ("TR33 0006 1005 1978\n6457 8413 26").
+_WRAPPED_NUMBER = re.compile(r"(?<=\d)\r?\n(?=\d)")
+
+
+def shadow(text: str) -> str:
+    """What the recognizers read: ``text`` with look-alike characters made plain, same length."""
+    return _WRAPPED_NUMBER.sub(lambda m: " " * len(m.group(0)), text.translate(_SHADOW))
+
+
 def analyze(text: str, *, language: str | None = None, threshold: float = REDACT_THRESHOLD) -> list[Finding]:
     """Personal data in ``text``: non-overlapping findings at or above ``threshold``, in text order."""
     if not text.strip():
         return []
-    results = engine().analyze(text=text, language=language_for(language), score_threshold=threshold)
+    results = engine().analyze(text=shadow(text), language=language_for(language), score_threshold=threshold)
     findings = [
         Finding(
             entity_type=r.entity_type,

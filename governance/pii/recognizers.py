@@ -107,10 +107,12 @@ class ValidatedRecognizer(PatternRecognizer):
         if self._check is None or self._check(text[start:end]):
             return end
         while self._shrink:
-            cut = text.rfind(" ", start, end)
+            cut = max(text.rfind(" ", start, end), text.rfind("-", start, end))
             if cut <= start:
                 return None
             end = cut
+            while end > start and text[end - 1] in " -":
+                end -= 1
             if self._check(text[start:end]):
                 return end
         return None
@@ -221,7 +223,7 @@ SECTION_WORDS = (
 def build(language: str) -> list[PatternRecognizer]:
     """Every identifier recognizer, for one language (the rules are the same; presidio keys them by
     language)."""
-    d = r"[ .-]?"  # separators people put inside numbers
+    d = r"[ ./-]?"  # separators people put inside numbers
 
     def make(entity: str, candidates: list[Candidate], check: Callable[[str], bool] | None, **kw: Any):
         return ValidatedRecognizer(
@@ -234,14 +236,24 @@ def build(language: str) -> list[PatternRecognizer]:
         )
 
     return [
-        make("TCKN", [Candidate("tckn", _NOT_AFTER + r"[1-9]\d{10}" + _NOT_BEFORE, 0.85)], _tckn),
+        make(
+            "TCKN",
+            [
+                # Letters may be glued on ("TC10000000146", "No.10000000146"); other digits may not.
+                Candidate("tckn", r"(?<!\d)(?<!\d[.,])[1-9]\d{10}(?!\d|[.,]\d)", 0.85),
+                # Written in groups or boxes: "100 000 001 46", "1 0 0 0 0 0 0 0 1 4 6", "100-000-001-46".
+                Candidate("tckn_grouped", r"(?<![\d.,])[1-9](?:[ .-]?\d){10}(?!\d|[.,]\d)", 0.6),
+            ],
+            _tckn,
+        ),
         make("VKN", [Candidate("vkn", _NOT_AFTER + r"\d{10}" + _NOT_BEFORE, 0.5)], _vkn),
         make(
             "IBAN",
             [
                 Candidate(
                     "iban",
-                    r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+                    r"(?<![A-Za-z0-9])[A-Z]{2} ?\d{2}(?:[ -]{0,2}[A-Z0-9]{4}){2,7}(?:[ -]{0,2}[A-Z0-9]{1,4})?"
+                    r"(?![A-Za-z0-9])",
                     0.9,
                     re.IGNORECASE,
                 )
@@ -251,7 +263,7 @@ def build(language: str) -> list[PatternRecognizer]:
         ),
         make(
             "CREDIT_CARD",
-            [Candidate("card", r"(?<![\w.,-])\d(?:[ -]?\d){12,18}(?![\w-]|[.,]\d)", 0.8)],
+            [Candidate("card", r"(?<![\w.,-])\d(?:[ -]{0,2}\d){12,18}(?![\w-]|[.,]\d)", 0.8)],
             _card,
             shrink=True,
         ),
@@ -265,7 +277,7 @@ def build(language: str) -> list[PatternRecognizer]:
             [
                 Candidate(  # +90 / 0090 / 0 prefixed: 0532 123 45 67, +90 (212) 555-12-34, 05321234567
                     "tr_prefixed",
-                    r"(?<![\w+])(?:(?:\+|00)90"
+                    r"(?<![\w+])(?:(?:\+|00)?90"
                     + d
                     + r"|0"
                     + d
@@ -287,6 +299,11 @@ def build(language: str) -> list[PatternRecognizer]:
                     "tr_bare",
                     r"(?<![\w+])\(?[2-58]\d{2}\)?[ .-]\d{3}[ .-]\d{2}[ .-]?\d{2}(?!\w|[.,]\d)",
                     0.4,
+                ),
+                Candidate(  # 5321234567 — a mobile number written without anything: needs a context word
+                    "tr_bare_compact",
+                    r"(?<![\w+])5[03456]\d{8}(?!\w|[.,]\d)",
+                    0.35,
                 ),
                 Candidate(  # other countries, written with their +country code
                     "international",

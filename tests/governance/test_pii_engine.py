@@ -128,3 +128,33 @@ def test_an_operator_spacy_model_adds_person_names(tmp_path, settings) -> None:
     assert [(f.entity_type, text[f.start : f.end], f.method) for f in findings] == [
         ("PERSON", "Xalan Qorvath", "ner")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "entity_type"),
+    [
+        ("0532\xa0123\xa045\xa067", "PHONE"),  # no-break spaces from a word processor
+        ("TR33\u202f0006\u202f1005\u202f1978\u202f6457\u202f8413\u202f26", "IBAN"),
+        ("IBAN: TR33 0006 1005 1978\n6457 8413 26", "IBAN"),  # wrapped by a PDF's layout
+        ("TR 33 0006 1005 1978 6457 8413 26", "IBAN"),
+        ("TR33-0006-1005-1978-6457-8413-26", "IBAN"),
+        ("4111  1111  1111  1111", "CREDIT_CARD"),
+        ("4111 1111\n1111 1111", "CREDIT_CARD"),
+        ("kimlik no 1000000\n0146", "TCKN"),
+        ("TC10000000146", "TCKN"),
+        ("cv-10000000146", "TCKN"),
+        ("10000000146/ek", "TCKN"),
+        ("100 000 001 46", "TCKN"),
+        ("1 0 0 0 0 0 0 0 1 4 6", "TCKN"),
+        ("１０００００００１４６", "TCKN"),  # full-width digits
+        ("Cep: 5321234567", "PHONE"),
+        ("0532/123 45 67", "PHONE"),
+        ("90 532 123 45 67", "PHONE"),
+        ("ayse＠sirket.com", "EMAIL"),
+    ],
+)
+def test_look_alike_characters_separators_and_wrapping_do_not_hide_identifiers(text: str, entity_type: str) -> None:
+    findings = engine.analyze(text, language="tr")
+    assert [f.entity_type for f in findings] == [entity_type]
+    rest = text[: findings[0].start] + text[findings[0].end :]
+    assert not any(ch.isdigit() for ch in rest), rest
