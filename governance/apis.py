@@ -66,7 +66,7 @@ class PiiAnalyzeApi(APIView):
                 _readable_collection_id(request.user, data.validated_data["collection"])
             )
         findings = engine.analyze(text, language=language)
-        redacted = Redactor(policy=policy, language=language).redact(text)
+        redacted = Redactor(policy=policy, language=language, reveal_pseudonyms=False).redact(text)
         return Response(
             {
                 "entities": [

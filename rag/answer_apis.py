@@ -50,7 +50,8 @@ class AnswerOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
     def get_citations(self, answer: Answer) -> list[dict[str, Any]]:
-        return [service.citation_data(citation) for citation in answer.citations.all()]
+        policies: dict[int, Any] = {}
+        return [service.citation_data(citation, policies) for citation in answer.citations.all()]
 
     def get_usage(self, answer: Answer) -> dict[str, int]:
         return {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens}

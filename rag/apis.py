@@ -19,7 +19,7 @@ from governance.access import can_write
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
-from rag.services.answers import governed_question
+from rag.services.answers import governed_hits, governed_question
 from rag.services.collections import CollectionNameTaken, collection_create
 from rag.services.documents import document_create, document_delete
 
@@ -211,7 +211,7 @@ class SearchApi(APIView):
             k=data.validated_data["k"],
             collection_ids=collection_ids,
         )
-        return Response({"results": self.HitOutput(hits, many=True).data})
+        return Response({"results": self.HitOutput(governed_hits(hits), many=True).data})
 
 
 class HealthApi(APIView):

@@ -274,7 +274,7 @@ def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
 
 
 def conversation_answers(*, conversation: Conversation) -> QuerySet[Answer]:
-    return conversation.answers.prefetch_related("citations").order_by("created_at", "id")
+    return conversation.answers.prefetch_related("citations__document").order_by("created_at", "id")
 
 
 def answer_get(*, user: Any, answer_id: int) -> Answer:

@@ -14,6 +14,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from governance.access import writable_collections
+from governance.pii.policies import policy_for_collection
+from governance.pii.redaction import redact_text
 from rag import selectors
 from rag.models import Document
 from rag.services.answers import citation_data
@@ -62,11 +64,12 @@ def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpRespons
         except selectors.NotFound as exc:
             raise Http404(str(exc)) from exc
         ratings = selectors.answer_ratings(user=request.user, conversation=conversation)
+        policies: dict[int, Any] = {}
         for answer in selectors.conversation_answers(conversation=conversation):
             turns.append(
                 {
                     "answer": answer,
-                    "citations": [citation_data(c) for c in answer.citations.all()],
+                    "citations": [citation_data(c, policies) for c in answer.citations.all()],
                     "rating": ratings.get(answer.pk, ""),
                 }
             )
@@ -126,9 +129,11 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
         document: Document = selectors.document_get(user=request.user, document_id=document_id)
     except selectors.NotFound as exc:
         raise Http404(str(exc)) from exc
-    context = {
-        **_base_context(request),
-        "document": document,
-        "chunks": selectors.document_chunks(document=document),
-    }
+    # The same second pass as search results: chunks kept under an older policy are not shown in clear.
+    policy = policy_for_collection(document.collection_id).for_prompt()
+    chunks = list(selectors.document_chunks(document=document))
+    for chunk in chunks:
+        chunk.text = redact_text(chunk.text, policy=policy)
+        chunk.section = redact_text(chunk.section, policy=policy)
+    context = {**_base_context(request), "document": document, "chunks": chunks}
     return render(request, "portal/document.html", context)

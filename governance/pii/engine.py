@@ -60,7 +60,9 @@ def language_for(language: str | None) -> str:
 # so offsets in the shadow text are offsets in the original.
 _SHADOW = str.maketrans(
     {
-        **dict.fromkeys(map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"), " "),
+        **dict.fromkeys(
+            map(ord, "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"), " "
+        ),
         **dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u202f\u205f\u3000\t"), " "),
         **{0xFF10 + i: str(i) for i in range(10)},
         ord("\uff20"): "@",
@@ -119,10 +121,22 @@ def _without_overlaps(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
+_build_state = threading.local()
+
+
+def building() -> bool:
+    """Whether this thread is building the analyzer right now (see logfilter)."""
+    return getattr(_build_state, "active", False)
+
+
 def engine() -> AnalyzerEngine:
     # Built under a lock: a threaded web server would otherwise build it once per thread on a cold start.
     with _build_lock:
-        return _engine(settings.PII_NER_MODEL)
+        _build_state.active = True
+        try:
+            return _engine(settings.PII_NER_MODEL)
+        finally:
+            _build_state.active = False
 
 
 @cache

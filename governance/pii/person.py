@@ -55,7 +55,7 @@ MONTH_NAMES = {
 }  # fmt: skip
 
 # A capitalised word (Turkish letters included), optionally followed by an apostrophe suffix (Yılmaz'ın).
-_WORD = re.compile(r"(?<![\w'’])([A-ZÇĞİÖŞÜÂÎÛ][^\W\d_]*)(?:['’][^\W\d_]+)?(?![\w])")
+_WORD = re.compile(r"(?<![\w])([A-ZÇĞİÖŞÜÂÎÛ][^\W\d_]*)(?:['’][^\W\d_]+)?(?![\w])")
 _GAP = re.compile(r"[ \t]{1,3}|[ \t]*-[ \t]*")  # words of one name sit on one line
 _TITLE_TAIL = re.compile(r"\.?[ \t]{1,3}$")
 # Turkish puts the label after the name: "Teknaz Ülker adlı müşteri", "… kullanıcısının hesabı".

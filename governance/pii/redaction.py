@@ -158,11 +158,12 @@ def subject_key(entity_type: str, value: str) -> str:
 
 
 def pseudonym(entity_type: str, value: str) -> str:
-    return _mac("pseudonym", entity_type, value)[:10]
+    # 64 bits: no two people share a pseudonym in any realistic corpus (10^9 values: p ≈ 3·10^-2 of one pair).
+    return _mac("pseudonym", entity_type, value)[:16]
 
 
 # Placeholders and the redactor's internal markers: <TYPE_1>, <TYPE_3fa9c2d1e0>, <TYPE_k1>, <TYPE_d1>.
-MARKER = re.compile(r"<([A-Z][A-Z_]*?)_([0-9a-z]{1,12})>")
+MARKER = re.compile(r"<([A-Z][A-Z_]*?)_([0-9a-z]{1,16})>")
 
 
 @dataclass(frozen=True)
@@ -183,11 +184,18 @@ class Redactor:
 
     policy: Policy
     language: str | None = None
+    # False for previews shown to people: a pseudonym of a value someone typed would let them test guesses
+    # against hashed chunks, so it is shown as <TYPE_pseudonym>.
+    reveal_pseudonyms: bool = True
     mentions: dict[str, Mention] = field(default_factory=dict)
     _numbers: dict[tuple[str, str], str] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
 
     def redact(self, text: str, *, final: bool = True) -> str:
+        if not final:
+            # Text that already looks like one of our markers ("<TCKN_1>" in a re-uploaded export) is
+            # defused, so ``finalize`` cannot mistake it for a marker of this document.
+            text = MARKER.sub(lambda m: f"‹{m.group(0)[1:-1]}›", text)
         findings = engine.analyze(text, language=self.language)
         if not findings:
             return text
@@ -219,7 +227,8 @@ class Redactor:
         action = self.policy.action(entity_type)
         if action == Action.HASH:
             marker = f"<{entity_type}_{pseudonym(entity_type, value)}>"
-            self.mentions.setdefault(marker, Mention(entity_type, subject_key(entity_type, value), marker))
+            shown = marker if self.reveal_pseudonyms else f"<{entity_type}_pseudonym>"
+            self.mentions.setdefault(marker, Mention(entity_type, subject_key(entity_type, value), shown))
             return marker
         number = self._numbers.get(key)
         if number is None:

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -90,36 +90,53 @@ class PreparedAnswer:
 # --- the one place where user text and retrieved text pass before retrieval and the prompt ------------------
 
 
-def governed_question(*, user: Any, question: str, collection_ids: list[int] | None) -> str:
-    """The question as search, storage and the model see it: personal data redacted under the policies of
-    the collections in scope (a value survives only where all of them keep it; otherwise it becomes its
-    pseudonym, which still matches chunks of collections that hash it)."""
+def question_policy(*, user: Any, collection_ids: list[int] | None) -> Policy:
+    """A question crosses collections: a value survives only where every collection in scope keeps it;
+    otherwise it becomes its pseudonym, which still matches chunks of collections that hash it."""
     scope = readable_collections(user)
     if collection_ids is not None:
         scope = scope.filter(pk__in=collection_ids)
     policies = policies_for_collections(scope.values_list("pk", flat=True))
-    return redact_text(question.strip(), policy=Policy.for_question(list(policies.values())))
+    return Policy.for_question(list(policies.values()))
+
+
+def governed_question(*, user: Any, question: str, collection_ids: list[int] | None) -> str:
+    """The question as search, storage and the model see it: personal data redacted (``question_policy``)."""
+    return redact_text(question.strip(), policy=question_policy(user=user, collection_ids=collection_ids))
+
+
+def governed_hits(hits: list[selectors.SearchHit]) -> list[selectors.SearchHit]:
+    """Retrieved chunks were redacted at ingestion. This second pass, under each chunk's collection policy,
+    catches what an older ingestion or a policy change left behind (a document waiting to be processed again
+    still has its old chunks) before the text reaches the model or a search result."""
+    policies = policies_for_collections({hit.collection_id for hit in hits})
+    governed = []
+    for hit in hits:
+        policy = policies[hit.collection_id].for_prompt()
+        governed.append(
+            replace(
+                hit,
+                title=redact_text(hit.title, policy=policy),
+                section=redact_text(hit.section, policy=policy),
+                text=redact_text(hit.text, policy=policy),
+            )
+        )
+    return governed
 
 
 def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
-    """Retrieved chunks were redacted at ingestion. This second pass, under each chunk's collection policy,
-    catches what an older ingestion or a policy change left behind before the text reaches the model."""
-    policies = policies_for_collections({hit.collection_id for hit in hits})
-    sources = []
-    for n, hit in enumerate(hits, start=1):
-        policy = policies[hit.collection_id].for_prompt()
-        sources.append(
-            Source(
-                n=n,
-                chunk_id=hit.chunk_id,
-                document_id=hit.document_id,
-                title=redact_text(hit.title, policy=policy),
-                page=hit.page,
-                section=redact_text(hit.section, policy=policy),
-                text=redact_text(hit.text.strip(), policy=policy),
-            )
+    return [
+        Source(
+            n=n,
+            chunk_id=hit.chunk_id,
+            document_id=hit.document_id,
+            title=hit.title,
+            page=hit.page,
+            section=hit.section,
+            text=hit.text.strip(),
         )
-    return sources
+        for n, hit in enumerate(governed_hits(hits), start=1)
+    ]
 
 
 # --- prompt ---------------------------------------------------------------------------------------------
@@ -204,6 +221,18 @@ def _relevant(hit: selectors.SearchHit) -> bool:
     return hit.text_rank is not None or (hit.similarity or 0.0) >= settings.ANSWER_MIN_SIMILARITY
 
 
+def _governed_history(
+    conversation: Conversation, *, user: Any, collection_ids: list[int] | None
+) -> list[tuple[str, str]]:
+    """Earlier turns go back into the prompt: redacted again under today's policies (they were written under
+    the policies of their day)."""
+    policy = question_policy(user=user, collection_ids=collection_ids)
+    return [
+        (redact_text(question, policy=policy), redact_text(text, policy=policy))
+        for question, text in _history(conversation)
+    ]
+
+
 def _history(conversation: Conversation) -> list[tuple[str, str]]:
     turns = settings.ANSWER_HISTORY_TURNS
     if not conversation.pk or turns <= 0:
@@ -239,7 +268,7 @@ def answer_prepare(
             prepared.messages, prepared.sources, prepared.prompt_tokens = prompt_fit(
                 question=question,
                 sources=sources,
-                history=_history(conversation),
+                history=_governed_history(conversation, user=user, collection_ids=collection_ids),
                 max_tokens=settings.ANSWER_MAX_TOKENS,
             )
         except llm.InferenceUnavailable:
@@ -397,15 +426,26 @@ def _closing_events(answer: Answer) -> Iterator[StreamEvent]:
     yield StreamEvent("done", answer_summary(answer))
 
 
-def citation_data(citation: Citation) -> dict[str, Any]:
+def citation_data(citation: Citation, policies: dict[int, Policy] | None = None) -> dict[str, Any]:
+    """A citation as shown. Its snippet is a copy of the passage taken when the answer was written; it is
+    redacted again under the collection's current policy (a policy may have changed since). ``policies``
+    caches policies by collection across the citations of one response."""
+    policies = {} if policies is None else policies
+    collection_id = citation.document.collection_id if citation.document is not None else None
+    if collection_id is None:
+        policy = Policy.strict().for_prompt()
+    else:
+        if collection_id not in policies:
+            policies.update(policies_for_collections([collection_id]))
+        policy = policies[collection_id].for_prompt()
     return {
         "n": citation.n,
         "document_id": citation.document_id,
-        "title": citation.title,
+        "title": redact_text(citation.title, policy=policy),
         "chunk_id": citation.chunk_id,
         "page": citation.page,
-        "section": citation.section,
-        "snippet": citation.snippet,
+        "section": redact_text(citation.section, policy=policy),
+        "snippet": redact_text(citation.snippet, policy=policy),
         "cited": citation.cited,
     }
 
@@ -423,6 +463,6 @@ def answer_summary(answer: Answer) -> dict[str, Any]:
 
 def answer_feedback_set(*, answer: Answer, user: Any, rating: str, comment: str = "") -> AnswerFeedback:
     feedback, _created = AnswerFeedback.objects.update_or_create(
-        answer=answer, user=user, defaults={"rating": rating, "comment": comment}
+        answer=answer, user=user, defaults={"rating": rating, "comment": redact_text(comment)}
     )
     return feedback

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -94,8 +95,9 @@ def document_create(
     redactor = Redactor(policy=policy_for_collection(collection.pk), language=language or None)
     title = redactor.redact(title.strip() or title_from_filename(filename))
     stem, suffix = Path(filename).stem, Path(filename).suffix
-    safe_stem = redactor.redact(stem.replace("_", " "))
-    filename = filename if safe_stem == stem.replace("_", " ") else f"{safe_stem}{suffix}"
+    words = re.sub(r"[_.\-]+", " ", stem)  # "Ayse-Kaya_CV" is read as words
+    safe = redactor.redact(words)
+    filename = filename if safe == words else f"{safe}{suffix}"
     stored = storage.store(stream, suffix=suffix)
     existing = _live_duplicate(collection, stored.sha256)
     if existing is not None:

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from governance.models import SubjectMention
 from governance.pii.policies import policy_for_collection
-from governance.pii.redaction import Redactor
+from governance.pii.redaction import Redactor, redact_text
 from inference import embeddings
 from rag import storage
 from rag.chunking import TextChunk, chunk_sections
@@ -79,8 +79,12 @@ def document_mark_failed(*, document_id: int, reason: str, task_id: str | None =
         if claimed.first() is None:
             return False
         Chunk.objects.filter(document_id=document_id).delete()
+        # Parser messages may quote the file ("invalid object 'Ayşe Kaya …'"): redacted like any stored text.
         Document.objects.filter(pk=document_id).update(
-            status=Document.Status.FAILED, error=reason[:2000], chunk_count=0, updated_at=timezone.now()
+            status=Document.Status.FAILED,
+            error=redact_text(reason)[:2000],
+            chunk_count=0,
+            updated_at=timezone.now(),
         )
     return True
 

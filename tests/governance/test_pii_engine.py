@@ -153,7 +153,9 @@ def test_an_operator_spacy_model_adds_person_names(tmp_path, settings) -> None:
         ("ayse＠sirket.com", "EMAIL"),
     ],
 )
-def test_look_alike_characters_separators_and_wrapping_do_not_hide_identifiers(text: str, entity_type: str) -> None:
+def test_look_alike_characters_separators_and_wrapping_do_not_hide_identifiers(
+    text: str, entity_type: str
+) -> None:
     findings = engine.analyze(text, language="tr")
     assert [f.entity_type for f in findings] == [entity_type]
     rest = text[: findings[0].start] + text[findings[0].end :]

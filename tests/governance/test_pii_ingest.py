@@ -147,7 +147,9 @@ def test_analyze_previews_a_readable_collections_policy_only(
     set_policy(collection_a, {"EMAIL": "keep", "TCKN": "hash"})
     payload = {"text": f"{TCKN} {EMAIL}", "collection": collection_a.pk}
     body = client_for(alice).post("/api/v1/pii/analyze", payload, format="json").json()
-    assert body["redacted_text"] == f"<TCKN_{pseudonym('TCKN', TCKN)}> {EMAIL}"
+    # The preview does not reveal the pseudonym of what someone typed (it would let them test guesses).
+    assert body["redacted_text"] == f"<TCKN_pseudonym> {EMAIL}"
+    assert pseudonym("TCKN", TCKN) not in str(body)
     assert client_for(bob).post("/api/v1/pii/analyze", payload, format="json").status_code == 404
 
 
@@ -257,3 +259,47 @@ def test_file_names_and_titles_are_redacted_at_upload(alice: Any, collection_a: 
         collection=collection_a, uploaded_by=alice, stream=io.BytesIO(b"Other."), filename="travel_policy.txt"
     )
     assert plain.original_filename == "travel_policy.txt"
+    for name in (f"cv-{TCKN}.pdf", "Ayse-Kaya-basvuru.pdf", f"TC{TCKN}_bordro.pdf"):
+        document, _ = document_create(
+            collection=collection_a, uploaded_by=alice, stream=io.BytesIO(name.encode()), filename=name
+        )
+        assert TCKN not in document.original_filename + document.title, name
+        assert "Kaya" not in document.original_filename + document.title, name
+        assert document.original_filename.endswith(".pdf")
+
+
+def test_search_results_and_document_pages_do_not_show_chunks_kept_under_an_older_policy(
+    alice: Any, collection_a: Collection, client_for: Callable[[Any], APIClient], client: Any
+) -> None:
+    set_policy(collection_a, {"EMAIL": "keep"})
+    document = ingest_bytes(collection_a, alice, LETTER.encode(), "letter.txt")
+    assert EMAIL in "\n".join(c.text for c in chunks_of(document))
+    set_policy(collection_a, {})  # back to mask; the document waits to be processed again
+    found = client_for(alice).post(
+        "/api/v1/search", {"query": "başvuru belgeleri dilekçe", "k": 50}, format="json"
+    )
+    assert found.status_code == 200 and found.json()["results"]
+    assert EMAIL not in found.content.decode()
+    client.force_login(alice)
+    page = client.get(f"/documents/{document.pk}/").content.decode()
+    assert EMAIL not in page and "&lt;EMAIL_" in page
+
+
+def test_literal_markers_in_a_document_are_not_taken_for_ours(alice: Any, collection_a: Collection) -> None:
+    set_policy(collection_a, {"EMAIL": "keep", "TCKN": "drop"})
+    text = f"Şablon: <EMAIL_k1> ve <TCKN_d2> alanları. Gerçek adres {EMAIL}, kimlik {TCKN}."
+    document = ingest_bytes(collection_a, alice, text.encode(), "template.txt")
+    stored = chunks_of(document)[0].text
+    assert "‹EMAIL_k1› ve ‹TCKN_d2›" in stored and EMAIL in stored and TCKN not in stored
+    assert SubjectMention.objects.filter(document=document).count() == 2  # the real e-mail and TCKN only
+
+
+def test_failure_reasons_and_feedback_comments_are_stored_redacted(
+    alice: Any, collection_a: Collection
+) -> None:
+    from rag.services.ingest import document_mark_failed
+
+    document = ingest_bytes(collection_a, alice, LETTER.encode(), "letter.txt")
+    Document.objects.filter(pk=document.pk).update(status=Document.Status.PROCESSING, task_id="t")
+    assert document_mark_failed(document_id=document.pk, reason=f"bad object 'Ayşe Kaya {TCKN}'", task_id="t")
+    assert Document.objects.get(pk=document.pk).error == "bad object '<PERSON_1> <TCKN_1>'"

@@ -132,3 +132,41 @@ def test_the_configured_console_handler_redacts(capsys) -> None:
     """settings.LOGGING installs the filter on the console handler the application actually logs through."""
     root_handlers = logging.getLogger().handlers
     assert any(isinstance(f, RedactingFilter) for h in root_handlers for f in h.filters)
+
+
+def test_records_are_redacted_at_creation_whatever_handler_writes_them() -> None:
+    """A logger with its own handler and propagate=False (like django.server or transformers) gets redacted
+    text too: the record factory redacts before any handler runs."""
+    import io
+
+    stream = io.StringIO()
+    logger = logging.getLogger("emanet.test.own-handler")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("request from %s with TCKN %s", EMAIL, TCKN)
+    finally:
+        logger.removeHandler(handler)
+    assert stream.getvalue() == "request from <EMAIL_1> with TCKN <TCKN_1>\n"
+
+
+def test_logging_during_the_analyzer_build_does_not_wait_for_the_build() -> None:
+    import threading
+
+    from governance.pii import engine
+
+    done = threading.Event()
+
+    def log_while_building() -> None:
+        engine._build_state.active = True
+        try:
+            logging.getLogger("presidio-analyzer").warning("loading recognizers")
+        finally:
+            engine._build_state.active = False
+        done.set()
+
+    thread = threading.Thread(target=log_while_building)
+    with engine._build_lock:  # as if this thread's build held the lock
+        thread.start()
+        assert done.wait(5), "a log record inside the build blocked on the build lock"
