@@ -3,7 +3,7 @@
 A policy says, per entity type, what happens to a finding:
 - ``mask``: a typed placeholder numbered within the document — ``<TCKN_1>``, ``<PERSON_2>``; the same value is
   the same placeholder everywhere in that document (the default for every type: strict);
-- ``hash``: a keyed pseudonym, ``<TCKN_3fa9c2d1e0>`` = HMAC(PII_HMAC_KEY, type + normalised value): the same
+- ``hash``: a keyed pseudonym, ``<TCKN_3fa9c2d1e0b84a17>`` = HMAC(PII_HMAC_KEY, type + normalised value): the same
   person gets the same pseudonym in every document and in questions, so retrieval can still join on it;
 - ``drop``: removed;
 - ``keep``: left as written (a collection whose purpose needs the value, e.g. a contract register).
@@ -199,6 +199,13 @@ class Redactor:
         findings = engine.analyze(text, language=self.language)
         if not findings:
             return text
+        # A second pass over redacted text must leave placeholders whole (a pseudonym's hex digits could
+        # otherwise read as a number).
+        placeholders = [m.span() for m in MARKER.finditer(text)]
+        if placeholders:
+            findings = [
+                f for f in findings if not any(f.start < end and f.end > start for start, end in placeholders)
+            ]
         parts: list[str] = []
         cursor = 0
         for finding in findings:

@@ -170,3 +170,8 @@ def test_logging_during_the_analyzer_build_does_not_wait_for_the_build() -> None
     with engine._build_lock:  # as if this thread's build held the lock
         thread.start()
         assert done.wait(5), "a log record inside the build blocked on the build lock"
+
+
+def test_a_second_pass_leaves_placeholders_whole_even_when_their_hex_looks_like_a_number() -> None:
+    text = "see <TCKN_a10000000146bcde> and <PHONE_05321234567aaaa>"
+    assert redact_text(text) == text
