@@ -19,7 +19,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DEBUG", True)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
 
-_missing = [name for name in ("SECRET_KEY", "PII_HMAC_KEY", "DATABASE_URL", "REDIS_URL") if not env_str(name)]
+_REQUIRED = ("SECRET_KEY", "PII_HMAC_KEY", "AUDIT_CHECKPOINT_KEY", "DATABASE_URL", "REDIS_URL")
+_missing = [name for name in _REQUIRED if not env_str(name)]
 if not DEBUG and _missing:
     raise ConfigurationError(
         "Production mode (DEBUG=false) needs " + ", ".join(_missing) + ". Set them, or run with DEBUG=true "
@@ -55,6 +56,9 @@ def _dev_secret(name: str) -> str:
 # Keys the pseudonyms (hash policy) and the subject index: HMAC(key, value). Separate from SECRET_KEY so that
 # rotating the session key does not orphan the subject index; changing it does (keep it in your secret store).
 PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _dev_secret("PII_HMAC_KEY")
+# Signs the audit trail's checkpoints (governance.audit). Give it as a file: AUDIT_CHECKPOINT_KEY_FILE=/run/secrets/…
+AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY") or _dev_secret("AUDIT_CHECKPOINT_KEY")
+AUDIT_CHECKPOINT_EVERY_S = env_int("AUDIT_CHECKPOINT_EVERY_S", 3600)
 # An operator-installed spaCy pipeline (package name or directory) whose PERSON entities join the built-in
 # name rules; empty = none (nothing can be downloaded on an offline install).
 PII_NER_MODEL = env_str("PII_NER_MODEL", "") or ""
@@ -83,6 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.CorrelationIdMiddleware",
     "config.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -156,6 +161,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE = {
     "requeue-stale-documents": {"task": "rag.tasks.requeue_stale_documents", "schedule": 300.0},
+    "audit-checkpoint": {
+        "task": "governance.tasks.audit_checkpoint",
+        "schedule": float(AUDIT_CHECKPOINT_EVERY_S),
+    },
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

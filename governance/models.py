@@ -66,3 +66,51 @@ class SubjectMention(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity_type} {self.subject[:12]}… in chunk {self.chunk_id}"
+
+
+class AuditEvent(models.Model):
+    """One row of the append-only, hash-chained audit trail (governance.audit).
+
+    No foreign keys (nothing may cascade into it) and no raw personal data: actors are ids, IP addresses and
+    identifiers are pseudonyms, texts are never stored. ``hash = sha256(prev_hash || canonical JSON of the
+    row)``; ``seq`` is gapless and assigned under an advisory lock, so the chain cannot fork. A trigger
+    rejects UPDATE and DELETE."""
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    action = models.CharField(max_length=64, db_index=True)
+    outcome = models.CharField(max_length=16, default="ok")  # ok | denied | failed
+    actor_user_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_key_id = models.BigIntegerField(null=True, blank=True)
+    role = models.CharField(max_length=32, blank=True)
+    ip = models.CharField(max_length=32, blank=True, help_text="pseudonym of the client address")
+    correlation_id = models.CharField(max_length=64, blank=True, db_index=True)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    collection_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    details = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["created_at"], name="audit_created_at")]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "the chain had ``seq`` rows ending in ``hash``": HMAC(AUDIT_CHECKPOINT_KEY, …).
+    Deleting rows from the end of the trail (truncation) is detected against the newest checkpoint."""
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"

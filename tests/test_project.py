@@ -35,12 +35,15 @@ def test_web_urlconf_does_not_import_torch() -> None:
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "PII_HMAC_KEY", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "PII_HMAC_KEY", "AUDIT_CHECKPOINT_KEY", "DATABASE_URL", "REDIS_URL"]
+)
 def test_production_mode_refuses_to_start_without_required_settings(missing: str, tmp_path: Path) -> None:
     env = {
         "DEBUG": "false",
         "SECRET_KEY": "x" * 50,
         "PII_HMAC_KEY": "y" * 50,
+        "AUDIT_CHECKPOINT_KEY": "z" * 50,
         "DATABASE_URL": "postgresql://emanet@db.internal/emanet",
         "REDIS_URL": "redis://redis.internal:6379/0",
         "DATA_DIR": str(tmp_path),
@@ -60,6 +63,7 @@ def test_production_mode_starts_with_them_and_embeds_nothing(tmp_path: Path) -> 
         DEBUG="false",
         SECRET_KEY="x" * 50,
         PII_HMAC_KEY="y" * 50,
+        AUDIT_CHECKPOINT_KEY="z" * 50,
         DATABASE_URL="postgresql://emanet:pw@db.internal:5432/emanet",
         REDIS_URL="redis://redis.internal:6379/0",
         DATA_DIR=str(tmp_path),

@@ -1,0 +1,300 @@
+"""The audit trail: append-only, hash-chained, written by one serialised writer, verifiable online and offline.
+
+    hash_n = sha256(hash_{n-1} || canonical JSON of row n)      (hash_0 = 64 zeros)
+
+- ``audit_record`` is the only writer. It takes a transaction-scoped advisory lock, reads the last row and
+  appends ``seq + 1``: two writers can never chain onto the same row (no fork), ``seq`` has no gaps.
+- A trigger (migration 0003) rejects UPDATE and DELETE for the application's database role.
+- ``audit_checkpoint`` signs (HMAC, key from ``AUDIT_CHECKPOINT_KEY_FILE``) the current end of the chain;
+  beat does it hourly and every export does it. Rows deleted from the end are detected against it.
+- ``audit_verify`` (``manage.py audit_verify``, ``GET /api/v1/audit/verify``) recomputes the chain and names
+  the first row that does not match; ``verify_export`` checks an exported file offline.
+Rows hold ids, pseudonyms and counts — never raw personal data: ``details`` passes the PII redactor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from governance.models import AuditCheckpoint, AuditEvent
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+_WRITER_LOCK = 0x456D616E6574  # "Eманет": one advisory lock id for the single serialised writer
+FIELDS = (
+    "seq", "created_at", "action", "outcome", "actor_user_id", "actor_key_id", "role", "ip",
+    "correlation_id", "target_type", "target_id", "collection_id", "details",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: int | None = None
+    key_id: int | None = None
+    role: str = ""
+    ip: str = ""  # already a pseudonym
+    correlation_id: str = ""
+
+
+SYSTEM = Actor(role="system")
+
+
+def actor_for(request: Any) -> Actor:
+    """Who is acting: the signed-in user or the API key (request.auth), their role, a pseudonym of the
+    client address and the request's correlation id (config.middleware)."""
+    from governance.pii.redaction import pseudonym
+    from governance.roles import role_of
+
+    user = getattr(request, "user", None)
+    key = getattr(request, "auth", None)
+    key_id = getattr(key, "pk", None) if getattr(key, "is_api_key", False) else None
+    address = (request.META.get("REMOTE_ADDR") or "") if hasattr(request, "META") else ""
+    return Actor(
+        user_id=user.pk if user is not None and user.is_authenticated else None,
+        key_id=key_id,
+        role="api_key" if key_id is not None else role_of(user),
+        ip=pseudonym("IP_ADDRESS", address) if address else "",
+        correlation_id=getattr(request, "correlation_id", ""),
+    )
+
+
+def canonical(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def chain_hash(prev_hash: str, payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical(payload)).encode()).hexdigest()
+
+
+def payload_of(event: AuditEvent) -> dict[str, Any]:
+    data = {name: getattr(event, name) for name in FIELDS}
+    data["created_at"] = _iso(event.created_at)
+    return data
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _scrub(value: Any) -> Any:
+    """Details pass the PII redactor: strings are redacted, containers walked, numbers kept."""
+    from governance.pii.redaction import redact_text
+
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Actor = SYSTEM,
+    outcome: str = "ok",
+    target_type: str = "",
+    target_id: str | int = "",
+    collection_id: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event. Inside the caller's transaction when there is one (an action rolled back leaves no
+    event); the advisory lock is held until that transaction ends, so keep audited transactions short."""
+    clean = _scrub(dict(details or {}))
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITER_LOCK])
+        last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+        event = AuditEvent(
+            seq=(last["seq"] + 1) if last else 1,
+            created_at=timezone.now(),
+            action=action,
+            outcome=outcome,
+            actor_user_id=actor.user_id,
+            actor_key_id=actor.key_id,
+            role=actor.role,
+            ip=actor.ip,
+            correlation_id=actor.correlation_id[:64],
+            target_type=target_type,
+            target_id=str(target_id)[:64],
+            collection_id=collection_id,
+            details=clean,
+            prev_hash=last["hash"] if last else GENESIS,
+        )
+        # JSON round trip: the hash covers exactly what the database will give back (e.g. tuples → lists).
+        event.details = json.loads(canonical(event.details))
+        event.hash = chain_hash(event.prev_hash, payload_of(event))
+        event.save(force_insert=True)
+    return event
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------
+
+
+def _checkpoint_key() -> bytes:
+    return settings.AUDIT_CHECKPOINT_KEY.encode()
+
+
+def checkpoint_signature(seq: int, chain_end: str, created_at: str) -> str:
+    return hmac.new(_checkpoint_key(), f"{seq}|{chain_end}|{created_at}".encode(), hashlib.sha256).hexdigest()
+
+
+def audit_checkpoint() -> AuditCheckpoint | None:
+    """Sign the current end of the chain (nothing to sign on an empty trail)."""
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITER_LOCK])
+        last = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+        if last is None:
+            return None
+        now = timezone.now()
+        return AuditCheckpoint.objects.create(
+            seq=last["seq"],
+            hash=last["hash"],
+            created_at=now,
+            signature=checkpoint_signature(last["seq"], last["hash"], _iso(now)),
+        )
+
+
+def checkpoint_data(checkpoint: AuditCheckpoint) -> dict[str, Any]:
+    return {
+        "seq": checkpoint.seq,
+        "hash": checkpoint.hash,
+        "created_at": _iso(checkpoint.created_at),
+        "signature": checkpoint.signature,
+    }
+
+
+# --- verification ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    ok: bool = True
+    rows: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    broken_seq: int | None = None
+    reason: str = ""
+    checkpoint: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, seq: int | None, reason: str) -> Verification:
+        self.ok, self.broken_seq, self.reason = False, seq, reason
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verify_rows(
+    rows: Iterable[Mapping[str, Any]], *, first_seq: int = 1, prev_hash: str = GENESIS
+) -> Verification:
+    """Recompute a contiguous stretch of the chain. Each row: the FIELDS plus prev_hash and hash."""
+    result = Verification(last_hash=prev_hash, last_seq=first_seq - 1)
+    expected_seq = first_seq
+    for row in rows:
+        seq = int(row["seq"])
+        if seq != expected_seq:
+            what = "missing" if seq > expected_seq else "out of order or duplicated"
+            return result.fail(expected_seq if seq > expected_seq else seq, f"row {expected_seq} is {what}")
+        if row["prev_hash"] != result.last_hash:
+            return result.fail(seq, f"row {seq} does not link to row {seq - 1} (prev_hash differs)")
+        payload = {name: row[name] for name in FIELDS}
+        if chain_hash(row["prev_hash"], payload) != row["hash"]:
+            return result.fail(seq, f"row {seq} was changed (its hash does not match its content)")
+        result.rows += 1
+        result.last_seq, result.last_hash = seq, row["hash"]
+        expected_seq += 1
+    return result
+
+
+def verify_checkpoint(
+    result: Verification, checkpoint: Mapping[str, Any] | None, hash_at: dict[int, str]
+) -> None:
+    if checkpoint is None or not result.ok:
+        return
+    result.checkpoint = dict(checkpoint)
+    expected = checkpoint_signature(int(checkpoint["seq"]), checkpoint["hash"], checkpoint["created_at"])
+    if not hmac.compare_digest(expected, checkpoint["signature"]):
+        result.fail(int(checkpoint["seq"]), "the checkpoint's signature is not valid (wrong key or forged)")
+        return
+    seq = int(checkpoint["seq"])
+    if seq > result.last_seq:
+        result.fail(
+            result.last_seq + 1,
+            f"rows {result.last_seq + 1}–{seq} are gone: a signed checkpoint covers row {seq} "
+            f"but the trail ends at row {result.last_seq} (truncated)",
+        )
+    elif seq in hash_at and hash_at[seq] != checkpoint["hash"]:
+        result.fail(seq, f"row {seq} differs from the signed checkpoint")
+
+
+def audit_verify() -> Verification:
+    """The whole trail in the database against its chain and the newest checkpoint."""
+    hashes: dict[int, str] = {}
+    checkpoint = AuditCheckpoint.objects.order_by("-seq", "-id").first()
+
+    def rows() -> Iterable[dict[str, Any]]:
+        for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
+            if checkpoint is not None and event.seq == checkpoint.seq:
+                hashes[event.seq] = event.hash
+            yield {**payload_of(event), "prev_hash": event.prev_hash, "hash": event.hash}
+
+    result = verify_rows(rows())
+    verify_checkpoint(result, checkpoint_data(checkpoint) if checkpoint else None, hashes)
+    return result
+
+
+# --- export ---------------------------------------------------------------------------------------------
+
+
+def audit_export(*, first_seq: int | None = None, last_seq: int | None = None) -> dict[str, Any]:
+    """A contiguous stretch of the trail with a manifest that ``verify_export`` checks offline. The end of the
+    trail is checkpointed first, so the export carries a signature over its own end."""
+    checkpoint = audit_checkpoint()
+    events = AuditEvent.objects.order_by("seq")
+    if first_seq is not None:
+        events = events.filter(seq__gte=first_seq)
+    if last_seq is not None:
+        events = events.filter(seq__lte=last_seq)
+    rows = [{**payload_of(e), "prev_hash": e.prev_hash, "hash": e.hash} for e in events]
+    manifest = {
+        "format": "emanet-audit-export/1",
+        "exported_at": _iso(timezone.now()),
+        "rows": len(rows),
+        "first_seq": rows[0]["seq"] if rows else None,
+        "last_seq": rows[-1]["seq"] if rows else None,
+        "first_prev_hash": rows[0]["prev_hash"] if rows else None,
+        "last_hash": rows[-1]["hash"] if rows else None,
+        "checkpoint": checkpoint_data(checkpoint) if checkpoint else None,
+    }
+    return {"manifest": manifest, "events": rows}
+
+
+def verify_export(export: Mapping[str, Any]) -> Verification:
+    manifest, rows = export["manifest"], list(export["events"])
+    if not rows:
+        return Verification(notes=["the export holds no rows"])
+    result = verify_rows(rows, first_seq=int(manifest["first_seq"]), prev_hash=manifest["first_prev_hash"])
+    if result.ok and (result.last_seq != manifest["last_seq"] or result.last_hash != manifest["last_hash"]):
+        result.fail(result.last_seq + 1, "the export ends before the row its manifest names (rows removed)")
+    if result.ok and result.rows != manifest["rows"]:
+        result.fail(None, "the manifest's row count does not match the rows")
+    checkpoint = manifest.get("checkpoint")
+    if checkpoint and int(checkpoint["seq"]) <= result.last_seq:
+        verify_checkpoint(result, checkpoint, {int(r["seq"]): r["hash"] for r in rows})
+    return result
