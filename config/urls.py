@@ -27,6 +27,16 @@ api_v1 = [
         answer_apis.AnswerFeedbackApi.as_view(),
         name="answer-feedback",
     ),
+    path(
+        "api/v1/collections/<int:collection_id>/grants",
+        governance_apis.GrantListCreateApi.as_view(),
+        name="grants",
+    ),
+    path(
+        "api/v1/collections/<int:collection_id>/grants/<int:grant_id>",
+        governance_apis.GrantDetailApi.as_view(),
+        name="grant-detail",
+    ),
     path("api/v1/pii/analyze", governance_apis.PiiAnalyzeApi.as_view(), name="pii-analyze"),
     path(
         "api/v1/collections/<int:collection_id>/redaction-policy",

@@ -1,7 +1,8 @@
 """Who may read and write which collection. The one place these rules live.
 
-A collection is readable by its owner and by users holding a grant on it; nobody else, staff included
-(reading documents is not an administrative privilege). Selectors build their SQL from these functions so a
+A collection is readable by its owner and by users holding a ``read`` grant on it, directly or through one of
+their groups; nobody else, staff included (reading documents is not an administrative privilege). Uploading
+needs the owner or a separate ``upload`` grant. Selectors build their SQL from these functions so a
 caller cannot forget the check, and vector search filters inside the same statement as the ANN scan.
 """
 
@@ -17,28 +18,41 @@ if TYPE_CHECKING:
     from rag.models import Collection
 
 
+def _granted(user: Any, permission: str) -> Exists:
+    """A grant of ``permission`` on the outer collection to the user or to one of their groups."""
+    return Exists(
+        CollectionGrant.objects.filter(collection=OuterRef("pk"), permission=permission).filter(
+            Q(user=user) | Q(group__in=user.groups.all())
+        )
+    )
+
+
 def readable_collections(user: Any) -> QuerySet[Collection]:
     from rag.models import Collection
 
     if user is None or not user.is_authenticated:
         return Collection.objects.none()
-    granted = CollectionGrant.objects.filter(collection=OuterRef("pk"), user=user)
-    return Collection.objects.filter(Q(owner=user) | Exists(granted))
+    return Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.READ))
 
 
 def writable_collections(user: Any) -> QuerySet[Collection]:
+    """Collections the user may upload to (and delete documents from): owner or an ``upload`` grant."""
     from rag.models import Collection
 
     if user is None or not user.is_authenticated:
         return Collection.objects.none()
-    granted = CollectionGrant.objects.filter(
-        collection=OuterRef("pk"), user=user, role=CollectionGrant.Role.EDITOR
-    )
-    return Collection.objects.filter(Q(owner=user) | Exists(granted))
+    return Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.UPLOAD))
 
 
 def can_write(user: Any, collection: Collection) -> bool:
     return writable_collections(user).filter(pk=collection.pk).exists()
+
+
+def can_manage(user: Any, collection: Collection) -> bool:
+    """Who may grant and revoke access to a collection: its owner and administrators."""
+    return bool(
+        user is not None and user.is_authenticated and (user.is_staff or collection.owner_id == user.pk)
+    )
 
 
 def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
@@ -47,6 +61,7 @@ def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
         return "SELECT NULL::bigint WHERE false", []
     sql = (
         "SELECT c.id FROM rag_collection c WHERE c.owner_id = %s OR EXISTS ("
-        "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = c.id AND g.user_id = %s)"
+        "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = c.id AND g.permission = 'read' "
+        "AND (g.user_id = %s OR g.group_id IN (SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = %s)))"
     )
-    return sql, [user.pk, user.pk]
+    return sql, [user.pk, user.pk, user.pk]

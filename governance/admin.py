@@ -11,8 +11,38 @@ from governance.pii.redaction import ENTITY_TYPES, Action, Policy
 
 @admin.register(CollectionGrant)
 class CollectionGrantAdmin(admin.ModelAdmin):
-    list_display = ["collection", "user", "role", "created_at"]
-    list_filter = ["role", "collection"]
+    list_display = ["collection", "user", "group", "permission", "granted_by", "created_at"]
+    list_filter = ["permission", "collection", "group"]
+    readonly_fields = ["granted_by"]
+
+    def save_model(self, request: HttpRequest, obj: CollectionGrant, form: Any, change: bool) -> None:
+        from governance.audit import actor_for, audit_record
+
+        obj.granted_by = request.user  # type: ignore[assignment]  # admin requests are authenticated
+        super().save_model(request, obj, form, change)
+        audit_record(
+            action="grant.change" if change else "grant.create",
+            actor=actor_for(request),
+            target_type="grant",
+            target_id=obj.pk,
+            collection_id=obj.collection_id,
+            details={"permission": obj.permission, "user_id": obj.user_id, "group_id": obj.group_id},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: CollectionGrant) -> None:
+        from governance.audit import actor_for, audit_record
+
+        details = {"permission": obj.permission, "user_id": obj.user_id, "group_id": obj.group_id}
+        grant_id, collection_id = obj.pk, obj.collection_id
+        super().delete_model(request, obj)
+        audit_record(
+            action="grant.delete",
+            actor=actor_for(request),
+            target_type="grant",
+            target_id=grant_id,
+            collection_id=collection_id,
+            details=details,
+        )
 
 
 class RedactionPolicyForm(forms.ModelForm):

@@ -114,3 +114,81 @@ class RedactionPolicyApi(APIView):
         except ValueError as exc:
             raise ValidationError({"rules": [str(exc)]}) from exc
         return Response({"collection": collection_id, "rules": policy.rules(), "documents_requeued": queued})
+
+
+def _managed_collection(user: Any, collection_id: int) -> Any:
+    """The collection, if the caller may manage its grants (owner or administrator). 404 when they may not
+    even know it exists, 403 when they can read it but not manage it."""
+    from governance.access import can_manage
+    from rag.models import Collection
+
+    collection = Collection.objects.filter(pk=collection_id).first()
+    if collection is not None and can_manage(user, collection):
+        return collection
+    if collection is not None and readable_collections(user).filter(pk=collection_id).exists():
+        raise PermissionDenied("Only the collection's owner or an administrator may manage its access.")
+    raise NotFound("No such collection, or you may not read it.")
+
+
+class _GrantOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    user = serializers.CharField(source="user.username", allow_null=True, default=None)
+    group = serializers.CharField(source="group.name", allow_null=True, default=None)
+    permission = serializers.CharField()
+    granted_by = serializers.CharField(source="granted_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+
+class GrantListCreateApi(APIView):
+    """Who may read (and separately upload to) a collection, besides its owner."""
+
+    class InputSerializer(serializers.Serializer):
+        user = serializers.CharField(required=False, help_text="username")
+        group = serializers.CharField(required=False, help_text="group name")
+        permission = serializers.ChoiceField(choices=["read", "upload"])
+
+    @extend_schema(responses=_GrantOutput(many=True), summary="List a collection's grants")
+    def get(self, request: Request, collection_id: int) -> Response:
+        from governance.models import CollectionGrant
+
+        _managed_collection(request.user, collection_id)
+        grants = CollectionGrant.objects.filter(collection_id=collection_id).select_related(
+            "user", "group", "granted_by"
+        )
+        return Response({"results": _GrantOutput(grants.order_by("id"), many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: _GrantOutput}, summary="Grant read or upload")
+    def post(self, request: Request, collection_id: int) -> Response:
+        from governance.audit import actor_for
+        from governance.grants import GrantError, grant_create
+
+        _managed_collection(request.user, collection_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            grant = grant_create(
+                collection_id=collection_id,
+                permission=data.validated_data["permission"],
+                username=data.validated_data.get("user"),
+                group_name=data.validated_data.get("group"),
+                actor=actor_for(request),
+                granted_by=request.user,
+            )
+        except GrantError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(_GrantOutput(grant).data, status=201)
+
+
+class GrantDetailApi(APIView):
+    @extend_schema(responses={204: None}, summary="Revoke a grant (effective on the next request)")
+    def delete(self, request: Request, collection_id: int, grant_id: int) -> Response:
+        from governance.audit import actor_for
+        from governance.grants import grant_revoke
+        from governance.models import CollectionGrant
+
+        _managed_collection(request.user, collection_id)
+        grant = CollectionGrant.objects.filter(pk=grant_id, collection_id=collection_id).first()
+        if grant is None:
+            raise NotFound("No such grant on this collection.")
+        grant_revoke(grant=grant, actor=actor_for(request))
+        return Response(status=204)

@@ -5,26 +5,54 @@ from django.db import models
 
 
 class CollectionGrant(models.Model):
-    """Gives a user access to a collection besides its owner. No grant, no access."""
+    """Gives a user or a group one permission on a collection besides its owner. No grant, no access.
 
-    class Role(models.TextChoices):
-        READER = "reader"
-        EDITOR = "editor"
+    ``read`` lets them search, ask and open documents; ``upload`` lets them add and delete documents. The two
+    are separate: an ingestion system may upload without reading."""
+
+    class Permission(models.TextChoices):
+        READ = "read"
+        UPLOAD = "upload"
 
     collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="grants")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="collection_grants"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="collection_grants",
     )
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.READER)
+    group = models.ForeignKey(
+        "auth.Group", on_delete=models.CASCADE, null=True, blank=True, related_name="collection_grants"
+    )
+    permission = models.CharField(max_length=16, choices=Permission.choices, default=Permission.READ)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["collection", "user"], name="grant_unique_user_per_collection")
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False, group__isnull=True)
+                | models.Q(user__isnull=True, group__isnull=False),
+                name="grant_user_or_group",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "user", "permission"],
+                condition=models.Q(user__isnull=False),
+                name="grant_unique_user_permission",
+            ),
+            models.UniqueConstraint(
+                fields=["collection", "group", "permission"],
+                condition=models.Q(group__isnull=False),
+                name="grant_unique_group_permission",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.user_id} {self.role} {self.collection_id}"
+        who = f"user {self.user_id}" if self.user_id else f"group {self.group_id}"
+        return f"{who} {self.permission} {self.collection_id}"
 
 
 class RedactionPolicy(models.Model):

@@ -30,9 +30,9 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
-def _collection_or_404(user: Any, ref: str | int) -> Collection:
+def _collection_or_404(user: Any, ref: str | int, *, for_upload: bool = False) -> Collection:
     try:
-        return selectors.collection_get(user=user, ref=ref)
+        return selectors.collection_get(user=user, ref=ref, for_upload=for_upload)
     except selectors.NotFound as exc:
         raise NotFound(str(exc)) from exc
 
@@ -135,7 +135,7 @@ class DocumentListCreateApi(APIView):
             raise PayloadTooLarge(f"The file is larger than the {settings.MAX_UPLOAD_MB} MB upload limit.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        collection = _collection_or_404(request.user, data.validated_data["collection"])
+        collection = _collection_or_404(request.user, data.validated_data["collection"], for_upload=True)
         if not can_write(request.user, collection):
             raise PermissionDenied("You may read this collection but not add documents to it.")
         upload = data.validated_data["file"]

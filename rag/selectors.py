@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from governance.access import readable_collection_ids_sql, readable_collections
+from governance.access import readable_collection_ids_sql, readable_collections, writable_collections
 from inference import embeddings
 from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
 from rag.models import Answer, AnswerFeedback, Collection, Conversation, Document
@@ -24,9 +24,12 @@ def collection_list(*, user: Any) -> QuerySet[Collection]:
     return readable_collections(user).order_by("name")
 
 
-def collection_get(*, user: Any, ref: str | int) -> Collection:
-    """By id or by name, among the collections the user can read."""
+def collection_get(*, user: Any, ref: str | int, for_upload: bool = False) -> Collection:
+    """By id or by name, among the collections the user can read (or, ``for_upload``, upload to: an upload
+    grant without a read grant is how an ingestion system is set up)."""
     collections = readable_collections(user)
+    if for_upload:
+        collections = collections | writable_collections(user)
     text = str(ref).strip()
     # isdecimal() alone accepts "²" and other digits int() refuses.
     found = collections.filter(pk=int(text)).first() if text.isascii() and text.isdecimal() else None

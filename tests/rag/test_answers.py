@@ -300,7 +300,9 @@ def test_conversations_list_and_detail_show_the_owners_answers(
 def test_nobody_else_sees_or_continues_or_rates_a_conversation(
     alices_answer: Answer, bob: Any, carol: Any, collection_a: Collection, client_for: Client
 ) -> None:
-    CollectionGrant.objects.create(collection=collection_a, user=bob, role=CollectionGrant.Role.READER)
+    CollectionGrant.objects.create(
+        collection=collection_a, user=bob, permission=CollectionGrant.Permission.READ
+    )
     for user in (bob, carol):
         client = client_for(user)
         assert client.get("/api/v1/conversations").json()["results"] == []

@@ -117,12 +117,16 @@ def test_unknown_or_foreign_collection_is_404(
 def test_reader_cannot_upload_or_delete(
     alice: Any, carol: Any, collection_a: Collection, client_for: Client
 ) -> None:
-    CollectionGrant.objects.create(collection=collection_a, user=carol, role=CollectionGrant.Role.READER)
+    CollectionGrant.objects.create(
+        collection=collection_a, user=carol, permission=CollectionGrant.Permission.READ
+    )
     assert upload(client_for(carol), "A").status_code == 403
     document = ingest_bytes(collection_a, alice, b"Readers can read this text.", "r.txt")
     assert client_for(carol).get(f"/api/v1/documents/{document.pk}").status_code == 200
     assert client_for(carol).delete(f"/api/v1/documents/{document.pk}").status_code == 403
-    CollectionGrant.objects.filter(user=carol).update(role=CollectionGrant.Role.EDITOR)
+    CollectionGrant.objects.create(
+        collection=collection_a, user=carol, permission=CollectionGrant.Permission.UPLOAD
+    )
     assert upload(client_for(carol), "A").status_code == 202
 
 

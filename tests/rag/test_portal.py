@@ -67,7 +67,9 @@ def test_document_pages_follow_the_access_rules(
         return f'<option value="{collection.pk}">{collection.name}</option>'
 
     assert option(collection_b) in upload and option(collection_a) not in upload
-    CollectionGrant.objects.create(collection=collection_a, user=bob, role=CollectionGrant.Role.READER)
+    CollectionGrant.objects.create(
+        collection=collection_a, user=bob, permission=CollectionGrant.Permission.READ
+    )
     page = web.get(f"/documents/{document.pk}/").content.decode()
     assert "Quarterly ledger balanced." in page
     assert option(collection_a) not in web.get("/upload/").content.decode()  # reading is not writing

@@ -69,7 +69,9 @@ def test_collection_scope_narrows_but_never_widens(
 
 def test_a_grant_opens_the_collection(carol: Any, collection_a: Collection, corpus: dict[str, Any]) -> None:
     assert chunk_search(user=carol, query="vacation", k=5) == []
-    CollectionGrant.objects.create(collection=collection_a, user=carol, role=CollectionGrant.Role.READER)
+    CollectionGrant.objects.create(
+        collection=collection_a, user=carol, permission=CollectionGrant.Permission.READ
+    )
     assert chunk_search(user=carol, query="vacation", k=5)[0].document_id == corpus["hr"].pk
 
 
