@@ -37,6 +37,8 @@ api_v1 = [
         governance_apis.GrantDetailApi.as_view(),
         name="grant-detail",
     ),
+    path("api/v1/api-keys", governance_apis.ApiKeyListCreateApi.as_view(), name="api-keys"),
+    path("api/v1/api-keys/<int:key_id>", governance_apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
     path("api/v1/pii/analyze", governance_apis.PiiAnalyzeApi.as_view(), name="pii-analyze"),
     path(
         "api/v1/collections/<int:collection_id>/redaction-policy",

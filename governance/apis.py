@@ -192,3 +192,83 @@ class GrantDetailApi(APIView):
             raise NotFound("No such grant on this collection.")
         grant_revoke(grant=grant, actor=actor_for(request))
         return Response(status=204)
+
+
+class _ApiKeyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    actions = serializers.ListField(child=serializers.CharField())
+    collections = serializers.SerializerMethodField()
+    rate = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_collections(self, key: Any) -> list[int]:
+        return sorted(key.collections.values_list("pk", flat=True))
+
+
+class _AdminOnly(APIView):
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if not request.user.is_staff:
+            raise PermissionDenied("Only administrators manage API keys.")
+
+
+class ApiKeyListCreateApi(_AdminOnly):
+    """API keys for internal systems (administrators). The secret is in the creation response only."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+        collections = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+        actions = serializers.ListField(child=serializers.ChoiceField(choices=["search", "ask", "upload"]))
+        expires_at = serializers.DateTimeField(required=False, allow_null=True)
+        rate = serializers.RegexField(r"^\d+/(s|sec|m|min|h|hour|d|day)$", required=False, default="120/min")
+
+    @extend_schema(responses=_ApiKeyOutput(many=True), summary="List API keys")
+    def get(self, request: Request) -> Response:
+        from governance.models import ApiKey
+
+        keys = ApiKey.objects.prefetch_related("collections").order_by("name")
+        return Response({"results": _ApiKeyOutput(keys, many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: _ApiKeyOutput}, summary="Create an API key")
+    def post(self, request: Request) -> Response:
+        from governance.apikeys import api_key_create
+        from governance.audit import actor_for
+        from governance.models import ApiKey
+        from rag.models import Collection
+
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = data.validated_data["collections"]
+        if Collection.objects.filter(pk__in=ids).count() != len(set(ids)):
+            raise ValidationError({"collections": ["Unknown collection id."]})
+        if ApiKey.objects.filter(name=data.validated_data["name"]).exists():
+            raise ValidationError({"name": ["An API key with this name exists."]})
+        key, secret = api_key_create(
+            name=data.validated_data["name"],
+            collection_ids=ids,
+            actions=data.validated_data["actions"],
+            expires_at=data.validated_data.get("expires_at"),
+            rate=data.validated_data["rate"],
+            created_by=request.user,
+            actor=actor_for(request),
+        )
+        return Response({**_ApiKeyOutput(key).data, "key": secret}, status=201)
+
+
+class ApiKeyDetailApi(_AdminOnly):
+    @extend_schema(responses={204: None}, summary="Revoke an API key (effective on the next request)")
+    def delete(self, request: Request, key_id: int) -> Response:
+        from governance.apikeys import api_key_revoke
+        from governance.audit import actor_for
+        from governance.models import ApiKey
+
+        key = ApiKey.objects.filter(pk=key_id).first()
+        if key is None:
+            raise NotFound("No such API key.")
+        api_key_revoke(key=key, actor=actor_for(request))
+        return Response(status=204)

@@ -142,3 +142,38 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at #{self.seq}"
+
+
+class ApiKey(models.Model):
+    """A key for an internal system: named, scoped to collections and actions, expirable, revocable.
+
+    The secret is shown once and stored as its SHA-256 (it is 256 random bits: no salt or slow hash needed).
+    Each key acts as its own service user, whose grants are the key's collection scope, so every access
+    check — the search SQL included — treats it like any other principal."""
+
+    class Action(models.TextChoices):
+        SEARCH = "search"
+        ASK = "ask"
+        UPLOAD = "upload"
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    service_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_key"
+    )
+    collections = models.ManyToManyField("rag.Collection", related_name="+", blank=True)
+    actions = models.JSONField(default=list)
+    rate = models.CharField(max_length=20, default="120/min", help_text="requests per period, e.g. 120/min")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    is_api_key = True  # request.auth marker (governance.audit.actor_for)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

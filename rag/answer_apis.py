@@ -79,6 +79,7 @@ def _sse(events: Iterator[service.StreamEvent]) -> Iterator[bytes]:
 
 
 class AskApi(APIView):
+    api_key_actions = {"POST": "ask"}
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
     class InputSerializer(serializers.Serializer):
@@ -147,6 +148,8 @@ class ConversationOutput(serializers.ModelSerializer):
 
 
 class ConversationListApi(APIView):
+    api_key_actions = {"GET": "ask"}
+
     @extend_schema(responses=ConversationOutput(many=True))
     def get(self, request: Request) -> Response:
         conversations = selectors.conversation_list(user=request.user)[:200]
@@ -154,6 +157,8 @@ class ConversationListApi(APIView):
 
 
 class ConversationDetailApi(APIView):
+    api_key_actions = {"GET": "ask"}
+
     class DetailOutput(ConversationOutput):
         answers = serializers.SerializerMethodField()
 
@@ -174,6 +179,8 @@ class ConversationDetailApi(APIView):
 
 
 class AnswerFeedbackApi(APIView):
+    api_key_actions = {"POST": "ask"}
+
     class InputSerializer(serializers.Serializer):
         rating = serializers.ChoiceField(choices=AnswerFeedback.Rating.choices)
         comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

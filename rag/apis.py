@@ -46,6 +46,8 @@ class CollectionOutput(serializers.ModelSerializer):
 
 
 class CollectionListCreateApi(APIView):
+    api_key_actions = {"GET": "any"}  # a key lists the collections in its scope
+
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -94,6 +96,7 @@ class DocumentOutput(serializers.ModelSerializer):
 
 
 class DocumentListCreateApi(APIView):
+    api_key_actions = {"GET": "search", "POST": "upload"}
     parser_classes = [MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
@@ -155,6 +158,8 @@ class DocumentListCreateApi(APIView):
 
 
 class DocumentDetailApi(APIView):
+    api_key_actions = {"GET": "search", "DELETE": "upload"}
+
     def _get(self, request: Request, document_id: int) -> Document:
         try:
             return selectors.document_get(user=request.user, document_id=document_id)
@@ -175,6 +180,8 @@ class DocumentDetailApi(APIView):
 
 
 class SearchApi(APIView):
+    api_key_actions = {"POST": "search"}
+
     class InputSerializer(serializers.Serializer):
         query = serializers.CharField(max_length=2000)
         collections = serializers.ListField(
