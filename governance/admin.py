@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from governance.audit import actor_for
 from governance.models import CollectionGrant, RedactionPolicy
 from governance.pii.policies import redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy
@@ -72,5 +73,7 @@ class RedactionPolicyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: RedactionPolicy, form: Any, change: bool) -> None:
         # Through the service, so the collection's documents are processed again under the new policy.
         rules = {t: form.cleaned_data[t] for t in ENTITY_TYPES}
-        redaction_policy_set(collection_id=obj.collection_id, rules=rules, user=request.user)
+        redaction_policy_set(
+            collection_id=obj.collection_id, rules=rules, user=request.user, actor=actor_for(request)
+        )
         obj.refresh_from_db()

@@ -14,6 +14,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from governance.access import readable_collections
+from governance.audit import actor_for
 from governance.pii import engine
 from governance.pii.policies import policy_for_collection, redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
@@ -109,7 +110,10 @@ class RedactionPolicyApi(APIView):
         data.is_valid(raise_exception=True)
         try:
             policy, queued = redaction_policy_set(
-                collection_id=collection_id, rules=data.validated_data["rules"], user=request.user
+                collection_id=collection_id,
+                rules=data.validated_data["rules"],
+                user=request.user,
+                actor=actor_for(request),
             )
         except ValueError as exc:
             raise ValidationError({"rules": [str(exc)]}) from exc

@@ -10,3 +10,7 @@ class GovernanceConfig(AppConfig):
         from governance.pii.logfilter import install_record_factory
 
         install_record_factory()
+
+        from governance.audit import auth_events
+
+        auth_events.connect()

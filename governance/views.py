@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from governance.audit import actor_for
 from governance.pii.policies import policy_for_collection, redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action
 from rag import selectors
@@ -37,7 +38,7 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
         rules = {t: request.POST.get(t, Action.MASK) for t in ENTITY_TYPES}
         try:
             _policy, queued = redaction_policy_set(
-                collection_id=collection.pk, rules=rules, user=request.user
+                collection_id=collection.pk, rules=rules, user=request.user, actor=actor_for(request)
             )
             message = _("Policy saved. %(count)d document(s) are being processed again under it.") % {
                 "count": queued

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.audit import actor_for
 from rag import selectors
 from rag.apis import _collection_or_404
 from rag.models import Answer, AnswerFeedback, Conversation
@@ -121,6 +122,7 @@ class AskApi(APIView):
                 question=data.validated_data["question"],
                 collection_ids=collection_ids,
                 conversation=conversation,
+                actor=actor_for(request),
             )
         except service.PromptTooLong as exc:
             raise ValidationError({"question": [str(exc)]}) from exc

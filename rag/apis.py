@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from config.health import health_report
 from governance.access import can_write
+from governance.audit import actor_for, audit_record
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
@@ -144,6 +145,7 @@ class DocumentListCreateApi(APIView):
         upload = data.validated_data["file"]
         try:
             document, created = document_create(
+                actor=actor_for(request),
                 collection=collection,
                 uploaded_by=request.user,
                 stream=upload,
@@ -168,14 +170,22 @@ class DocumentDetailApi(APIView):
 
     @extend_schema(responses=DocumentOutput)
     def get(self, request: Request, document_id: int) -> Response:
-        return Response(DocumentOutput(self._get(request, document_id)).data)
+        document = self._get(request, document_id)
+        audit_record(
+            action="document.view",
+            actor=actor_for(request),
+            target_type="document",
+            target_id=document.pk,
+            collection_id=document.collection_id,
+        )
+        return Response(DocumentOutput(document).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, document_id: int) -> Response:
         document = self._get(request, document_id)
         if not can_write(request.user, document.collection):
             raise PermissionDenied("You may read this collection but not delete its documents.")
-        document_delete(document=document)
+        document_delete(document=document, actor=actor_for(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -218,7 +228,18 @@ class SearchApi(APIView):
             k=data.validated_data["k"],
             collection_ids=collection_ids,
         )
-        return Response({"results": self.HitOutput(governed_hits(hits), many=True).data})
+        governed = governed_hits(hits)
+        audit_record(
+            action="search",
+            actor=actor_for(request),
+            details={
+                "k": data.validated_data["k"],
+                "requested_collections": collection_ids,
+                "chunks": [hit.chunk_id for hit in governed],
+                "query_redactions": query.count("<"),
+            },
+        )
+        return Response({"results": self.HitOutput(governed, many=True).data})
 
 
 class HealthApi(APIView):

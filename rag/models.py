@@ -157,6 +157,9 @@ class Answer(models.Model):
     # The collections the user restricted the question to (empty: all readable ones).
     collection_ids = models.JSONField(default=list, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
+    # Provenance: the exact chunks (ids and content hashes) offered to the model and the permission decision
+    # (which collections the asker could read) that produced this answer.
+    provenance = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from governance.access import writable_collections
+from governance.audit import actor_for, audit_record
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
@@ -129,6 +130,13 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
         document: Document = selectors.document_get(user=request.user, document_id=document_id)
     except selectors.NotFound as exc:
         raise Http404(str(exc)) from exc
+    audit_record(
+        action="document.view",
+        actor=actor_for(request),
+        target_type="document",
+        target_id=document.pk,
+        collection_id=document.collection_id,
+    )
     # The same second pass as search results: chunks kept under an older policy are not shown in clear.
     policy = policy_for_collection(document.collection_id).for_prompt()
     chunks = list(selectors.document_chunks(document=document))

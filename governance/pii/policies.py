@@ -7,8 +7,10 @@ from typing import Any
 
 from django.db import transaction
 
+from governance.audit import Actor, audit_record
 from governance.models import RedactionPolicy
 from governance.pii.redaction import Policy
+from governance.roles import role_of
 
 
 def policy_for_collection(collection_id: int) -> Policy:
@@ -22,7 +24,9 @@ def policies_for_collections(collection_ids: Iterable[int]) -> dict[int, Policy]
     return {cid: Policy.from_rules(rows[cid]) if cid in rows else Policy.strict() for cid in ids}
 
 
-def redaction_policy_set(*, collection_id: int, rules: Mapping[str, str], user: Any) -> tuple[Policy, int]:
+def redaction_policy_set(
+    *, collection_id: int, rules: Mapping[str, str], user: Any, actor: Actor | None = None
+) -> tuple[Policy, int]:
     """Store a collection's policy and re-ingest its documents under it (chunks written under the old policy
     would otherwise keep what the new one removes). Returns the policy and how many documents were queued.
     Raises ValueError for an unknown entity type or action."""
@@ -34,4 +38,12 @@ def redaction_policy_set(*, collection_id: int, rules: Mapping[str, str], user: 
             collection_id=collection_id, defaults={"rules": dict(policy.actions), "updated_by": user}
         )
         queued = collection_reingest(collection_id=collection_id)
+        audit_record(
+            action="policy.change",
+            actor=actor or Actor(user_id=getattr(user, "pk", None), role=role_of(user)),
+            target_type="collection",
+            target_id=collection_id,
+            collection_id=collection_id,
+            details={"rules": policy.rules(), "documents_requeued": queued},
+        )
     return policy, queued

@@ -27,8 +27,9 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from governance.access import readable_collections
+from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policies_for_collections
-from governance.pii.redaction import Policy, redact_text
+from governance.pii.redaction import MARKER, Policy, redact_text
 from inference import llm
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
@@ -67,6 +68,7 @@ class Source:
     page: int | None
     section: str
     text: str
+    version: str = ""  # sha256 of the chunk as stored: which exact passage the answer came from
 
 
 @dataclass
@@ -81,6 +83,10 @@ class PreparedAnswer:
     messages: list[dict[str, str]] = field(default_factory=list)
     prompt_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
+    actor: Actor = SYSTEM
+    # The permission decision: the collections the user could read when asking (the search SQL's filter).
+    readable_collections: list[int] = field(default_factory=list)
+    question_redactions: int = 0
 
     @property
     def not_found(self) -> bool:
@@ -134,8 +140,9 @@ def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
             page=hit.page,
             section=hit.section,
             text=hit.text.strip(),
+            version=hashlib.sha256(stored.text.encode()).hexdigest()[:16],
         )
-        for n, hit in enumerate(governed_hits(hits), start=1)
+        for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits), strict=True), start=1)
     ]
 
 
@@ -247,7 +254,9 @@ def answer_prepare(
     question: str,
     collection_ids: list[int] | None = None,
     conversation: Conversation | None = None,
+    actor: Actor = SYSTEM,
 ) -> PreparedAnswer:
+    raw_question = question
     question = governed_question(user=user, question=question, collection_ids=collection_ids)
     if conversation is None:
         conversation = Conversation(user=user, title=question[:200])
@@ -256,12 +265,18 @@ def answer_prepare(
     )
     relevant = [hit for hit in hits if _relevant(hit)][: settings.ANSWER_SOURCES]
     sources = governed_sources(relevant)
+    scope = readable_collections(user)
+    if collection_ids is not None:
+        scope = scope.filter(pk__in=collection_ids)
     prepared = PreparedAnswer(
         user=user,
         question=question,
         conversation=conversation,
         collection_ids=collection_ids,
         sources=sources,
+        actor=actor,
+        readable_collections=sorted(scope.values_list("pk", flat=True)),
+        question_redactions=len(MARKER.findall(question)) - len(MARKER.findall(raw_question)),
     )
     if sources:
         try:
@@ -322,6 +337,15 @@ def _store(
             completion_tokens=usage.completion_tokens,
             collection_ids=prepared.collection_ids or [],
             latency_ms=int((time.monotonic() - prepared.started) * 1000),
+            provenance={
+                "chunks": [
+                    {"n": s.n, "chunk_id": s.chunk_id, "document_id": s.document_id, "version": s.version}
+                    for s in prepared.sources
+                ],
+                "readable_collections": prepared.readable_collections,
+                "requested_collections": prepared.collection_ids,
+                "decision": "search restricted in SQL to the readable collections (owner or read grant)",
+            },
         )
         Citation.objects.bulk_create(
             Citation(
@@ -336,6 +360,24 @@ def _store(
                 cited=source.n in cited,
             )
             for source in prepared.sources
+        )
+        audit_record(
+            action="ask",
+            actor=prepared.actor,
+            outcome="failed" if status == Answer.Status.FAILED else "ok",
+            target_type="answer",
+            target_id=answer.pk,
+            details={
+                "conversation_id": conversation.pk,
+                "status": status,
+                "not_found": answer.not_found,
+                "model": model,
+                "prompt_sha256": answer.prompt_sha256,
+                "chunks": answer.provenance["chunks"],
+                "readable_collections": prepared.readable_collections,
+                "question_redactions": prepared.question_redactions,
+                "latency_ms": answer.latency_ms,
+            },
         )
     return answer
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor
 from rag import storage
@@ -83,6 +84,7 @@ def document_create(
     filename: str,
     title: str = "",
     language: str = "",
+    actor: Actor = SYSTEM,
 ) -> tuple[Document, bool]:
     """Store the upload and queue its ingestion. Returns (document, created).
 
@@ -117,6 +119,14 @@ def document_create(
                 uploaded_by=uploaded_by,
             )
             document_id = document.pk
+            audit_record(
+                action="document.upload",
+                actor=actor,
+                target_type="document",
+                target_id=document_id,
+                collection_id=collection.pk,
+                details={"size_bytes": stored.size, "sha256": stored.sha256},
+            )
             transaction.on_commit(lambda: _queue_ingest(document_id))
     except IntegrityError:
         # Lost a race with an identical upload: keep theirs.
@@ -136,7 +146,7 @@ def _live_duplicate(collection: Collection, sha256: str) -> Document | None:
     )
 
 
-def document_delete(*, document: Document) -> None:
+def document_delete(*, document: Document, actor: Actor = SYSTEM) -> None:
     """Delete the document, its chunks and vectors in one transaction; the stored file after commit."""
     file_path = document.file_path
     with transaction.atomic():
@@ -144,5 +154,12 @@ def document_delete(*, document: Document) -> None:
         Document.objects.select_for_update().filter(pk=document.pk).first()
         Chunk.objects.filter(document_id=document.pk).delete()
         Document.objects.filter(pk=document.pk).delete()
+        audit_record(
+            action="document.delete",
+            actor=actor,
+            target_type="document",
+            target_id=document.pk,
+            collection_id=document.collection_id,
+        )
         transaction.on_commit(lambda: storage.delete(file_path))
     logger.info("document %s deleted", document.pk)

@@ -14,6 +14,7 @@ and never two. Only one run works on a document at a time (``document_claim``).
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from governance.audit import audit_record
 from governance.models import SubjectMention
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor, redact_text
@@ -76,15 +78,25 @@ def document_mark_failed(*, document_id: int, reason: str, task_id: str | None =
         )
         if task_id is not None:
             claimed = claimed.filter(task_id=task_id[:64])
-        if claimed.first() is None:
+        row = claimed.first()
+        if row is None:
             return False
         Chunk.objects.filter(document_id=document_id).delete()
         # Parser messages may quote the file ("invalid object 'Ayşe Kaya …'"): redacted like any stored text.
+        error = redact_text(reason)[:2000]
         Document.objects.filter(pk=document_id).update(
             status=Document.Status.FAILED,
-            error=redact_text(reason)[:2000],
+            error=error,
             chunk_count=0,
             updated_at=timezone.now(),
+        )
+        audit_record(
+            action="document.ingest",
+            outcome="failed",
+            target_type="document",
+            target_id=document_id,
+            collection_id=row.collection_id,
+            details={"reason": error},
         )
     return True
 
@@ -223,6 +235,18 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                 "updated_at",
             ]
         )
+    audit_record(
+        action="document.ingest",
+        target_type="document",
+        target_id=document.pk,
+        collection_id=document.collection_id,
+        details={
+            "chunks": len(chunks),
+            "pages": parsed.page_count,
+            "language": language,
+            "redactions": dict(Counter(m.entity_type for m in redactor.mentions.values())),
+        },
+    )
     logger.info("document %s ready: %d chunks, language=%s", document.pk, len(chunks), language or "?")
     return locked
 
