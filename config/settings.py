@@ -224,8 +224,8 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "governance.apikeys.ApiKeyAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "governance.apikeys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance import apis as governance_apis
+from governance import audit_apis
 from governance import views as governance_views
 from rag import answer_apis, apis, views
 
@@ -39,6 +40,9 @@ api_v1 = [
     ),
     path("api/v1/api-keys", governance_apis.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api/v1/api-keys/<int:key_id>", governance_apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path("api/v1/audit/events", audit_apis.AuditEventListApi.as_view(), name="audit-events"),
+    path("api/v1/audit/verify", audit_apis.AuditVerifyApi.as_view(), name="audit-verify"),
+    path("api/v1/audit/export", audit_apis.AuditExportApi.as_view(), name="audit-export"),
     path("api/v1/pii/analyze", governance_apis.PiiAnalyzeApi.as_view(), name="pii-analyze"),
     path(
         "api/v1/collections/<int:collection_id>/redaction-policy",
@@ -54,6 +58,8 @@ urlpatterns = [
     path("documents/", views.documents, name="documents"),
     path("documents/<int:document_id>/", views.document_detail, name="document"),
     path("upload/", views.upload, name="upload"),
+    path("compliance/", governance_views.compliance_log, name="compliance"),
+    path("compliance/events/<int:seq>/", governance_views.compliance_event, name="compliance-event"),
     path("collections/<int:collection_id>/privacy/", governance_views.collection_privacy, name="privacy"),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -56,3 +56,101 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
         "message": message,
     }
     return render(request, "portal/privacy.html", context, status=status)
+
+
+# --- compliance officers: the audit trail -----------------------------------------------------------------
+
+
+def _compliance_only(request: HttpRequest) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from governance.roles import is_compliance_officer
+
+    if not is_compliance_officer(request.user):
+        raise PermissionDenied(_("Only compliance officers may read the audit trail."))
+
+
+@login_required
+def compliance_log(request: HttpRequest) -> HttpResponse:
+    """The audit log with filters; newest first, 100 per page (``before_seq`` pages back)."""
+    from governance.audit import actor_for, audit_record, audit_verify
+    from governance.audit.selectors import FILTERS, BadFilter, audit_events
+    from rag.views import _base_context
+
+    _compliance_only(request)
+    verification = None
+    if request.method == "POST":  # the "Verify integrity" button
+        verification = audit_verify()
+        audit_record(
+            action="audit.verify",
+            actor=actor_for(request),
+            outcome="ok" if verification.ok else "failed",
+            details={"rows": verification.rows, "broken_seq": verification.broken_seq, "via": "portal"},
+        )
+    error = ""
+    try:
+        events = audit_events(request.GET)
+        before = request.GET.get("before_seq", "")
+        if before.isdigit():
+            events = events.filter(seq__lt=int(before))
+        page = list(events[:100])
+    except BadFilter as exc:
+        error, page = str(exc), []
+    query = request.GET.copy()
+    query.pop("before_seq", None)
+    context = {
+        **_base_context(request),
+        "events": page,
+        "filters": {name: request.GET.get(name, "") for name in FILTERS},
+        "error": error,
+        "verification": verification,
+        "next_before": page[-1].seq if len(page) == 100 else None,
+        "query": query.urlencode(),
+    }
+    return render(request, "compliance/log.html", context)
+
+
+@login_required
+def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
+    """One event; for a question: the answer, and the chunks it was built from as they are now (a changed or
+    deleted chunk shows as such against the content hash recorded at the time)."""
+    import hashlib
+    import json
+
+    from governance.models import AuditEvent
+    from rag.models import Answer, Chunk
+    from rag.views import _base_context
+
+    _compliance_only(request)
+    event = AuditEvent.objects.filter(seq=seq).first()
+    if event is None:
+        raise Http404(_("No such audit event."))
+    answer = None
+    sources = []
+    if event.target_type == "answer" and event.target_id.isdigit():
+        answer = Answer.objects.filter(pk=int(event.target_id)).prefetch_related("citations").first()
+        for ref in event.details.get("chunks", []):
+            chunk = Chunk.objects.filter(pk=ref.get("chunk_id")).only("text", "document_id").first()
+            now = hashlib.sha256(chunk.text.encode()).hexdigest()[:16] if chunk else None
+            sources.append(
+                {
+                    **ref,
+                    "text": chunk.text if chunk else "",
+                    "unchanged": now == ref.get("version"),
+                    "gone": chunk is None,
+                }
+            )
+    related = []
+    if event.correlation_id:
+        related = list(
+            AuditEvent.objects.filter(correlation_id=event.correlation_id).exclude(pk=event.pk)[:50]
+        )
+    context = {
+        **_base_context(request),
+        "event": event,
+        "details": json.dumps(event.details, indent=2, ensure_ascii=False),
+        "answer": answer,
+        "sources": sources,
+        "related": related,
+    }
+    return render(request, "compliance/event.html", context)

@@ -49,7 +49,10 @@ def _ui_strings() -> dict[str, str]:
 
 
 def _base_context(request: HttpRequest) -> dict[str, Any]:
+    from governance.roles import is_compliance_officer
+
     return {
+        "is_compliance_officer": is_compliance_officer(request.user),
         "ui_strings": _ui_strings(),
         "conversations": selectors.conversation_list(user=request.user)[:50],
     }

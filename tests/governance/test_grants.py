@@ -98,9 +98,3 @@ def test_only_owners_and_administrators_manage_grants(
     for payload in bad:
         assert client_for(alice).post(url, payload, format="json").status_code == 400, payload
     assert APIClient().get(url).status_code == 401
-
-
-def test_role_groups_exist() -> None:
-    from governance.roles import COMPLIANCE_GROUP, EMPLOYEE_GROUP
-
-    assert Group.objects.filter(name__in=[COMPLIANCE_GROUP, EMPLOYEE_GROUP]).count() == 2

@@ -1,0 +1,60 @@
+"""Reading the audit trail: filters for the compliance UI and API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils.dateparse import parse_date, parse_datetime
+
+from governance.models import AuditEvent
+
+FILTERS = ("from", "to", "actor", "role", "action", "collection", "outcome", "correlation_id", "target")
+
+
+class BadFilter(ValueError):
+    pass
+
+
+def _moment(value: str, *, end: bool) -> datetime:
+    from django.utils import timezone
+
+    moment = parse_datetime(value)
+    if moment is None:
+        day = parse_date(value)
+        if day is None:
+            raise BadFilter(f"Not a date or time: {value!r} (use 2026-11-24 or 2026-11-24T10:00).")
+        moment = datetime.combine(day, datetime.max.time() if end else datetime.min.time())
+    return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+
+
+def audit_events(params: Mapping[str, Any]) -> QuerySet[AuditEvent]:
+    """Newest first. ``actor`` is a user id, or ``key:<id>`` for an API key; ``target`` is ``type:id``."""
+    events = AuditEvent.objects.all()
+    try:
+        if params.get("from"):
+            events = events.filter(created_at__gte=_moment(params["from"], end=False))
+        if params.get("to"):
+            events = events.filter(created_at__lte=_moment(params["to"], end=True))
+        actor = str(params.get("actor") or "")
+        if actor.startswith("key:"):
+            events = events.filter(actor_key_id=int(actor[4:]))
+        elif actor:
+            events = events.filter(actor_user_id=int(actor))
+        if params.get("collection"):
+            events = events.filter(collection_id=int(params["collection"]))
+    except ValueError as exc:
+        raise BadFilter(
+            str(exc) if isinstance(exc, BadFilter) else "actor and collection are numeric ids."
+        ) from exc
+    for name in ("role", "outcome", "correlation_id"):
+        if params.get(name):
+            events = events.filter(**{name: params[name]})
+    if params.get("action"):
+        events = events.filter(action__startswith=params["action"])
+    if params.get("target"):
+        target_type, _, target_id = str(params["target"]).partition(":")
+        events = events.filter(target_type=target_type, target_id=target_id)
+    return events.order_by("-seq")
