@@ -171,14 +171,31 @@ text_hits AS (
         SELECT id, score, false AS strict FROM loose_hits
     ) matched
 ),
+-- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
+-- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
+-- is gated by a one-time filter on the count).
+readable_count AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM rag_chunk ch WHERE ch.collection_id IN (SELECT id FROM allowed) {scope}
+        LIMIT %(exact_max)s + 1
+    ) capped
+),
 vector_hits AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
     FROM (
-        SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
-        FROM rag_chunk ch
-        WHERE ch.collection_id IN (SELECT id FROM allowed) {scope}
-        ORDER BY ch.embedding <=> %(vec)s::vector
-        LIMIT %(candidates)s
+        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+         FROM rag_chunk ch
+         WHERE (SELECT n FROM readable_count) > %(exact_max)s
+           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+         ORDER BY ch.embedding <=> %(vec)s::vector
+         LIMIT %(candidates)s)
+        UNION ALL
+        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+         FROM rag_chunk ch
+         WHERE (SELECT n FROM readable_count) <= %(exact_max)s
+           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+         ORDER BY (ch.embedding <=> %(vec)s::vector) + 0  -- "+ 0": not an index order, an exact sort
+         LIMIT %(candidates)s)
     ) nearest
 ),
 fused AS (
@@ -227,6 +244,7 @@ def chunk_search(
         "loose_budget": LOOSE_BUDGET,
         "k": k,
         "scope": collection_ids or [],
+        "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS,
     }
     # The access SQL uses positional %s; turn it into named parameters for this statement.
     for index, value in enumerate(allowed_params):
