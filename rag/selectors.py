@@ -92,6 +92,37 @@ _WORD = re.compile(r"\w+")
 # (behind a one-time filter, so it is skipped otherwise) ranks chunks containing any of the rarest words,
 # taken rarest first until their estimated shares add up to LOOSE_BUDGET: the broad OR scan stays bounded
 # to a few percent of the table however common the question's words are.
+# The ACL-filtered nearest neighbours, shared by the hybrid statement and chunk_vector_search.
+_VECTOR_CTES = """
+-- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
+-- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
+-- is gated by a one-time filter on the count).
+readable_count AS (
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM rag_chunk ch WHERE ch.collection_id IN (SELECT id FROM allowed) {scope}
+        LIMIT %(exact_max)s + 1
+    ) capped
+),
+vector_hits AS (
+    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
+    FROM (
+        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+         FROM rag_chunk ch
+         WHERE (SELECT n FROM readable_count) > %(exact_max)s
+           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+         ORDER BY ch.embedding <=> %(vec)s::vector
+         LIMIT %(candidates)s)
+        UNION ALL
+        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+         FROM rag_chunk ch
+         WHERE (SELECT n FROM readable_count) <= %(exact_max)s
+           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+         ORDER BY (ch.embedding <=> %(vec)s::vector) + 0  -- "+ 0": not an index order, an exact sort
+         LIMIT %(candidates)s)
+    ) nearest
+),
+"""
+
 _HYBRID_SQL = """
 WITH allowed AS ({allowed}),
 stats AS (
@@ -171,33 +202,7 @@ text_hits AS (
         SELECT id, score, false AS strict FROM loose_hits
     ) matched
 ),
--- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
--- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
--- is gated by a one-time filter on the count).
-readable_count AS (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM rag_chunk ch WHERE ch.collection_id IN (SELECT id FROM allowed) {scope}
-        LIMIT %(exact_max)s + 1
-    ) capped
-),
-vector_hits AS (
-    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
-    FROM (
-        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
-         FROM rag_chunk ch
-         WHERE (SELECT n FROM readable_count) > %(exact_max)s
-           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-         ORDER BY ch.embedding <=> %(vec)s::vector
-         LIMIT %(candidates)s)
-        UNION ALL
-        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
-         FROM rag_chunk ch
-         WHERE (SELECT n FROM readable_count) <= %(exact_max)s
-           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-         ORDER BY (ch.embedding <=> %(vec)s::vector) + 0  -- "+ 0": not an index order, an exact sort
-         LIMIT %(candidates)s)
-    ) nearest
-),
+{vector_ctes}
 fused AS (
     SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity,
            COALESCE(1.0 / (%(rrf_k)s + v.rank), 0) + COALESCE(1.0 / (%(rrf_k)s + t.rank), 0) AS score
@@ -253,7 +258,9 @@ def chunk_search(
     for index in range(len(allowed_params)):
         allowed = allowed.replace("%s", f"%(acl{index})s", 1)
     doc_scope = "AND d.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
-    sql = _HYBRID_SQL.format(allowed=allowed, scope=scope, doc_scope=doc_scope)
+    sql = _HYBRID_SQL.format(
+        allowed=allowed, scope=scope, doc_scope=doc_scope, vector_ctes=_VECTOR_CTES.format(scope=scope)
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
@@ -278,6 +285,34 @@ def chunk_search(
         )
         for row in rows
     ]
+
+
+def chunk_vector_search(
+    *, user: Any, vector: Any, k: int, ef_search: int | None = None
+) -> list[tuple[int, float]]:
+    """The vector half of chunk_search alone — (chunk id, similarity), nearest first — for benchmarks that
+    measure its recall against an exact filtered scan."""
+    allowed_sql, allowed_params = readable_collection_ids_sql(user)
+    params: dict[str, Any] = {
+        "vec": "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]",
+        "candidates": k,
+        "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS,
+    }
+    for index, value in enumerate(allowed_params):
+        params[f"acl{index}"] = value
+        allowed_sql = allowed_sql.replace("%s", f"%(acl{index})s", 1)  # noqa: S608 — constant fragments; values are bound
+    sql = (
+        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='').rstrip().rstrip(',')}"
+        " SELECT id, similarity FROM vector_hits ORDER BY rank"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
+            [str(max(ef_search or settings.HNSW_EF_SEARCH, k)), str(settings.HNSW_MAX_SCAN_TUPLES)],
+        )
+        cursor.execute(sql, params)
+        return [(row[0], float(row[1])) for row in cursor.fetchall()]
 
 
 # --- conversations: only their owner sees them -----------------------------------------------------------
