@@ -300,9 +300,9 @@ def chunk_vector_search(
     }
     for index, value in enumerate(allowed_params):
         params[f"acl{index}"] = value
-        allowed_sql = allowed_sql.replace("%s", f"%(acl{index})s", 1)  # noqa: S608 — constant fragments; values are bound
+        allowed_sql = allowed_sql.replace("%s", f"%(acl{index})s", 1)
     sql = (
-        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='').rstrip().rstrip(',')}"
+        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='').rstrip().rstrip(',')}"  # noqa: S608 — constant fragments; values are bound
         " SELECT id, similarity FROM vector_hits ORDER BY rank"
     )
     with transaction.atomic(), connection.cursor() as cursor:
