@@ -83,6 +83,10 @@ def build(size: int, rng: random.Random, vocabulary: Vocabulary) -> None:
                 copy.write(block)
         load_s = time.perf_counter() - started
         started = time.perf_counter()
+        cursor.execute(
+            "UPDATE rag_document d SET chunk_count = c.n FROM (SELECT document_id, count(*) AS n FROM rag_chunk "
+            "GROUP BY document_id) c WHERE c.document_id = d.id"
+        )
         cursor.execute("SET maintenance_work_mem = '1GB'")
         cursor.execute(
             "CREATE INDEX chunk_embedding_hnsw ON rag_chunk USING hnsw (embedding vector_cosine_ops) "

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from typing import Any
 
 from django import forms
@@ -5,9 +7,10 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from governance.audit import actor_for
-from governance.models import CollectionGrant, RedactionPolicy
+from governance.models import ApiKey, CollectionGrant, RedactionPolicy
 from governance.pii.policies import redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy
+from rag.models import Collection
 
 
 @admin.register(CollectionGrant)
@@ -77,3 +80,78 @@ class RedactionPolicyAdmin(admin.ModelAdmin):
             collection_id=obj.collection_id, rules=rules, user=request.user, actor=actor_for(request)
         )
         obj.refresh_from_db()
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    collection_choices: forms.ModelMultipleChoiceField[Any] = forms.ModelMultipleChoiceField(
+        queryset=Collection.objects.order_by("name"), label="Collections"
+    )
+    action_choices = forms.MultipleChoiceField(
+        choices=[(a.value, a.value) for a in ApiKey.Action],
+        widget=forms.CheckboxSelectMultiple,
+        label="Actions",
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "rate", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Create (the secret is shown once, in a message), list and revoke. Keys are never edited: revoke and
+    create a new one."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "actions",
+        "rate",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+        "created_by",
+    ]
+    actions = ["revoke"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return []
+        return [f.name for f in ApiKey._meta.fields] + ["collections"]
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        from django.contrib import messages
+
+        from governance.apikeys import api_key_create
+
+        if change:
+            return
+        key, secret = api_key_create(
+            name=form.cleaned_data["name"],
+            collection_ids=[c.pk for c in form.cleaned_data["collection_choices"]],
+            actions=form.cleaned_data["action_choices"],
+            expires_at=form.cleaned_data.get("expires_at"),
+            rate=form.cleaned_data.get("rate") or "120/min",
+            created_by=request.user,
+            actor=actor_for(request),
+        )
+        obj.pk = key.pk
+        messages.warning(request, f"The key for {key.name} (shown once, store it now): {secret}")
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # the service set the collections
+
+    @admin.action(description="Revoke the selected keys (effective on their next request)")
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        from governance.apikeys import api_key_revoke
+
+        for key in queryset.filter(revoked_at__isnull=True):
+            api_key_revoke(key=key, actor=actor_for(request))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the audit trail refers to keys by id

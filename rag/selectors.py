@@ -97,11 +97,10 @@ _VECTOR_CTES = """
 -- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
 -- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
 -- is gated by a one-time filter on the count).
+-- Counted from the documents' chunk counts (a handful of rows), not by touching the chunks.
 readable_count AS (
-    SELECT count(*) AS n FROM (
-        SELECT 1 FROM rag_chunk ch WHERE ch.collection_id IN (SELECT id FROM allowed) {scope}
-        LIMIT %(exact_max)s + 1
-    ) capped
+    SELECT COALESCE(sum(d.chunk_count), 0) AS n
+    FROM rag_document d WHERE d.collection_id IN (SELECT id FROM allowed) {doc_scope}
 ),
 vector_hits AS (
     SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
@@ -116,7 +115,8 @@ vector_hits AS (
         (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
          FROM rag_chunk ch
          WHERE (SELECT n FROM readable_count) <= %(exact_max)s
-           AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+           -- = ANY(ARRAY(...)): an index condition on collection_id (a bitmap scan of just those chunks)
+           AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
          ORDER BY (ch.embedding <=> %(vec)s::vector) + 0  -- "+ 0": not an index order, an exact sort
          LIMIT %(candidates)s)
     ) nearest
@@ -259,7 +259,10 @@ def chunk_search(
         allowed = allowed.replace("%s", f"%(acl{index})s", 1)
     doc_scope = "AND d.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
     sql = _HYBRID_SQL.format(
-        allowed=allowed, scope=scope, doc_scope=doc_scope, vector_ctes=_VECTOR_CTES.format(scope=scope)
+        allowed=allowed,
+        scope=scope,
+        doc_scope=doc_scope,
+        vector_ctes=_VECTOR_CTES.format(scope=scope, doc_scope=doc_scope),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -302,7 +305,7 @@ def chunk_vector_search(
         params[f"acl{index}"] = value
         allowed_sql = allowed_sql.replace("%s", f"%(acl{index})s", 1)
     sql = (
-        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='').rstrip().rstrip(',')}"  # noqa: S608 — constant fragments; values are bound
+        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='', doc_scope='').rstrip().rstrip(',')}"  # noqa: S608 — constant fragments; values are bound
         " SELECT id, similarity FROM vector_hits ORDER BY rank"
     )
     with transaction.atomic(), connection.cursor() as cursor:

@@ -200,3 +200,37 @@ def test_redaction_preview_on_the_privacy_page(
     output = page.inner_text("#pii-output")
     assert output == "Sayın <PERSON_1>, T.C. KİMLİK NO <TCKN_1>, e-posta <EMAIL_1>"
     assert "TCKN" in page.inner_text("#pii-entities") and "mask" in page.inner_text("#pii-entities")
+
+
+def test_compliance_officer_filters_drills_down_and_verifies(
+    browser_page: Any, live_server: Any, alice: Any, carol: Any, collection_a: Collection, settings: Any
+) -> None:
+    from django.contrib.auth.models import Group
+
+    from governance.roles import COMPLIANCE_GROUP
+    from rag.services import answers
+
+    settings.LLM_BASE_URL = "http://127.0.0.1:9/v1"  # a not-found answer needs no model
+    prepared = answers.answer_prepare(user=alice, question="Who keeps the lighthouse logbook?")
+    answers.answer_complete(prepared=prepared)
+    carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
+    carol.set_password("officer-pass-1")
+    carol.save()
+    page = browser_page
+    page.goto(f"{live_server.url}/login/?next=/compliance/")
+    page.fill("#id_username", "carol")
+    page.fill("#id_password", "officer-pass-1")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#audit-table")
+    assert page.locator("nav.mainnav a", has_text="Audit log").count() == 1
+    page.fill("input[name=action]", "ask")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_selector("#audit-table tbody tr[data-seq]")
+    assert page.locator("#audit-table tbody tr[data-seq]").count() == 1
+    page.click("#audit-table tbody tr[data-seq] a")
+    page.wait_for_selector("#drilldown")
+    assert "Who keeps the lighthouse logbook?" in page.inner_text("#drilldown")
+    page.goto(f"{live_server.url}/compliance/")
+    page.click("#verify-form button[type=submit]")
+    page.wait_for_selector("#verify-result")
+    assert "Intact" in page.inner_text("#verify-result")

@@ -121,3 +121,27 @@ def test_only_administrators_manage_keys(bob: Any, client_for: Client, collectio
     assert client_for(bob).get("/api/v1/api-keys").status_code == 403
     payload = {"name": "x", "collections": [collection_a.pk], "actions": ["search"]}
     assert client_for(bob).post("/api/v1/api-keys", payload, format="json").status_code == 403
+
+
+def test_administrators_create_and_revoke_keys_in_django_admin(
+    client: Any, admin_user: Any, collection_a: Collection
+) -> None:
+    client.force_login(admin_user)
+    response = client.post(
+        "/admin/governance/apikey/add/",
+        {
+            "name": "etl",
+            "rate": "60/min",
+            "collection_choices": [collection_a.pk],
+            "action_choices": ["upload"],
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    message = next(str(m) for m in response.context["messages"] if "shown once" in str(m))
+    key = ApiKey.objects.get(name="etl")
+    assert key.actions == ["upload"] and list(key.collections.all()) == [collection_a]
+    secret = message.rsplit(" ", 1)[-1]
+    assert keyed(secret).get("/api/v1/collections").status_code == 200
+    client.post("/admin/governance/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    assert keyed(secret).get("/api/v1/collections").status_code == 401
