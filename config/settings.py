@@ -176,12 +176,12 @@ CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
 # HNSW candidate list per search: recall vs. time (bench/search.py, 100k chunks: 100 → 0.74, 200 → 0.88,
 # 400 → 0.97 recall@10; the vector scan stays under ~12 ms either way).
-HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 200)
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 800)
 # How far a filtered (access-controlled) vector scan may go before giving up (pgvector's default: 20,000).
 HNSW_MAX_SCAN_TUPLES = env_int("HNSW_MAX_SCAN_TUPLES", 100_000)
 # A user who can read at most this many chunks gets an exact vector scan of them (cannot miss; a few ms per
 # 10,000 chunks); above it the HNSW index's iterative scan is used.
-SEARCH_EXACT_MAX_CHUNKS = env_int("SEARCH_EXACT_MAX_CHUNKS", 20000)
+SEARCH_EXACT_MAX_CHUNKS = env_int("SEARCH_EXACT_MAX_CHUNKS", 5000)
 LLM_BASE_URL = env_str("LLM_BASE_URL", "") or ""
 LLM_MODEL = env_str("LLM_MODEL", "") or ""
 LLM_API_KEY = env_str("LLM_API_KEY", "") or ""
