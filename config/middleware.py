@@ -1,4 +1,4 @@
-"""Correlation ids: every request gets one (or keeps the caller's ``X-Request-ID``); audit events carry it and
+"""Correlation ids: every request gets one (or keeps the caller's ``X-Request-ID`` when it is a UUID); audit events carry it and
 the response returns it, so one question can be followed from the portal through the audit trail."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-_VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Only UUID-shaped ids are taken from the caller: a free-form header could carry personal data (a TCKN is 11
+# digits) into the audit trail.
+_VALID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
 class CorrelationIdMiddleware:

@@ -27,12 +27,26 @@ def _granted(user: Any, permission: str) -> Exists:
     )
 
 
+def _key_id(user: Any) -> int | None:
+    """The API key a service user stands for (its scope caps whatever grants the user may have picked up)."""
+    from governance.models import ApiKey
+
+    return ApiKey.objects.filter(service_user_id=user.pk).values_list("pk", flat=True).first()
+
+
+def _capped(user: Any, collections: QuerySet[Collection]) -> QuerySet[Collection]:
+    key_id = _key_id(user)
+    return collections if key_id is None else collections.filter(apikey_scope__id=key_id)
+
+
 def readable_collections(user: Any) -> QuerySet[Collection]:
     from rag.models import Collection
 
     if user is None or not user.is_authenticated:
         return Collection.objects.none()
-    return Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.READ))
+    return _capped(
+        user, Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.READ))
+    )
 
 
 def writable_collections(user: Any) -> QuerySet[Collection]:
@@ -41,7 +55,9 @@ def writable_collections(user: Any) -> QuerySet[Collection]:
 
     if user is None or not user.is_authenticated:
         return Collection.objects.none()
-    return Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.UPLOAD))
+    return _capped(
+        user, Collection.objects.filter(Q(owner=user) | _granted(user, CollectionGrant.Permission.UPLOAD))
+    )
 
 
 def can_write(user: Any, collection: Collection) -> bool:
@@ -60,8 +76,13 @@ def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
     if user is None or not user.is_authenticated:
         return "SELECT NULL::bigint WHERE false", []
     sql = (
-        "SELECT c.id FROM rag_collection c WHERE c.owner_id = %s OR EXISTS ("
+        "SELECT c.id FROM rag_collection c WHERE (c.owner_id = %s OR EXISTS ("
         "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = c.id AND g.permission = 'read' "
-        "AND (g.user_id = %s OR g.group_id IN (SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = %s)))"
+        "AND (g.user_id = %s OR g.group_id IN (SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = %s))))"
     )
-    return sql, [user.pk, user.pk, user.pk]
+    params = [user.pk, user.pk, user.pk]
+    key_id = _key_id(user)
+    if key_id is not None:  # an API key's service user: never beyond the key's own collections
+        sql += " AND c.id IN (SELECT s.collection_id FROM governance_apikey_collections s WHERE s.apikey_id = %s)"
+        params.append(key_id)
+    return sql, params

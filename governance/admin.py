@@ -96,6 +96,14 @@ class ApiKeyCreateForm(forms.ModelForm):
         model = ApiKey
         fields = ["name", "rate", "expires_at"]
 
+    def clean_rate(self) -> str:
+        import re
+
+        rate = str(self.cleaned_data.get("rate") or "120/min")
+        if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", rate):
+            raise forms.ValidationError("A rate like 120/min, 10/s or 5000/day.")
+        return rate
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):

@@ -126,6 +126,10 @@ class ApiKeyActionAllowed(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         key = request.auth
         if not isinstance(key, ApiKey):
+            # A key's service user acts only through its key (not a session or a DRF token made for it).
+            if ApiKey.objects.filter(service_user_id=getattr(request.user, "pk", None)).exists():
+                self.message = "This account belongs to an API key; use the key."
+                return False
             return True
         needed = getattr(view, "api_key_actions", {}).get(request.method)
         if needed is None:

@@ -247,7 +247,7 @@ class ApiKeyListCreateApi(_AdminOnly):
 
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        ids = data.validated_data["collections"]
+        ids = sorted(set(data.validated_data["collections"]))
         if Collection.objects.filter(pk__in=ids).count() != len(set(ids)):
             raise ValidationError({"collections": ["Unknown collection id."]})
         if ApiKey.objects.filter(name=data.validated_data["name"]).exists():

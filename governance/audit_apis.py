@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import FIELDS, actor_for, audit_export, audit_record, audit_verify
 from governance.audit.selectors import FILTERS, BadFilter, audit_events
 from governance.models import AuditEvent
@@ -36,7 +37,7 @@ class AuditEventOutput(serializers.ModelSerializer):
 
 
 class AuditEventListApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsComplianceOfficer]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(
         parameters=[OpenApiParameter(name, str) for name in FILTERS]
@@ -48,6 +49,8 @@ class AuditEventListApi(APIView):
         try:
             events = audit_events(request.query_params)
             limit = min(int(request.query_params.get("limit", 100)), 1000)
+            if limit < 1:
+                raise ValueError("limit must be at least 1.")
             if request.query_params.get("before_seq"):
                 events = events.filter(seq__lt=int(request.query_params["before_seq"]))
         except (BadFilter, ValueError) as exc:
@@ -62,7 +65,7 @@ class AuditEventListApi(APIView):
 
 
 class AuditVerifyApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsComplianceOfficer]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(summary="Recompute the hash chain; OK or the first broken row")
     def get(self, request: Request) -> Response:
@@ -77,7 +80,7 @@ class AuditVerifyApi(APIView):
 
 
 class AuditExportApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, IsComplianceOfficer]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(
         parameters=[

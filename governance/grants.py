@@ -34,6 +34,8 @@ def grant_create(
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise GrantError(f"No user named {username!r}.")
+        if hasattr(user, "api_key"):
+            raise GrantError("API keys get their collections when they are created; grant nothing to them.")
     else:
         group = Group.objects.filter(name=group_name).first()
         if group is None:

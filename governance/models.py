@@ -162,7 +162,7 @@ class ApiKey(models.Model):
     service_user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_key"
     )
-    collections = models.ManyToManyField("rag.Collection", related_name="+", blank=True)
+    collections = models.ManyToManyField("rag.Collection", related_name="apikey_scope", blank=True)
     actions = models.JSONField(default=list)
     rate = models.CharField(max_length=20, default="120/min", help_text="requests per period, e.g. 120/min")
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -145,3 +145,33 @@ def test_administrators_create_and_revoke_keys_in_django_admin(
     assert keyed(secret).get("/api/v1/collections").status_code == 200
     client.post("/admin/governance/apikey/", {"action": "revoke", "_selected_action": [key.pk]})
     assert keyed(secret).get("/api/v1/collections").status_code == 401
+
+
+def test_a_key_never_reaches_beyond_its_collections_or_through_other_credentials(
+    admin_client: APIClient,
+    alice: Any,
+    collection_a: Collection,
+    collection_b: Collection,
+    client_for: Client,
+) -> None:
+    from rest_framework.authtoken.models import Token
+
+    from governance.models import CollectionGrant
+
+    cache.clear()
+    body = create(admin_client, name="crm", collections=[collection_a.pk], actions=["search"])
+    key = ApiKey.objects.get(pk=body["id"])
+    grant_url = f"/api/v1/collections/{collection_b.pk}/grants"
+    refused = client_for(collection_b.owner).post(
+        grant_url, {"user": key.service_user.username, "permission": "read"}, format="json"
+    )
+    assert refused.status_code == 400 and "API keys" in refused.json()["detail"]
+    # Even a grant slipped in some other way (admin, SQL) does not widen the key's scope.
+    CollectionGrant.objects.create(collection=collection_b, user=key.service_user, permission="read")
+    listed = keyed(body["key"]).get("/api/v1/collections").json()["results"]
+    assert [c["id"] for c in listed] == [collection_a.pk]
+    # The service user's other credentials are refused: it acts only through its key.
+    token = Token.objects.create(user=key.service_user)
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert other.get("/api/v1/collections").status_code == 403

@@ -177,3 +177,31 @@ def test_verify_command_reports_and_is_itself_audited(capsys: pytest.CaptureFixt
     assert "OK: 2 rows" in capsys.readouterr().out
     assert AuditEvent.objects.order_by("-seq").first().action == "audit.verify"  # type: ignore[union-attr]
     assert audit_verify().ok
+
+
+def test_a_cut_export_with_its_manifest_edited_fails_on_the_signature() -> None:
+    record(5)
+    export = audit_export()
+    cut = json.loads(json.dumps(export))
+    cut["events"] = cut["events"][:3]
+    cut["manifest"].update(rows=3, last_seq=3, last_hash=cut["events"][-1]["hash"])
+    result = verify_export(cut)
+    assert not result.ok and "signature" in result.reason
+
+
+def test_csv_exports_keep_unusual_line_breaks_inside_fields(tmp_path: Path) -> None:
+    from governance.audit_apis import _csv_response
+    from governance.management.commands.audit_verify import load_export
+
+    audit_record(
+        action="document.ingest", outcome="failed", details={"reason": "bad\u2028line\x85end\r\nhere"}
+    )
+    path = tmp_path / "audit.csv"
+    path.write_bytes(_csv_response(audit_export()).content)
+    assert verify_export(load_export(path)).ok
+
+
+def test_floats_and_hashes_in_details_survive_the_database() -> None:
+    event = audit_record(action="x", details={"big": 1e16, "neg": -0.0, "sha256": "1" * 11 + "a" * 53})
+    assert event.details["sha256"] == "1" * 11 + "a" * 53
+    assert audit_verify().ok

@@ -59,7 +59,7 @@ def test_upload_ingest_search_view_delete_each_write_one_event(
             "collection": "A",
         },
         format="multipart",
-        HTTP_X_REQUEST_ID="req-upload-0001",
+        HTTP_X_REQUEST_ID="6a1e0c2b-1111-4c7b-9e2f-0a1b2c3d4e5f",
     )
     assert upload.status_code == 202
     from rag.services.ingest import document_ingest
@@ -76,7 +76,10 @@ def test_upload_ingest_search_view_delete_each_write_one_event(
         ("document.delete", "ok"),
     ]
     events = list(AuditEvent.objects.order_by("seq"))
-    assert events[0].correlation_id == "req-upload-0001" and events[0].actor_user_id == alice.pk
+    assert (
+        events[0].correlation_id == "6a1e0c2b-1111-4c7b-9e2f-0a1b2c3d4e5f"
+        and events[0].actor_user_id == alice.pk
+    )
     assert events[1].role == "system" and events[1].details["chunks"] >= 1
     assert events[2].details["chunks"] and TCKN not in json.dumps(events[2].details)
     assert all(e.collection_id == collection_a.pk for e in events if e.action.startswith("document."))
@@ -147,3 +150,19 @@ def test_compliance_pages(
     assert "Unrelated lighthouse keeper schedule" in detail and "drilldown" in detail
     verified = client.post("/compliance/").content.decode()
     assert 'id="verify-result"' in verified and "Intact" in verified
+
+
+def test_correlation_ids_from_callers_are_taken_only_when_they_are_uuids(
+    alice: Any, collection_a: Collection, client_for: ApiClients
+) -> None:
+    client = client_for(alice)
+    client.post("/api/v1/search", {"query": "x"}, format="json", HTTP_X_REQUEST_ID=TCKN)
+    client.post(
+        "/api/v1/search",
+        {"query": "y"},
+        format="json",
+        HTTP_X_REQUEST_ID="3f2b8c1e-5d4a-4c7b-9e2f-0a1b2c3d4e5f",
+    )
+    first, second = AuditEvent.objects.order_by("seq")
+    assert first.correlation_id != TCKN and len(first.correlation_id) == 32
+    assert second.correlation_id == "3f2b8c1e-5d4a-4c7b-9e2f-0a1b2c3d4e5f"

@@ -5,6 +5,7 @@ Exit code 0 when intact, 1 with the first broken row otherwise."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,17 @@ from governance.audit import SYSTEM, Verification, audit_record, audit_verify, v
 
 def load_export(path: Path) -> dict[str, Any]:
     """A JSON export, or a CSV export whose first line is ``# manifest: {json}``."""
-    text = path.read_text(encoding="utf-8")
+    with path.open(encoding="utf-8", newline="") as handle:  # keep \r and U+2028 inside fields as they are
+        text = handle.read()
     if path.suffix.lower() != ".csv":
         return dict(json.loads(text))
     first, _, body = text.partition("\n")
     if not first.startswith("# manifest: "):
         raise CommandError("The CSV has no manifest line (# manifest: {...}).")
     events = []
-    for row in csv.DictReader(body.splitlines()):
+    # newline="": the csv module handles line ends itself (str.splitlines would also split on U+2028 inside
+    # a quoted field and change the row).
+    for row in csv.DictReader(io.StringIO(body, newline="")):
         events.append(
             {
                 **row,
@@ -56,6 +60,8 @@ class Command(BaseCommand):
         if result.ok:
             where = f" (checkpoint at row {result.checkpoint['seq']})" if result.checkpoint else ""
             self.stdout.write(f"OK: {result.rows} rows, chain ends at row {result.last_seq}{where}")
+            for note in result.notes:
+                self.stdout.write(f"note: {note}")
             return
         self.stdout.write(f"BROKEN at row {result.broken_seq}: {result.reason}")
         raise SystemExit(1)
