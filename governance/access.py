@@ -27,16 +27,18 @@ def _granted(user: Any, permission: str) -> Exists:
     )
 
 
-def _key_id(user: Any) -> int | None:
-    """The API key a service user stands for (its scope caps whatever grants the user may have picked up)."""
+def _capped(user: Any, collections: QuerySet[Collection]) -> QuerySet[Collection]:
+    """An API key's service user never reaches beyond the key's own collections, whatever grants it picked up.
+    In the same statement (no extra query): not a key's user, or the collection is in the key's scope."""
     from governance.models import ApiKey
 
-    return ApiKey.objects.filter(service_user_id=user.pk).values_list("pk", flat=True).first()
-
-
-def _capped(user: Any, collections: QuerySet[Collection]) -> QuerySet[Collection]:
-    key_id = _key_id(user)
-    return collections if key_id is None else collections.filter(apikey_scope__id=key_id)
+    is_key_user = Exists(ApiKey.objects.filter(service_user_id=user.pk))
+    in_scope = Exists(
+        ApiKey.collections.through.objects.filter(
+            apikey__service_user_id=user.pk, collection_id=OuterRef("pk")
+        )
+    )
+    return collections.filter(~is_key_user | in_scope)
 
 
 def readable_collections(user: Any) -> QuerySet[Collection]:
@@ -80,9 +82,10 @@ def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
         "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = c.id AND g.permission = 'read' "
         "AND (g.user_id = %s OR g.group_id IN (SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = %s))))"
     )
-    params = [user.pk, user.pk, user.pk]
-    key_id = _key_id(user)
-    if key_id is not None:  # an API key's service user: never beyond the key's own collections
-        sql += " AND c.id IN (SELECT s.collection_id FROM governance_apikey_collections s WHERE s.apikey_id = %s)"
-        params.append(key_id)
-    return sql, params
+    # An API key's service user: never beyond the key's own collections (see _capped).
+    sql += (
+        " AND (NOT EXISTS (SELECT 1 FROM governance_apikey k WHERE k.service_user_id = %s)"
+        " OR c.id IN (SELECT s.collection_id FROM governance_apikey_collections s"
+        " JOIN governance_apikey k ON k.id = s.apikey_id WHERE k.service_user_id = %s))"
+    )
+    return sql, [user.pk, user.pk, user.pk, user.pk, user.pk]
