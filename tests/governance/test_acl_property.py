@@ -141,6 +141,7 @@ def test_search_never_leaks_and_always_fills_k(world: dict[str, Any], data: st.D
 
 
 @pytest.mark.exhaustive
+@pytest.mark.timeout(3600)  # 10,000 examples take ~10 min on 2 cores: past the suite's 600 s per test
 @settings(max_examples=10_000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_search_never_leaks_and_always_fills_k_exhaustively(
