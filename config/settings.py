@@ -59,6 +59,15 @@ PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _dev_secret("PII_HMAC_KEY")
 # Signs the audit trail's checkpoints (governance.audit). Give it as a file: AUDIT_CHECKPOINT_KEY_FILE=/run/secrets/…
 AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY") or _dev_secret("AUDIT_CHECKPOINT_KEY")
 AUDIT_CHECKPOINT_EVERY_S = env_int("AUDIT_CHECKPOINT_EVERY_S", 3600)
+# Data-subject requests, retention (governance.subjects, governance.retention).
+DSR_ERASURE_APPROVAL = env_bool("DSR_ERASURE_APPROVAL", True)  # an erasure needs a second compliance officer
+RETENTION_RUN_EVERY_S = env_int("RETENTION_RUN_EVERY_S", 24 * 3600)
+if not 60 <= RETENTION_RUN_EVERY_S <= 182 * 24 * 3600:
+    # The KVKK by-law on erasure, destruction and anonymisation: periodic destruction at most every six months.
+    raise ConfigurationError("RETENTION_RUN_EVERY_S must be between 60 seconds and six months (15724800).")
+DESTRUCTION_RECORD_KEEP_DAYS = env_int("DESTRUCTION_RECORD_KEEP_DAYS", 3 * 365 + 1)
+if DESTRUCTION_RECORD_KEEP_DAYS < 3 * 365 + 1:
+    raise ConfigurationError("DESTRUCTION_RECORD_KEEP_DAYS must be at least three years (1096 days).")
 # An operator-installed spaCy pipeline (package name or directory) whose PERSON entities join the built-in
 # name rules; empty = none (nothing can be downloaded on an offline install).
 PII_NER_MODEL = env_str("PII_NER_MODEL", "") or ""
@@ -165,6 +174,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "governance.tasks.audit_checkpoint",
         "schedule": float(AUDIT_CHECKPOINT_EVERY_S),
     },
+    "retention-run": {"task": "governance.tasks.retention_run", "schedule": float(RETENTION_RUN_EVERY_S)},
+    "requeue-subject-requests": {"task": "governance.tasks.requeue_subject_requests", "schedule": 600.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

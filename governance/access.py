@@ -62,6 +62,12 @@ def writable_collections(user: Any) -> QuerySet[Collection]:
     )
 
 
+def special_collections(user: Any) -> QuerySet[Collection]:
+    """Readable collections whose special-category chunks the user may retrieve: a ``special`` grant to them
+    or one of their groups. Ownership alone is not enough (need to know, KVKK Art. 6)."""
+    return readable_collections(user).filter(_granted(user, CollectionGrant.Permission.SPECIAL))
+
+
 def can_write(user: Any, collection: Collection) -> bool:
     return writable_collections(user).filter(pk=collection.pk).exists()
 
@@ -89,3 +95,17 @@ def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
         " JOIN governance_apikey k ON k.id = s.apikey_id WHERE k.service_user_id = %s))"
     )
     return sql, [user.pk, user.pk, user.pk, user.pk, user.pk]
+
+
+def special_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
+    """SQL (and params) selecting, among the readable collections, those where ``user`` holds a ``special``
+    grant (directly or through a group): the only ones whose special-category chunks they retrieve."""
+    if user is None or not user.is_authenticated:
+        return "SELECT NULL::bigint WHERE false", []
+    readable, params = readable_collection_ids_sql(user)
+    sql = (
+        f"SELECT r.id FROM ({readable}) r WHERE EXISTS ("  # noqa: S608 — constant fragments; values are bound
+        "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = r.id AND g.permission = 'special' "
+        "AND (g.user_id = %s OR g.group_id IN (SELECT ug.group_id FROM auth_user_groups ug WHERE ug.user_id = %s)))"
+    )
+    return sql, [*params, user.pk, user.pk]

@@ -8,11 +8,14 @@ class CollectionGrant(models.Model):
     """Gives a user or a group one permission on a collection besides its owner. No grant, no access.
 
     ``read`` lets them search, ask and open documents; ``upload`` lets them add and delete documents. The two
-    are separate: an ingestion system may upload without reading."""
+    are separate: an ingestion system may upload without reading. ``special`` additionally lets readers
+    retrieve the collection's special-category chunks (KVKK Art. 6: health, religion, criminal record, …);
+    without it those chunks are invisible to them, the owner included."""
 
     class Permission(models.TextChoices):
         READ = "read"
         UPLOAD = "upload"
+        SPECIAL = "special"
 
     collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="grants")
     user = models.ForeignKey(
@@ -177,3 +180,131 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ProcessingRecord(models.Model):
+    """A collection's entry in the records of processing (VERBİS inventory, GDPR Art. 30). No complete entry,
+    no uploads (governance.inventory)."""
+
+    class LegalBasis(models.TextChoices):
+        # KVKK Art. 5 (and Art. 6 for special categories); the GDPR Art. 6 ground each maps onto is in
+        # governance.inventory.GDPR_BASIS.
+        EXPLICIT_CONSENT = "explicit_consent"
+        REQUIRED_BY_LAW = "required_by_law"
+        VITAL_INTEREST = "vital_interest"
+        CONTRACT = "contract"
+        LEGAL_OBLIGATION = "legal_obligation"
+        MADE_PUBLIC = "made_public"
+        LEGAL_CLAIMS = "legal_claims"
+        LEGITIMATE_INTEREST = "legitimate_interest"
+
+    class ErasureScope(models.TextChoices):
+        CHUNKS = "chunks"  # an erasure removes the chunks that mention the subject (and the source file)
+        DOCUMENT = "document"  # an erasure removes every document that mentions the subject, whole
+
+    collection = models.OneToOneField("rag.Collection", on_delete=models.CASCADE, related_name="processing")
+    purpose = models.TextField(blank=True)
+    legal_basis = models.CharField(max_length=32, choices=LegalBasis.choices, blank=True)
+    data_subject_categories = models.JSONField(default=list, blank=True)
+    data_categories = models.JSONField(default=list, blank=True)
+    recipients = models.JSONField(default=list, blank=True)
+    retention_days = models.PositiveIntegerField(null=True, blank=True)
+    special_categories = models.BooleanField(default=False)
+    erasure_scope = models.CharField(max_length=16, choices=ErasureScope.choices, default=ErasureScope.CHUNKS)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"processing record of collection {self.collection_id}"
+
+
+class SubjectKey(models.Model):
+    """A data subject's own pseudonym key, per identifier: audit rows about a subject request name the subject
+    as HMAC(secret, …), never by a value or by the global subject key. Deleting the row after an erasure
+    ("crypto-shredding") leaves those rows, and the hash chain over them, intact but unlinkable to anyone."""
+
+    lookup = models.CharField(max_length=64, unique=True, help_text="subject_key(type, value)")
+    secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"subject key {self.lookup[:12]}…"
+
+
+class SubjectRequest(models.Model):
+    """A data-subject request (KVKK Art. 11, GDPR Art. 15/17): access or erasure, due within 30 days.
+
+    The identifiers the officer typed are kept sealed (governance.sealing) only while the request is open;
+    once it is closed they are wiped, and what remains is types, pseudonyms, counts and hashes."""
+
+    class Kind(models.TextChoices):
+        ACCESS = "access"
+        ERASURE = "erasure"
+
+    class Status(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval"  # an erasure waits for a second compliance officer
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        COMPLETED = "completed"
+        REJECTED = "rejected"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED)
+    identifier_types = models.JSONField(default=list)
+    sealed_identifiers = models.TextField(blank=True)
+    subject_refs = models.JSONField(default=dict, blank=True, help_text="type → per-subject pseudonym")
+    note = models.TextField(blank=True, help_text="reference of the person's application; no personal data")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    due_at = models.DateTimeField()
+    approved_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="the access export or the erasure receipt")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "due_at"], name="subject_request_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} request {self.pk}"
+
+
+class DestructionRecord(models.Model):
+    """Evidence that a document was destroyed (retention period over, or an erasure): kept at least
+    DESTRUCTION_RECORD_KEEP_DAYS (3 years); a trigger refuses to change it or delete it earlier. No content,
+    no title: ids, hashes and counts."""
+
+    class Reason(models.TextChoices):
+        RETENTION = "retention"
+        ERASURE = "erasure"
+
+    run_id = models.CharField(max_length=36, db_index=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    collection_id = models.BigIntegerField()
+    document_id = models.BigIntegerField()
+    document_sha256 = models.CharField(max_length=64)
+    chunks = models.PositiveIntegerField()
+    uploaded_at = models.DateTimeField()
+    expired_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField()
+    destroyed_by = models.BigIntegerField(
+        null=True, blank=True, help_text="user id; empty: the scheduled job"
+    )
+    keep_until = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-destroyed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"document {self.document_id} destroyed ({self.reason})"

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from governance.audit import audit_checkpoint as _audit_checkpoint
+from governance.retention import retention_run as _retention_run
+from governance.subjects import subject_request_process as _subject_request_process
+from governance.subjects import subject_requests_requeue
 
 
 @shared_task(name="governance.tasks.audit_checkpoint", ignore_result=True)
@@ -12,3 +16,30 @@ def audit_checkpoint() -> int | None:
     """Sign the current end of the audit trail. Idempotent: another checkpoint of the same end is harmless."""
     checkpoint = _audit_checkpoint()
     return checkpoint.seq if checkpoint else None
+
+
+@shared_task(name="governance.tasks.retention_run", ignore_result=True)
+def retention_run() -> int:
+    """Periodic destruction of expired documents. Idempotent, and a second run at the same time returns."""
+    return len(_retention_run().documents)
+
+
+@shared_task(
+    name="governance.tasks.subject_request_process",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+    ignore_result=True,
+)
+def subject_request_process(request_id: int) -> str:
+    """Process one data-subject request. All of an erasure happens in one transaction: a crash or a retry
+    starts it again from the beginning."""
+    request = _subject_request_process(request_id=request_id)
+    return str(request.status) if request else "gone"
+
+
+@shared_task(name="governance.tasks.requeue_subject_requests", ignore_result=True)
+def requeue_subject_requests() -> int:
+    return subject_requests_requeue()

@@ -20,7 +20,7 @@ from governance.audit import actor_for, audit_record
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
-from rag.services.answers import governed_hits, governed_question
+from rag.services.answers import governed_hits, governed_question, special_flag
 from rag.services.collections import CollectionNameTaken, collection_create
 from rag.services.documents import document_create, document_delete
 
@@ -237,6 +237,7 @@ class SearchApi(APIView):
                 "requested_collections": collection_ids,
                 "chunks": [hit.chunk_id for hit in governed],
                 "query_redactions": query.count("<"),
+                **special_flag([hit.chunk_id for hit in governed if hit.special_categories]),
             },
         )
         return Response({"results": self.HitOutput(governed, many=True).data})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
@@ -50,6 +51,8 @@ class Document(models.Model):
     file_path = models.CharField(max_length=500, blank=True)
     language = models.CharField(max_length=8, blank=True, help_text="ISO 639-1 code, given or detected")
     language_detected = models.BooleanField(default=False)
+    # The uploader declared special-category data (KVKK Art. 6) in it: every chunk is flagged, found or not.
+    special_declared = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, help_text="Why ingestion failed, in words a person understands")
     chunk_count = models.PositiveIntegerField(default=0)
@@ -95,6 +98,9 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     search_config = RegConfigField(max_length=64, default="simple")
+    # Special categories of personal data (KVKK Art. 6) found in or declared for this chunk: "health", …
+    # Non-empty: only readers holding a ``special`` grant on the collection retrieve it (rag.selectors).
+    special_categories = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     search_vector = models.GeneratedField(
         expression=SearchVector("text", config=F("search_config")),
         output_field=SearchVectorField(),

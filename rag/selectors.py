@@ -10,7 +10,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import QuerySet
 
-from governance.access import readable_collection_ids_sql, readable_collections, writable_collections
+from governance.access import (
+    readable_collection_ids_sql,
+    readable_collections,
+    special_collection_ids_sql,
+    special_collections,
+    writable_collections,
+)
 from inference import embeddings
 from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
 from rag.models import Answer, AnswerFeedback, Collection, Conversation, Document
@@ -69,6 +75,22 @@ class SearchHit:
     vector_rank: int | None
     text_rank: int | None
     similarity: float | None
+    special_categories: tuple[str, ...] = ()
+
+
+# Special-category chunks (KVKK Art. 6) only for readers with a ``special`` grant on their collection; in every
+# branch of the statement, next to the collection filter.
+SPECIAL_FILTER = (
+    "AND (cardinality(ch.special_categories) = 0 OR ch.collection_id IN (SELECT id FROM special_allowed))"
+)
+
+
+def _named(sql: str, values: list[Any], prefix: str, params: dict[str, Any]) -> str:
+    """The access SQL uses positional %s; turn it into named parameters of this statement."""
+    for index, value in enumerate(values):
+        params[f"{prefix}{index}"] = value
+        sql = sql.replace("%s", f"%({prefix}{index})s", 1)
+    return sql
 
 
 RRF_K = 60
@@ -125,6 +147,7 @@ vector_hits AS (
 
 _HYBRID_SQL = """
 WITH allowed AS ({allowed}),
+special_allowed AS ({special_allowed}),
 stats AS (
     SELECT s.most_common_elems::text::text[] AS lexemes, s.most_common_elem_freqs AS shares
     FROM pg_stats s
@@ -209,7 +232,7 @@ fused AS (
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
 )
 SELECT ch.id, ch.document_id, ch.collection_id, d.title, ch.page, ch.section, ch.text,
-       f.score, f.vector_rank, f.text_rank, f.similarity
+       f.score, f.vector_rank, f.text_rank, f.similarity, ch.special_categories
 FROM fused f
 JOIN rag_chunk ch ON ch.id = f.id
 JOIN rag_document d ON d.id = ch.document_id
@@ -235,7 +258,7 @@ def chunk_search(
     ef_search = max(ef_search or settings.HNSW_EF_SEARCH, candidates)
     vector = embeddings.embed_query(query)
     allowed_sql, allowed_params = readable_collection_ids_sql(user)
-    scope = "AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
+    scope = SPECIAL_FILTER + (" AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else "")
     params: dict[str, Any] = {
         "words": _WORD.findall(query)[:MAX_QUERY_WORDS],
         "configs": list(QUERY_CONFIGS),
@@ -251,15 +274,12 @@ def chunk_search(
         "scope": collection_ids or [],
         "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS,
     }
-    # The access SQL uses positional %s; turn it into named parameters for this statement.
-    for index, value in enumerate(allowed_params):
-        params[f"acl{index}"] = value
-    allowed = allowed_sql
-    for index in range(len(allowed_params)):
-        allowed = allowed.replace("%s", f"%(acl{index})s", 1)
+    allowed = _named(allowed_sql, allowed_params, "acl", params)
+    special_allowed = _named(*special_collection_ids_sql(user), "special", params)
     doc_scope = "AND d.collection_id = ANY(%(scope)s)" if collection_ids is not None else ""
     sql = _HYBRID_SQL.format(
         allowed=allowed,
+        special_allowed=special_allowed,
         scope=scope,
         doc_scope=doc_scope,
         vector_ctes=_VECTOR_CTES.format(scope=scope, doc_scope=doc_scope),
@@ -285,6 +305,7 @@ def chunk_search(
             vector_rank=row[8],
             text_rank=row[9],
             similarity=float(row[10]) if row[10] is not None else None,
+            special_categories=tuple(row[11] or ()),
         )
         for row in rows
     ]
@@ -301,11 +322,11 @@ def chunk_vector_search(
         "candidates": k,
         "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS,
     }
-    for index, value in enumerate(allowed_params):
-        params[f"acl{index}"] = value
-        allowed_sql = allowed_sql.replace("%s", f"%(acl{index})s", 1)
+    allowed = _named(allowed_sql, allowed_params, "acl", params)
+    special_allowed = _named(*special_collection_ids_sql(user), "special", params)
+    vector_ctes = _VECTOR_CTES.format(scope=SPECIAL_FILTER, doc_scope="").rstrip().rstrip(",")
     sql = (
-        f"WITH allowed AS ({allowed_sql}),{_VECTOR_CTES.format(scope='', doc_scope='').rstrip().rstrip(',')}"  # noqa: S608 — constant fragments; values are bound
+        f"WITH allowed AS ({allowed}), special_allowed AS ({special_allowed}),{vector_ctes}"  # noqa: S608 — constant fragments; values are bound
         " SELECT id, similarity FROM vector_hits ORDER BY rank"
     )
     with transaction.atomic(), connection.cursor() as cursor:
@@ -343,13 +364,17 @@ def answer_get(*, user: Any, answer_id: int) -> Answer:
     return answer
 
 
-def document_chunks(*, document: Document) -> QuerySet[Any]:
-    """The passages of a document the caller already obtained through document_get (so: readable)."""
+def document_chunks(*, user: Any, document: Document) -> QuerySet[Any]:
+    """The passages of a document the caller already obtained through document_get (so: readable); its
+    special-category passages only with a ``special`` grant on the collection."""
+    from django.db.models import Q
+
     from rag.models import Chunk
 
+    visible = Q(special_categories=[]) | Q(collection__in=special_collections(user))
     return (
-        Chunk.objects.filter(document=document)
-        .only("id", "ordinal", "page", "section", "text")
+        Chunk.objects.filter(visible, document=document)
+        .only("id", "ordinal", "page", "section", "text", "special_categories")
         .order_by("ordinal")
     )
 

@@ -19,7 +19,7 @@ from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
 from rag.models import Document
-from rag.services.answers import citation_data
+from rag.services.answers import citation_data, special_flag
 from rag.services.collections import CollectionNameTaken, collection_create
 
 
@@ -133,16 +133,17 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
         document: Document = selectors.document_get(user=request.user, document_id=document_id)
     except selectors.NotFound as exc:
         raise Http404(str(exc)) from exc
+    chunks = list(selectors.document_chunks(user=request.user, document=document))
     audit_record(
         action="document.view",
         actor=actor_for(request),
         target_type="document",
         target_id=document.pk,
         collection_id=document.collection_id,
+        details=special_flag([chunk.pk for chunk in chunks if chunk.special_categories]),
     )
     # The same second pass as search results: chunks kept under an older policy are not shown in clear.
     policy = policy_for_collection(document.collection_id).for_prompt()
-    chunks = list(selectors.document_chunks(document=document))
     for chunk in chunks:
         chunk.text = redact_text(chunk.text, policy=policy)
         chunk.section = redact_text(chunk.section, policy=policy)

@@ -69,6 +69,7 @@ class Source:
     section: str
     text: str
     version: str = ""  # sha256 of the chunk as stored: which exact passage the answer came from
+    special: bool = False  # a special-category chunk (KVKK Art. 6): flagged in the audit trail
 
 
 @dataclass
@@ -130,6 +131,11 @@ def governed_hits(hits: list[selectors.SearchHit]) -> list[selectors.SearchHit]:
     return governed
 
 
+def special_flag(chunk_ids: list[int]) -> dict[str, Any]:
+    """Audit details flagging a retrieval of special-category chunks (empty when there was none)."""
+    return {"special_category": True, "special_chunks": chunk_ids} if chunk_ids else {}
+
+
 def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
     return [
         Source(
@@ -141,6 +147,7 @@ def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
             section=hit.section,
             text=hit.text.strip(),
             version=hashlib.sha256(stored.text.encode()).hexdigest()[:16],
+            special=bool(hit.special_categories),
         )
         for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits), strict=True), start=1)
     ]
@@ -377,6 +384,7 @@ def _store(
                 "readable_collections": prepared.readable_collections,
                 "question_redactions": prepared.question_redactions,
                 "latency_ms": answer.latency_ms,
+                **special_flag([s.chunk_id for s in prepared.sources if s.special]),
             },
         )
     return answer

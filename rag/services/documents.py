@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from governance.audit import SYSTEM, Actor, audit_record
+from governance.inventory import inventory_require
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor
 from rag import storage
@@ -84,13 +85,17 @@ def document_create(
     filename: str,
     title: str = "",
     language: str = "",
+    special_declared: bool = False,
     actor: Actor = SYSTEM,
 ) -> tuple[Document, bool]:
     """Store the upload and queue its ingestion. Returns (document, created).
 
     The same bytes already live (queued, processing or ready) in this collection → that document is
-    returned and nothing is stored or queued twice. Raises storage.UploadTooLarge.
+    returned and nothing is stored or queued twice. Raises storage.UploadTooLarge, and InventoryIncomplete
+    when the collection has no complete records-of-processing entry (nothing is stored then).
+    ``special_declared``: the uploader says the file holds special-category data; every chunk is flagged.
     """
+    inventory_require(collection)
     filename = Path(filename or "upload").name[:500]
     # File names carry personal data too ("Ayşe_Kaya_TCKN_10000000146.pdf"): the name and title are redacted
     # under the collection's policy before they are stored, listed or logged; the extension stays.
@@ -116,6 +121,7 @@ def document_create(
                 size_bytes=stored.size,
                 file_path=stored.relative_path,
                 language=language,
+                special_declared=special_declared,
                 uploaded_by=uploaded_by,
             )
             document_id = document.pk
@@ -125,7 +131,11 @@ def document_create(
                 target_type="document",
                 target_id=document_id,
                 collection_id=collection.pk,
-                details={"size_bytes": stored.size, "sha256": stored.sha256},
+                details={
+                    "size_bytes": stored.size,
+                    "sha256": stored.sha256,
+                    "special_declared": special_declared,
+                },
             )
             transaction.on_commit(lambda: _queue_ingest(document_id))
     except IntegrityError:

@@ -24,9 +24,11 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from governance.audit import audit_record
+from governance.inventory import inventory_entry
 from governance.models import SubjectMention
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor, redact_text
+from governance.special import special_categories_in
 from inference import embeddings
 from rag import storage
 from rag.chunking import TextChunk, chunk_sections
@@ -167,6 +169,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     if not chunks:
         raise IngestFailed("The file contains no readable text.")
     chunks, mentions = _finalize(redactor, chunks)
+    specials = [_special_categories(document, chunk) for chunk in chunks]
     # No transaction is open here: embedding takes seconds to minutes.
     vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks])
 
@@ -193,8 +196,11 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                     token_count=chunk.token_count,
                     embedding=vector,
                     search_config=config,
+                    special_categories=special,
                 )
-                for ordinal, (chunk, vector) in enumerate(zip(chunks, vectors, strict=True))
+                for ordinal, (chunk, vector, special) in enumerate(
+                    zip(chunks, vectors, specials, strict=True)
+                )
             ],
             batch_size=500,
         )
@@ -245,6 +251,12 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
             "pages": parsed.page_count,
             "language": language,
             "redactions": dict(Counter(m.entity_type for m in redactor.mentions.values())),
+            "special_chunks": sum(1 for special in specials if special),
+            "special_categories": sorted({c for special in specials for c in special}),
+            # Special-category data found where the records of processing do not declare any: the entry
+            # (and the legal basis for Art. 6 data) needs review.
+            "special_undeclared": any(specials)
+            and not inventory_entry(document.collection_id).special_categories,
         },
     )
     logger.info("document %s ready: %d chunks, language=%s", document.pk, len(chunks), language or "?")
@@ -264,6 +276,13 @@ def _finalize(
         final.append(replace(chunk, text=text, section=section))
         mentions.append(subjects | in_heading)
     return final, mentions
+
+
+def _special_categories(document: Document, chunk: TextChunk) -> list[str]:
+    found = special_categories_in(f"{chunk.section}\n{chunk.text}")
+    if document.special_declared and not found:
+        found = ["declared"]
+    return found
 
 
 def _default_title(document: Document) -> str:

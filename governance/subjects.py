@@ -1,0 +1,768 @@
+"""Data-subject requests (KVKK Art. 11, GDPR Art. 15 and 17): find, export, erase — and prove it.
+
+A compliance officer gives what identifies the person (T.C. kimlik no, tax number, e-mail, phone, IBAN, full
+name). Their occurrences are found two ways, so neither a missed recognition nor a redaction hides them:
+- the **subject index**: ``SubjectMention`` rows keyed by HMAC(type + normalised value), written at ingestion
+  for every finding whatever the policy did with it (masked, hashed, kept, dropped);
+- an **exact search**: a regular expression per identifier over every stored text — chunks and headings,
+  document titles and file names, questions, answers, citation snippets, conversation titles — that also
+  matches other spellings (``TR33 0006 …``, ``+90 (532) …``, ``AYŞE YILMAZ`` for Ayşe Yılmaz) and the
+  value's pseudonym where a policy hashed it (``<TCKN_3fa9…>``).
+
+**Access** produces an export: what is held (the passages, with everyone else's personal data masked), in
+which collections, for what purposes and on what legal basis, since when, and who retrieved it according to
+the audit trail. **Erasure** removes the passages (or whole documents, per the collection's
+``erasure_scope``), their vectors and subject-index rows, the stored source files, the answers and citations
+that quoted them and the conversation messages that contained them; then it searches again — index and
+exact search — and must find nothing; the receipt (counts, content hashes, when, by whom, the verification)
+goes to the audit trail in the same transaction. Finally the subject's own pseudonym keys are destroyed
+(crypto-shredding): the audit rows that named the subject by those pseudonyms stay, and the chain over them
+still verifies, but nobody can link them to the person any more.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from governance import sealing
+from governance.audit import SYSTEM, Actor, audit_record
+from governance.inventory import GDPR_BASIS, entry_of
+from governance.models import (
+    AuditEvent,
+    DestructionRecord,
+    ProcessingRecord,
+    SubjectKey,
+    SubjectMention,
+    SubjectRequest,
+)
+from governance.pii import engine
+from governance.pii.redaction import MARKER, pseudonym, subject_key
+from governance.pii.validators import digits_only, iban_valid, tckn_valid, vkn_valid
+from governance.roles import is_compliance_officer
+
+logger = logging.getLogger(__name__)
+
+# API field → entity type of the PII layer.
+IDENTIFIERS = {
+    "tckn": "TCKN",
+    "vkn": "VKN",
+    "email": "EMAIL",
+    "phone": "PHONE",
+    "iban": "IBAN",
+    "name": "PERSON",
+}
+DUE_DAYS = 30  # KVKK Art. 13: at the latest thirty days
+SEAL_PURPOSE = "subject-request"
+Kind = SubjectRequest.Kind
+Status = SubjectRequest.Status
+OPEN = (Status.AWAITING_APPROVAL, Status.QUEUED, Status.PROCESSING)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class SubjectRequestError(ValueError):
+    """The request is invalid or not allowed now; ``errors`` maps fields to messages."""
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or {"detail": message}
+
+
+# --- identifiers ----------------------------------------------------------------------------------------
+
+
+def identifiers_clean(data: Any) -> dict[str, list[str]]:
+    """Validate what the officer typed: each field a value or a list of values (a person may have two
+    e-mail addresses); checksums where the identifier has one. Raises SubjectRequestError per field."""
+    if not isinstance(data, dict) or not data:
+        raise SubjectRequestError("Give at least one identifier.", {"identifiers": "at least one identifier"})
+    errors: dict[str, str] = {}
+    clean: dict[str, list[str]] = {}
+    for name, raw in data.items():
+        if name not in IDENTIFIERS:
+            errors[name] = f"unknown identifier; one of: {', '.join(IDENTIFIERS)}"
+            continue
+        values = raw if isinstance(raw, list) else [raw]
+        if not values or not all(isinstance(v, str) and v.strip() and len(v) <= 200 for v in values):
+            errors[name] = "a non-empty text (or a list of them) of at most 200 characters"
+            continue
+        values = list(dict.fromkeys(v.strip() for v in values))[:10]
+        problem = next((p for p in (_problem(name, v) for v in values) if p), "")
+        if problem:
+            errors[name] = problem
+        else:
+            clean[name] = values
+    if errors:
+        raise SubjectRequestError("Some identifiers are not valid.", errors)
+    return clean
+
+
+def _problem(name: str, value: str) -> str:
+    if name == "tckn" and not tckn_valid(digits_only(value)):
+        return "not a valid T.C. kimlik no (11 digits, checksum)"
+    if name == "vkn" and not vkn_valid(digits_only(value)):
+        return "not a valid tax number (10 digits, checksum)"
+    if name == "iban" and not iban_valid(value):
+        return "not a valid IBAN"
+    if name == "email" and not _EMAIL.fullmatch(value):
+        return "not an e-mail address"
+    if name == "phone" and not 10 <= len(digits_only(value)) <= 15:
+        return "a phone number has 10 to 15 digits"
+    if name == "name" and len(value.split()) < 2:
+        # One word would match every namesake: the exact search needs given name and surname.
+        return "the full name: given name(s) and surname"
+    return ""
+
+
+def _pairs(identifiers: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(IDENTIFIERS[name], value) for name, values in identifiers.items() for value in values]
+
+
+def subject_keys(identifiers: dict[str, list[str]]) -> set[str]:
+    return {subject_key(entity_type, value) for entity_type, value in _pairs(identifiers)}
+
+
+def subject_refs(identifiers: dict[str, list[str]], *, create: bool) -> dict[str, list[str]]:
+    """The subject's audit pseudonyms: HMAC(own random key of each identifier). ``create``: make missing keys;
+    otherwise an identifier whose key was shredded has no ref any more."""
+    refs: dict[str, list[str]] = defaultdict(list)
+    for entity_type, value in _pairs(identifiers):
+        lookup = subject_key(entity_type, value)
+        key = SubjectKey.objects.filter(lookup=lookup).first()
+        if key is None and create:
+            SubjectKey.objects.get_or_create(lookup=lookup, defaults={"secret": secrets.token_hex(32)})
+            key = SubjectKey.objects.get(lookup=lookup)
+        if key is not None:
+            ref = hmac.new(bytes.fromhex(key.secret), b"audit-ref", hashlib.sha256).hexdigest()[:16]
+            refs[entity_type].append(ref)
+    return dict(refs)
+
+
+# --- exact search ---------------------------------------------------------------------------------------
+
+_SEPARATORS = r"[[:space:].()/-]{0,3}"
+_LETTER_CLASSES = {
+    "i": "iıİI", "ı": "ıiIİ", "İ": "iıİI", "I": "ıiIİ", "s": "sşSŞ", "ş": "sşSŞ", "g": "gğGĞ", "ğ": "gğGĞ",
+    "c": "cçCÇ", "ç": "cçCÇ", "o": "oöOÖ", "ö": "oöOÖ", "u": "uüUÜûÛ", "ü": "uüUÜ", "a": "aâAÂ", "â": "aâAÂ",
+}  # fmt: skip
+
+
+def _letters(word: str) -> str:
+    out = []
+    for ch in word:
+        variants = _LETTER_CLASSES.get(ch) or _LETTER_CLASSES.get(ch.lower())
+        if variants:
+            out.append(f"[{variants}]")
+        elif ch.isalpha():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+        else:
+            out.append(re.escape(ch))
+    return "".join(out)
+
+
+def _digits(digits: str) -> str:
+    return _SEPARATORS.join(digits)
+
+
+def identifier_patterns(identifiers: dict[str, list[str]]) -> list[str]:
+    """PostgreSQL regular expressions matching each identifier however it is written, and its pseudonym."""
+    patterns: list[str] = []
+    for entity_type, value in _pairs(identifiers):
+        patterns.append(re.escape(f"<{entity_type}_{pseudonym(entity_type, value)}>"))
+        if entity_type in {"TCKN", "VKN"}:
+            patterns.append(f"(^|[^0-9]){_digits(digits_only(value))}([^0-9]|$)")
+        elif entity_type == "PHONE":
+            digits = digits_only(value)
+            national = digits[-10:] if digits.startswith(("90", "0")) or len(digits) == 10 else digits
+            patterns.append(f"(^|[^0-9]){_digits(national)}([^0-9]|$)")
+        elif entity_type == "IBAN":
+            compact = re.sub(r"[^0-9A-Za-z]", "", value).upper()
+            patterns.append(_SEPARATORS.join(_letters(ch) if ch.isalpha() else ch for ch in compact))
+        elif entity_type == "EMAIL":
+            patterns.append(_letters(value.strip()))
+        else:  # a full name: the words in order, any spacing, Turkish letters either way
+            words = [_letters(word) for word in value.split()]
+            patterns.append(r"(^|[^[:alpha:]])" + r"[[:space:]]+".join(words) + r"([^[:alpha:]]|$)")
+    return patterns
+
+
+def _regex(identifiers: dict[str, list[str]]) -> str:
+    return "|".join(f"({p})" for p in identifier_patterns(identifiers))
+
+
+# --- finding --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Occurrences:
+    by_index: set[int] = field(default_factory=set)  # chunk ids, from the subject index
+    by_exact: set[int] = field(default_factory=set)  # chunk ids, from the exact search
+    entity_types: dict[int, set[str]] = field(default_factory=dict)  # chunk id → types found by the index
+    titled_documents: set[int] = field(default_factory=set)  # title or file name names the subject
+    answers: set[int] = field(default_factory=set)  # question, answer text or a citation quotes the subject
+    conversations: set[int] = field(default_factory=set)  # conversation title names the subject
+
+    @property
+    def chunks(self) -> set[int]:
+        return self.by_index | self.by_exact
+
+    def total(self) -> int:
+        return len(self.chunks) + len(self.titled_documents) + len(self.answers) + len(self.conversations)
+
+
+def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
+    found = Occurrences()
+    for chunk_id, entity_type in SubjectMention.objects.filter(
+        subject__in=subject_keys(identifiers)
+    ).values_list("chunk_id", "entity_type"):
+        found.by_index.add(chunk_id)
+        found.entity_types.setdefault(chunk_id, set()).add(entity_type)
+    pattern = _regex(identifiers)
+    with connection.cursor() as cursor:
+        queries = {
+            "by_exact": "SELECT id FROM rag_chunk WHERE text ~* %(p)s OR section ~* %(p)s",
+            "titled_documents": "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s",
+            "answers": (
+                "SELECT id FROM rag_answer WHERE question ~* %(p)s OR text ~* %(p)s "
+                "UNION SELECT answer_id FROM rag_citation WHERE snippet ~* %(p)s OR title ~* %(p)s "
+                "OR section ~* %(p)s"
+            ),
+            "conversations": "SELECT id FROM rag_conversation WHERE title ~* %(p)s",
+        }
+        for name, sql in queries.items():
+            cursor.execute(sql, {"p": pattern})
+            getattr(found, name).update(row[0] for row in cursor.fetchall())
+    return found
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+
+def _require_officer(user: Any) -> None:
+    if not is_compliance_officer(user):
+        raise SubjectRequestError("Only compliance officers handle data-subject requests.")
+
+
+def subject_request_create(
+    *, kind: str, identifiers: Any, user: Any, actor: Actor, note: str = ""
+) -> SubjectRequest:
+    """Open a request, due in 30 days. An erasure waits for a second officer when DSR_ERASURE_APPROVAL is on;
+    otherwise the request is queued for processing at once."""
+    _require_officer(user)
+    if kind not in Kind.values:
+        raise SubjectRequestError("kind must be access or erasure.", {"kind": "access or erasure"})
+    clean = identifiers_clean(identifiers)
+    waits = kind == Kind.ERASURE and settings.DSR_ERASURE_APPROVAL
+    with transaction.atomic():
+        request = SubjectRequest.objects.create(
+            kind=kind,
+            status=Status.AWAITING_APPROVAL if waits else Status.QUEUED,
+            identifier_types=sorted(IDENTIFIERS[name] for name in clean),
+            sealed_identifiers=sealing.seal(clean, purpose=SEAL_PURPOSE),
+            subject_refs=subject_refs(clean, create=True),
+            note=note.strip()[:500],
+            requested_by=user,
+            due_at=timezone.now() + timedelta(days=DUE_DAYS),
+        )
+        audit_record(
+            action="subject_request.create",
+            actor=actor,
+            target_type="subject_request",
+            target_id=request.pk,
+            details={"kind": kind, "subject": request.subject_refs, "status": request.status},
+        )
+        if not waits:
+            _queue_on_commit(request.pk)
+    return request
+
+
+def subject_request_approve(*, request: SubjectRequest, user: Any, actor: Actor) -> SubjectRequest:
+    """The second pair of eyes on an erasure: another compliance officer than the one who opened it."""
+    _require_officer(user)
+    with transaction.atomic():
+        locked = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.status != Status.AWAITING_APPROVAL:
+            raise SubjectRequestError(f"This request is {locked.status}, not awaiting approval.")
+        if locked.requested_by_id == user.pk:
+            raise SubjectRequestError("A second compliance officer must approve an erasure you opened.")
+        locked.status, locked.approved_by, locked.approved_at = Status.QUEUED, user, timezone.now()
+        locked.save(update_fields=["status", "approved_by", "approved_at"])
+        audit_record(
+            action="subject_request.approve",
+            actor=actor,
+            target_type="subject_request",
+            target_id=locked.pk,
+            details={"kind": locked.kind, "subject": locked.subject_refs},
+        )
+        _queue_on_commit(locked.pk)
+    return locked
+
+
+def subject_request_reject(
+    *, request: SubjectRequest, user: Any, actor: Actor, reason: str = ""
+) -> SubjectRequest:
+    """Close an open request without processing it (the identifiers are wiped)."""
+    _require_officer(user)
+    with transaction.atomic():
+        locked = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if locked.status not in (Status.AWAITING_APPROVAL, Status.QUEUED, Status.FAILED):
+            raise SubjectRequestError(f"This request is {locked.status}; it cannot be rejected now.")
+        locked.status, locked.completed_at = Status.REJECTED, timezone.now()
+        locked.sealed_identifiers = ""
+        locked.error = reason.strip()[:500]
+        locked.save(update_fields=["status", "completed_at", "sealed_identifiers", "error"])
+        audit_record(
+            action="subject_request.reject",
+            actor=actor,
+            target_type="subject_request",
+            target_id=locked.pk,
+            details={"kind": locked.kind, "subject": locked.subject_refs},
+        )
+    return locked
+
+
+def _queue_on_commit(request_id: int) -> None:
+    def send() -> None:
+        from kombu.exceptions import OperationalError as BrokerUnavailable
+
+        from governance.tasks import subject_request_process
+
+        try:
+            subject_request_process.delay(request_id)
+        except BrokerUnavailable:
+            logger.warning("broker unreachable; subject request %s waits for the sweep", request_id)
+
+    transaction.on_commit(send)
+
+
+def subject_requests_requeue(*, older_than_s: int = 600) -> int:
+    """Send again queued requests whose message was lost, and processing ones whose worker died."""
+    now = timezone.now()
+    stale = SubjectRequest.objects.filter(
+        Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=older_than_s))
+        | Q(status=Status.PROCESSING, started_at__lt=now - timedelta(seconds=older_than_s * 3))
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    for request_id in ids:
+        SubjectRequest.objects.filter(pk=request_id, status=Status.PROCESSING).update(status=Status.QUEUED)
+        _queue_on_commit(request_id)
+    return len(ids)
+
+
+def subject_request_process(*, request_id: int, actor: Actor = SYSTEM) -> SubjectRequest | None:
+    """Run a queued request (the Celery task calls this). One run at a time per request: the claim is an
+    atomic status change; a crash rolls the work back and the sweep sends it again."""
+    claimed = SubjectRequest.objects.filter(
+        pk=request_id, status__in=[Status.QUEUED, Status.PROCESSING]
+    ).update(status=Status.PROCESSING, started_at=timezone.now())
+    if not claimed:
+        return SubjectRequest.objects.filter(pk=request_id).first()
+    request = SubjectRequest.objects.get(pk=request_id)
+    try:
+        identifiers = sealing.unseal(request.sealed_identifiers, purpose=SEAL_PURPOSE)
+        if request.kind == Kind.ACCESS:
+            return _access(request, identifiers, actor)
+        return _erase(request, identifiers, actor)
+    except (OperationalError, InterfaceError):
+        # The database went away: nothing was committed; the task retries it (or the sweep sends it again).
+        SubjectRequest.objects.filter(pk=request_id).update(status=Status.QUEUED)
+        raise
+    except Exception as exc:
+        logger.exception("subject request %s failed", request_id)
+        SubjectRequest.objects.filter(pk=request_id).update(
+            status=Status.FAILED, error=f"{type(exc).__name__}: processing failed; see the worker log."
+        )
+        audit_record(
+            action=f"subject_request.{request.kind}",
+            actor=actor,
+            outcome="failed",
+            target_type="subject_request",
+            target_id=request_id,
+            details={"error": type(exc).__name__},
+        )
+        raise
+
+
+def subject_request_retry(*, request: SubjectRequest, user: Any, actor: Actor) -> SubjectRequest:
+    _require_officer(user)
+    updated = SubjectRequest.objects.filter(pk=request.pk, status=Status.FAILED).update(
+        status=Status.QUEUED, error=""
+    )
+    if not updated:
+        raise SubjectRequestError("Only a failed request can be retried.")
+    audit_record(
+        action="subject_request.retry", actor=actor, target_type="subject_request", target_id=request.pk
+    )
+    with transaction.atomic():
+        _queue_on_commit(request.pk)
+    return SubjectRequest.objects.get(pk=request.pk)
+
+
+def is_overdue(request: SubjectRequest, now: Any = None) -> bool:
+    return request.status in OPEN and request.due_at < (now or timezone.now())
+
+
+# --- access -----------------------------------------------------------------------------------------------
+
+
+def _own_text(text: str, own: set[str], own_pseudonyms: set[str]) -> str:
+    """A passage as shown to the subject: their own data as stored, everyone else's masked to its type."""
+
+    def foreign_marker(match: re.Match[str]) -> str:
+        # <TCKN_1> masks tell nothing; a pseudonym of someone else is replaced by its type.
+        return (
+            match.group(0)
+            if match.group(0) in own_pseudonyms or match.group(2).isdecimal()
+            else f"<{match.group(1)}>"
+        )
+
+    text = MARKER.sub(foreign_marker, text)
+    parts, cursor = [], 0
+    for finding in engine.analyze(text):
+        value = text[finding.start : finding.end]
+        if subject_key(finding.entity_type, value) in own:
+            continue
+        parts.append(text[cursor : finding.start] + f"<{finding.entity_type}>")
+        cursor = finding.end
+    parts.append(text[cursor:])
+    return "".join(parts)
+
+
+def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
+    """Everything held about the subject, for the person (GDPR Art. 15 / KVKK Art. 11)."""
+    from rag.models import Answer, Chunk, Collection, Document
+
+    found = subject_find(identifiers)
+    own = subject_keys(identifiers)
+    own_pseudonyms = {f"<{t}_{pseudonym(t, v)}>" for t, v in _pairs(identifiers)}
+    chunks = list(
+        Chunk.objects.filter(pk__in=found.chunks)
+        .only(
+            "id", "document_id", "collection_id", "ordinal", "page", "section", "text", "special_categories"
+        )
+        .order_by("document_id", "ordinal")
+    )
+    document_ids = {c.document_id for c in chunks} | found.titled_documents
+    documents = {d.pk: d for d in Document.objects.filter(pk__in=document_ids)}
+    collection_ids = {d.collection_id for d in documents.values()}
+    collections = {c.pk: c for c in Collection.objects.filter(pk__in=collection_ids)}
+    records = {r.collection_id: r for r in ProcessingRecord.objects.filter(collection_id__in=collection_ids)}
+    by_document: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for chunk in chunks:
+        by_document[chunk.document_id].append(
+            {
+                "chunk_id": chunk.pk,
+                "ordinal": chunk.ordinal,
+                "page": chunk.page,
+                "section": _own_text(chunk.section, own, own_pseudonyms),
+                "text": _own_text(chunk.text, own, own_pseudonyms),
+                "found_by": [
+                    name
+                    for name, ids in (("subject_index", found.by_index), ("exact_search", found.by_exact))
+                    if chunk.pk in ids
+                ],
+                "personal_data_types": sorted(found.entity_types.get(chunk.pk, ())),
+                "special_categories": list(chunk.special_categories),
+            }
+        )
+    users = _usernames()
+    export_documents: list[dict[str, Any]] = [
+        {
+            "document_id": d.pk,
+            "collection_id": d.collection_id,
+            "title": _own_text(d.title, own, own_pseudonyms),
+            "held_since": d.created_at.isoformat(),
+            "ingested_at": d.ingested_at.isoformat() if d.ingested_at else None,
+            "uploaded_by": users.get(d.uploaded_by_id or 0, ""),
+            "original_file_held": bool(d.file_path),
+            "sha256": d.sha256,
+            "passages": by_document.get(d.pk, []),
+        }
+        for d in sorted(documents.values(), key=lambda d: (d.created_at, d.pk))
+    ]
+    export_collections = []
+    for collection_id in sorted(collection_ids):
+        entry = entry_of(records.get(collection_id))
+        export_collections.append(
+            {
+                "collection_id": collection_id,
+                "name": collections[collection_id].name,
+                "purpose": entry.purpose,
+                "legal_basis": entry.legal_basis,
+                "gdpr_basis": GDPR_BASIS.get(entry.legal_basis, ""),  # type: ignore[call-overload]
+                "data_categories": list(entry.data_categories),
+                "recipients": list(entry.recipients),
+                "retention_days": entry.retention_days,
+                "special_categories": entry.special_categories,
+            }
+        )
+    answers = Answer.objects.filter(pk__in=found.answers).select_related("conversation")
+    since = min((d.created_at for d in documents.values()), default=None)
+    return {
+        "held": bool(export_documents or found.answers),
+        "held_since": since.isoformat() if since else None,
+        "summary": {
+            "collections": len(export_collections),
+            "documents": len(export_documents),
+            "passages": len(chunks),
+            "questions_and_answers": len(found.answers),
+        },
+        "collections": export_collections,
+        "documents": export_documents,
+        "questions_and_answers": [
+            {
+                "answer_id": a.pk,
+                "asked_at": a.created_at.isoformat(),
+                "asked_by": users.get(a.conversation.user_id, ""),
+                "question": _own_text(a.question, own, own_pseudonyms),
+            }
+            for a in answers.order_by("created_at")
+        ],
+        "accessed": _accesses(document_ids, {c.pk for c in chunks}, users),
+    }
+
+
+def _usernames() -> dict[int, str]:
+    return dict(get_user_model().objects.values_list("pk", "username"))
+
+
+def _accesses(document_ids: set[int], chunk_ids: set[int], users: dict[int, str]) -> list[dict[str, Any]]:
+    """Who retrieved the subject's passages or opened their documents, per the audit trail."""
+    if not document_ids and not chunk_ids:
+        return []
+    condition = Q(
+        action__in=["document.view", "document.upload"], target_id__in=[str(i) for i in document_ids]
+    )
+    for chunk_id in sorted(chunk_ids)[:1000]:
+        condition |= Q(action="search", details__chunks__contains=[chunk_id])
+        condition |= Q(action="ask", details__chunks__contains=[{"chunk_id": chunk_id}])
+    rows = []
+    for event in AuditEvent.objects.filter(condition).order_by("seq")[:5000]:
+        chunks = event.details.get("chunks", []) if isinstance(event.details, dict) else []
+        ids = [c["chunk_id"] if isinstance(c, dict) else c for c in chunks]
+        rows.append(
+            {
+                "seq": event.seq,
+                "at": event.created_at.isoformat(),
+                "action": event.action,
+                "user": users.get(event.actor_user_id or 0, ""),
+                "role": event.role,
+                "document_id": int(event.target_id) if event.target_type == "document" else None,
+                "passages": sorted(set(ids) & chunk_ids),
+            }
+        )
+    return rows
+
+
+def _access(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Actor) -> SubjectRequest:
+    export = subject_access_export(identifiers)
+    export = {
+        "request_id": request.pk,
+        "kind": "access",
+        "generated_at": timezone.now().isoformat(),
+        "identifier_types": request.identifier_types,
+        **export,
+    }
+    with transaction.atomic():
+        request.result = export
+        request.status, request.completed_at = Status.COMPLETED, timezone.now()
+        request.sealed_identifiers = ""
+        request.save(update_fields=["result", "status", "completed_at", "sealed_identifiers"])
+        audit_record(
+            action="subject_request.access",
+            actor=actor,
+            target_type="subject_request",
+            target_id=request.pk,
+            details={
+                "subject": request.subject_refs,
+                "summary": export["summary"],
+                "export_sha256": hashlib.sha256(_canonical(export).encode()).hexdigest(),
+                "documents": [d["document_id"] for d in export["documents"]],
+            },
+        )
+    return request
+
+
+def _canonical(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+# --- erasure ----------------------------------------------------------------------------------------------
+
+
+def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Actor) -> SubjectRequest:
+    from governance.retention import document_destroy
+    from rag import storage
+    from rag.models import Answer, Chunk, Citation, Conversation, Document
+
+    with transaction.atomic():
+        found = subject_find(identifiers)
+        chunk_rows = list(Chunk.objects.filter(pk__in=found.chunks).values_list("pk", "document_id", "text"))
+        hit_documents = {document_id for _pk, document_id, _text in chunk_rows} | found.titled_documents
+        documents = {
+            d.pk: d for d in Document.objects.select_for_update().filter(pk__in=hit_documents).order_by("pk")
+        }
+        scopes = dict(
+            ProcessingRecord.objects.filter(
+                collection_id__in={d.collection_id for d in documents.values()}
+            ).values_list("collection_id", "erasure_scope")
+        )
+        whole = {
+            d.pk
+            for d in documents.values()
+            if d.pk in found.titled_documents
+            or scopes.get(d.collection_id) == ProcessingRecord.ErasureScope.DOCUMENT
+        }
+        partial_chunks = [
+            (pk, doc, text) for pk, doc, text in chunk_rows if doc not in whole and doc in documents
+        ]
+        # A document left without passages goes whole.
+        remaining = dict(
+            Chunk.objects.filter(document_id__in={doc for _pk, doc, _t in partial_chunks})
+            .exclude(pk__in=[pk for pk, _doc, _t in partial_chunks])
+            .values_list("document_id")
+            .annotate(n=Count("pk"))
+        )
+        whole |= {doc for _pk, doc, _t in partial_chunks if not remaining.get(doc)}
+        partial_chunks = [(pk, doc, text) for pk, doc, text in partial_chunks if doc not in whole]
+
+        removed_chunks = [
+            {"chunk_id": pk, "document_id": doc, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+            for pk, doc, text in partial_chunks
+        ]
+        removed_chunks += [
+            {"chunk_id": pk, "document_id": doc, "sha256": hashlib.sha256(text.encode()).hexdigest()}
+            for pk, doc, text in Chunk.objects.filter(document_id__in=whole).values_list(
+                "pk", "document_id", "text"
+            )
+        ]
+        removed_ids = [c["chunk_id"] for c in removed_chunks]
+        # Cached answers and citations that quoted a removed passage, and answers naming the subject.
+        answers = set(found.answers) | set(
+            Citation.objects.filter(Q(chunk_id__in=removed_ids) | Q(document_id__in=whole)).values_list(
+                "answer_id", flat=True
+            )
+        )
+        touched_conversations = (
+            set(Answer.objects.filter(pk__in=answers).values_list("conversation_id", flat=True))
+            | found.conversations
+        )
+        citations_removed = Citation.objects.filter(answer_id__in=answers).count()
+        Answer.objects.filter(pk__in=answers).delete()
+        emptied = list(
+            Conversation.objects.filter(pk__in=touched_conversations, answers__isnull=True).values_list(
+                "pk", flat=True
+            )
+        )
+        Conversation.objects.filter(pk__in=emptied).delete()
+        retitled = Conversation.objects.filter(pk__in=found.conversations - set(emptied)).update(
+            title="—", updated_at=timezone.now()
+        )
+
+        files: list[str] = []
+        partial_documents: dict[int, list[int]] = defaultdict(list)
+        for pk, doc, _text in partial_chunks:
+            partial_documents[doc].append(pk)
+        for doc, pks in partial_documents.items():
+            document = documents[doc]
+            Chunk.objects.filter(pk__in=pks).delete()
+            # The source file still holds the erased passages: it goes, so no re-ingestion brings them back.
+            if document.file_path:
+                files.append(document.file_path)
+            Document.objects.filter(pk=doc).update(
+                chunk_count=Chunk.objects.filter(document_id=doc).count(),
+                file_path="",
+                updated_at=timezone.now(),
+            )
+        destroyed = []
+        for doc in sorted(whole):
+            record = document_destroy(
+                document=documents[doc],
+                reason=DestructionRecord.Reason.ERASURE,
+                run_id=f"erasure-{request.pk}",
+                destroyed_by=actor.user_id,
+            )
+            destroyed.append({"document_id": doc, "sha256": record.document_sha256, "chunks": record.chunks})
+        mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()[0]
+
+        # Proof: the same two searches again, inside the same transaction, must find nothing.
+        after = subject_find(identifiers)
+        if after.total():
+            raise RuntimeError(f"erasure incomplete: {after.total()} occurrence(s) still found")
+        hashes = sorted(str(c["sha256"]) for c in removed_chunks)
+        receipt = {
+            "request_id": request.pk,
+            "kind": "erasure",
+            "erased_at": timezone.now().isoformat(),
+            "requested_by": request.requested_by_id,
+            "approved_by": request.approved_by_id,
+            "executed_by": actor.user_id,
+            "identifier_types": request.identifier_types,
+            "subject": request.subject_refs,
+            "counts": {
+                "chunks": len(removed_chunks),
+                "vectors": len(removed_chunks),
+                "documents_destroyed": len(destroyed),
+                "documents_redacted": len(partial_documents),
+                "source_files": len(files) + sum(1 for d in whole if documents[d].file_path),
+                "subject_index_rows": mentions,
+                "answers": len(answers),
+                "citations": citations_removed,
+                "conversations_deleted": len(emptied),
+                "conversations_retitled": retitled,
+            },
+            "collections": sorted({documents[d].collection_id for d in documents}),
+            "documents_destroyed": destroyed,
+            "documents_redacted": sorted(partial_documents),
+            "chunks": removed_chunks,
+            "chunks_digest": hashlib.sha256("".join(hashes).encode()).hexdigest(),
+            "verification": {
+                "subject_index_hits": len(after.by_index),
+                "exact_search_hits": len(after.by_exact),
+                "other_hits": len(after.titled_documents) + len(after.answers) + len(after.conversations),
+                "patterns": len(identifier_patterns(identifiers)),
+            },
+        }
+        keys = SubjectKey.objects.filter(lookup__in=subject_keys(identifiers)).delete()[0]
+        receipt["subject_keys_shredded"] = keys
+        request.result = receipt
+        request.status, request.completed_at = Status.COMPLETED, timezone.now()
+        request.sealed_identifiers = ""
+        request.save(update_fields=["result", "status", "completed_at", "sealed_identifiers"])
+        audit_record(
+            action="subject_request.erasure_receipt",
+            actor=actor,
+            target_type="subject_request",
+            target_id=request.pk,
+            details={k: v for k, v in receipt.items() if k not in {"chunks", "request_id", "kind"}},
+        )
+        for path in files:
+            transaction.on_commit(lambda path=path: storage.delete(path))  # type: ignore[misc]
+    _vacuum_chunks()
+    return request
+
+
+def _vacuum_chunks() -> None:
+    """Deleted rows (and their vectors) stay on disk until VACUUM reclaims them: do it now, best effort."""
+    if connection.in_atomic_block:
+        return  # inside a test's transaction, or a caller's: it cannot run there
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM rag_chunk")
+    except Exception:  # noqa: BLE001 — a busy table is vacuumed by autovacuum later
+        logger.warning("VACUUM after erasure did not run; autovacuum will reclaim the space")
