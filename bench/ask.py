@@ -22,7 +22,7 @@ import random
 import socket
 import time
 
-from common import paragraph, percentile, setup_django
+from common import bench_inventory, paragraph, percentile, setup_django
 
 FACTS = [
     ("The Kestrel project launch code is BLUEFIN-{n}.", "What is the Kestrel project launch code?"),
@@ -82,6 +82,7 @@ def main() -> None:
     try:
         user, _ = get_user_model().objects.get_or_create(username="bench-ask")
         collection, _ = Collection.objects.get_or_create(name="bench-ask", defaults={"owner": user})
+        bench_inventory(collection)
         rng = random.Random(7)
         existing = Document.objects.filter(collection=collection, status="ready").count()
         if existing < args.docs:

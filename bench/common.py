@@ -6,6 +6,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,3 +91,20 @@ def paragraph(rng: object, words: int) -> str:
         sentences.append(sentence.capitalize() + ".")
         remaining -= length
     return " ".join(sentences)
+
+
+def bench_inventory(collection: Any) -> None:
+    """Benchmark collections get a complete records-of-processing entry (uploads need one)."""
+    from governance.models import ProcessingRecord
+
+    ProcessingRecord.objects.get_or_create(
+        collection=collection,
+        defaults={
+            "purpose": "benchmark",
+            "legal_basis": "legitimate_interest",
+            "data_subject_categories": ["none (synthetic text)"],
+            "data_categories": ["none"],
+            "recipients": ["none"],
+            "retention_days": 30,
+        },
+    )

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance import apis as governance_apis
-from governance import audit_apis
+from governance import audit_apis, compliance_apis, compliance_views
 from governance import views as governance_views
 from rag import answer_apis, apis, views
 
@@ -49,6 +49,34 @@ api_v1 = [
         governance_apis.RedactionPolicyApi.as_view(),
         name="redaction-policy",
     ),
+    path(
+        "api/v1/collections/<int:collection_id>/inventory",
+        compliance_apis.CollectionInventoryApi.as_view(),
+        name="collection-inventory",
+    ),
+    path("api/v1/inventory", compliance_apis.InventoryExportApi.as_view(), name="inventory"),
+    path(
+        "api/v1/subject-requests",
+        compliance_apis.SubjectRequestListCreateApi.as_view(),
+        name="subject-requests",
+    ),
+    path(
+        "api/v1/subject-requests/<int:request_id>",
+        compliance_apis.SubjectRequestDetailApi.as_view(),
+        name="subject-request-detail",
+    ),
+    path(
+        "api/v1/subject-requests/<int:request_id>/<str:action>",
+        compliance_apis.SubjectRequestActionApi.as_view(),
+        name="subject-request-action",
+    ),
+    path("api/v1/retention/preview", compliance_apis.RetentionPreviewApi.as_view(), name="retention-preview"),
+    path("api/v1/retention/run", compliance_apis.RetentionRunApi.as_view(), name="retention-run"),
+    path(
+        "api/v1/retention/records",
+        compliance_apis.DestructionRecordListApi.as_view(),
+        name="destruction-records",
+    ),
     path("api/v1/health", apis.HealthApi.as_view(), name="health"),
 ]
 
@@ -61,6 +89,19 @@ urlpatterns = [
     path("compliance/", governance_views.compliance_log, name="compliance"),
     path("compliance/events/<int:seq>/", governance_views.compliance_event, name="compliance-event"),
     path("collections/<int:collection_id>/privacy/", governance_views.collection_privacy, name="privacy"),
+    path(
+        "collections/<int:collection_id>/processing/",
+        compliance_views.collection_processing,
+        name="processing",
+    ),
+    path("compliance/inventory/", compliance_views.compliance_inventory, name="compliance-inventory"),
+    path("compliance/requests/", compliance_views.compliance_requests, name="compliance-requests"),
+    path(
+        "compliance/requests/<int:request_id>/",
+        compliance_views.compliance_request,
+        name="compliance-request",
+    ),
+    path("compliance/retention/", compliance_views.compliance_retention, name="compliance-retention"),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -612,6 +612,8 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
 
     with transaction.atomic():
         found = subject_find(identifiers)
+        # Counted first: deleting the chunks deletes their rows too.
+        mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).count()
         chunk_rows = list(Chunk.objects.filter(pk__in=found.chunks).values_list("pk", "document_id", "text"))
         hit_documents = {document_id for _pk, document_id, _text in chunk_rows} | found.titled_documents
         documents = {
@@ -698,7 +700,7 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
                 destroyed_by=actor.user_id,
             )
             destroyed.append({"document_id": doc, "sha256": record.document_sha256, "chunks": record.chunks})
-        mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()[0]
+        SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()
 
         # Proof: the same two searches again, inside the same transaction, must find nothing.
         after = subject_find(identifiers)

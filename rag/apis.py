@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from config.health import health_report
 from governance.access import can_write
 from governance.audit import actor_for, audit_record
+from governance.inventory import InventoryError, InventoryIncomplete, entry_of, inventory_data
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
@@ -31,6 +33,12 @@ class PayloadTooLarge(APIException):
     default_code = "payload_too_large"
 
 
+class InventoryRequired(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The collection has no complete records-of-processing entry."
+    default_code = "inventory_incomplete"
+
+
 def _collection_or_404(user: Any, ref: str | int, *, for_upload: bool = False) -> Collection:
     try:
         return selectors.collection_get(user=user, ref=ref, for_upload=for_upload)
@@ -40,10 +48,23 @@ def _collection_or_404(user: Any, ref: str | int, *, for_upload: bool = False) -
 
 class CollectionOutput(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.get_username", read_only=True)
+    inventory = serializers.SerializerMethodField()
 
     class Meta:
         model = Collection
-        fields = ["id", "name", "description", "owner", "created_at"]
+        fields = ["id", "name", "description", "owner", "created_at", "inventory"]
+
+    def get_inventory(self, collection: Collection) -> dict[str, Any]:
+        record = getattr(collection, "processing", None) if _has_processing(collection) else None
+        return inventory_data(entry_of(record))
+
+
+def _has_processing(collection: Collection) -> bool:
+    try:
+        collection.processing  # noqa: B018 — a reverse one-to-one raises when there is none
+    except ObjectDoesNotExist:
+        return False
+    return True
 
 
 class CollectionListCreateApi(APIView):
@@ -52,10 +73,15 @@ class CollectionListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
+        inventory = serializers.DictField(
+            required=False,
+            help_text="records-of-processing entry: purpose, legal_basis, data_subject_categories, "
+            "data_categories, recipients, retention_days, special_categories (erasure_scope optional)",
+        )
 
     @extend_schema(responses=CollectionOutput(many=True))
     def get(self, request: Request) -> Response:
-        collections = selectors.collection_list(user=request.user).select_related("owner")
+        collections = selectors.collection_list(user=request.user).select_related("owner", "processing")
         return Response({"results": CollectionOutput(collections, many=True).data})
 
     @extend_schema(request=InputSerializer, responses={201: CollectionOutput})
@@ -63,9 +89,13 @@ class CollectionListCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            collection = collection_create(owner=request.user, **data.validated_data)
+            collection = collection_create(
+                owner=request.user, actor=actor_for(request), **data.validated_data
+            )
         except CollectionNameTaken as exc:
             raise ValidationError({"name": [str(exc)]}) from exc
+        except InventoryError as exc:
+            raise ValidationError({"inventory": exc.errors}) from exc
         return Response(CollectionOutput(collection).data, status=status.HTTP_201_CREATED)
 
 
@@ -106,6 +136,9 @@ class DocumentListCreateApi(APIView):
         title = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
         language = serializers.CharField(
             required=False, allow_blank=True, default="", help_text="ISO 639-1 code; detected when omitted"
+        )
+        special_category = serializers.BooleanField(
+            required=False, default=False, help_text="the file holds special-category data (KVKK Art. 6)"
         )
 
         def validate_language(self, value: str) -> str:
@@ -152,9 +185,12 @@ class DocumentListCreateApi(APIView):
                 filename=upload.name,
                 title=data.validated_data["title"],
                 language=data.validated_data["language"],
+                special_declared=data.validated_data["special_category"],
             )
         except storage.UploadTooLarge as exc:
             raise PayloadTooLarge(str(exc)) from exc
+        except InventoryIncomplete as exc:
+            raise InventoryRequired(str(exc)) from exc
         body = {"id": document.pk, "status": document.status, "duplicate": not created}
         return Response(body, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
 

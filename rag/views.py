@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from governance.access import writable_collections
 from governance.audit import actor_for, audit_record
+from governance.inventory import entry_of, inventory_missing
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
@@ -111,15 +112,22 @@ def upload(request: HttpRequest) -> HttpResponse:
     selected = request.GET.get("collection", "")
     if request.method == "POST":
         try:
-            collection = collection_create(name=request.POST.get("name", "")[:200], owner=request.user)
-            return redirect(f"{reverse('upload')}?collection={collection.pk}")
+            collection = collection_create(
+                name=request.POST.get("name", "")[:200], owner=request.user, actor=actor_for(request)
+            )
+            # It takes uploads once its records-of-processing entry is complete: that comes first.
+            return redirect(reverse("processing", args=[collection.pk]))
         except CollectionNameTaken:
             error = _("A collection with this name already exists.")
         except ValueError:
             error = _("A collection needs a name.")
+    collections = list(writable_collections(request.user).select_related("processing").order_by("name"))
+    for collection in collections:
+        collection.inventory_missing = inventory_missing(entry_of(getattr(collection, "processing", None)))  # type: ignore[attr-defined]
     context = {
         **_base_context(request),
-        "collections": writable_collections(request.user).order_by("name"),
+        "collections": collections,
+        "incomplete": [c for c in collections if c.inventory_missing],  # type: ignore[attr-defined]
         "selected": selected,
         "collection_error": error,
         "max_upload_mb": settings.MAX_UPLOAD_MB,

@@ -39,14 +39,33 @@ def carol(django_user_model: Any) -> Any:
     return django_user_model.objects.create_user(username="carol", password="pw-carol-123")
 
 
+# A complete records-of-processing entry: collections without one take no uploads (governance.inventory).
+INVENTORY: dict[str, Any] = {
+    "purpose": "Answering employees' questions from internal documents",
+    "legal_basis": "legitimate_interest",
+    "data_subject_categories": ["employees", "customers"],
+    "data_categories": ["identity", "contact"],
+    "recipients": ["internal staff"],
+    "retention_days": 3650,
+    "special_categories": False,
+}
+
+
+def with_inventory(collection: Collection, **overrides: Any) -> Collection:
+    from governance.models import ProcessingRecord
+
+    ProcessingRecord.objects.update_or_create(collection=collection, defaults={**INVENTORY, **overrides})
+    return collection
+
+
 @pytest.fixture
 def collection_a(alice: Any) -> Collection:
-    return Collection.objects.create(name="A", description="alice's", owner=alice)
+    return with_inventory(Collection.objects.create(name="A", description="alice's", owner=alice))
 
 
 @pytest.fixture
 def collection_b(bob: Any) -> Collection:
-    return Collection.objects.create(name="B", description="bob's", owner=bob)
+    return with_inventory(Collection.objects.create(name="B", description="bob's", owner=bob))
 
 
 @pytest.fixture

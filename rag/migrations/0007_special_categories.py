@@ -22,4 +22,9 @@ class Migration(migrations.Migration):
             name="special_declared",
             field=models.BooleanField(default=False),
         ),
+        # Also a database default, for bulk loaders that insert chunks with SQL (bench/, COPY).
+        migrations.RunSQL(
+            "ALTER TABLE rag_chunk ALTER COLUMN special_categories SET DEFAULT '{}'",
+            "ALTER TABLE rag_chunk ALTER COLUMN special_categories DROP DEFAULT",
+        ),
     ]

@@ -10,6 +10,7 @@ from django.test import Client
 from governance.models import CollectionGrant
 from rag.models import Collection
 from rag.services import answers
+from tests.conftest import with_inventory
 from tests.rag.helpers import ingest_bytes
 
 pytestmark = pytest.mark.django_db
@@ -91,9 +92,14 @@ def test_a_new_user_creates_a_collection_on_the_upload_page(web: Client, alice: 
     response = web.post("/upload/", {"name": "  Contracts "})
     collection = Collection.objects.get(name="Contracts")
     assert collection.owner == alice
-    assert response["Location"] == f"/upload/?collection={collection.pk}"
-    page = web.get(response["Location"]).content.decode()
+    # First its records-of-processing entry: until it is complete, the collection takes no uploads.
+    assert response["Location"] == f"/collections/{collection.pk}/processing/"
+    assert "Incomplete" in web.get(response["Location"]).content.decode()
+    assert "takes no uploads until" in web.get("/upload/").content.decode()
+    with_inventory(collection)
+    page = web.get(f"/upload/?collection={collection.pk}").content.decode()
     assert f'<option value="{collection.pk}" selected>Contracts</option>' in page
+    assert "takes no uploads until" not in page
     taken = web.post("/upload/", {"name": "Contracts"})
     assert taken.status_code == 400 and "already exists" in taken.content.decode()
     assert web.post("/upload/", {"name": "  "}).status_code == 400

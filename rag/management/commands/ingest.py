@@ -6,6 +6,7 @@ is ready or failed, then prints a summary with every failure's reason.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from config.celery import app as celery_app
 from governance.access import can_write
+from governance.inventory import InventoryError, InventoryIncomplete, inventory_clean, inventory_require
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Document
@@ -36,6 +38,13 @@ class Command(BaseCommand):
             "--create", action="store_true", help="Create the collection if it does not exist"
         )
         parser.add_argument(
+            "--inventory",
+            type=Path,
+            help="JSON file with the new collection's records-of-processing entry (purpose, legal_basis, "
+            "data_subject_categories, data_categories, recipients, retention_days, special_categories); "
+            "a collection without a complete entry takes no uploads",
+        )
+        parser.add_argument(
             "--language", default="", help="ISO 639-1 code for all files; detected if omitted"
         )
         parser.add_argument("--no-wait", action="store_true", help="Queue and exit without waiting")
@@ -49,9 +58,15 @@ class Command(BaseCommand):
         except selectors.NotFound as exc:
             if not options["create"]:
                 raise CommandError(f"{exc} Use --create to create it.") from exc
-            collection = collection_create(name=options["collection"], owner=user)
+            collection = collection_create(
+                name=options["collection"], owner=user, inventory=self._inventory(options["inventory"])
+            )
         if not can_write(user, collection):
             raise CommandError(f"{user} may not add documents to {collection.name!r}.")
+        try:
+            inventory_require(collection)
+        except InventoryIncomplete as exc:
+            raise CommandError(f"{exc} (or pass --inventory FILE.json with --create)") from exc
 
         files = sorted(self._walk(options["paths"]))
         if not files:
@@ -87,6 +102,21 @@ class Command(BaseCommand):
                 "No Celery worker answers: start one (manage.py serve, or celery -A config worker)."
             )
         self._wait(ids, refused, options["timeout"], options["verbosity"])
+
+    def _inventory(self, path: Path | None) -> dict[str, Any] | None:
+        if path is None:
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"--inventory: cannot read {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CommandError("--inventory: the file must hold one JSON object.")
+        try:
+            inventory_clean(data)
+        except InventoryError as exc:
+            raise CommandError(f"--inventory: {exc}") from exc
+        return data
 
     def _user(self, username: str | None) -> Any:
         users = get_user_model().objects

@@ -285,6 +285,8 @@
         const data = new FormData();
         data.append("file", file);
         data.append("collection", collection);
+        const special = document.getElementById("upload-special");
+        if (special && special.checked) data.append("special_category", "true");
         try {
           const response = await fetch("/api/v1/documents", {
             method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() }, body: data,

@@ -1,0 +1,277 @@
+"""Compliance over the API: records of processing, data-subject requests, retention. Thin views.
+
+Subject requests and retention are for compliance officers only; a collection's inventory entry is read by
+whoever may read the collection and changed by its owner, an administrator or a compliance officer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.access import can_manage, readable_collections
+from governance.apikeys import ApiKeyActionAllowed
+from governance.audit import actor_for, audit_record
+from governance.inventory import (
+    InventoryError,
+    inventory_csv,
+    inventory_data,
+    inventory_entry,
+    inventory_rows,
+    inventory_set,
+)
+from governance.models import DestructionRecord, SubjectRequest
+from governance.retention import retention_preview, retention_run
+from governance.roles import is_compliance_officer
+from governance.subjects import (
+    IDENTIFIERS,
+    SubjectRequestError,
+    is_overdue,
+    subject_request_approve,
+    subject_request_create,
+    subject_request_reject,
+    subject_request_retry,
+)
+
+
+class _Officers(permissions.BasePermission):
+    message = "Only compliance officers handle data-subject requests and retention."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return is_compliance_officer(request.user)
+
+
+def _collection_for_inventory(user: Any, collection_id: int, *, write: bool) -> Any:
+    from rag.models import Collection
+
+    collection = Collection.objects.filter(pk=collection_id).first()
+    officer = is_compliance_officer(user)
+    if collection is None or not (officer or readable_collections(user).filter(pk=collection_id).exists()):
+        raise NotFound("No such collection, or you may not read it.")
+    if write and not (officer or can_manage(user, collection)):
+        raise PermissionDenied(
+            "Only the collection's owner, an administrator or a compliance officer may change it."
+        )
+    return collection
+
+
+class InventoryInput(serializers.Serializer):
+    purpose = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    legal_basis = serializers.CharField(required=False, allow_blank=True)
+    data_subject_categories = serializers.ListField(child=serializers.CharField(), required=False)
+    data_categories = serializers.ListField(child=serializers.CharField(), required=False)
+    recipients = serializers.ListField(child=serializers.CharField(), required=False)
+    retention_days = serializers.IntegerField(required=False, allow_null=True)
+    special_categories = serializers.BooleanField(required=False)
+    erasure_scope = serializers.CharField(required=False)
+
+
+class CollectionInventoryApi(APIView):
+    """A collection's entry in the records of processing. PUT changes only the fields given."""
+
+    @extend_schema(summary="A collection's records-of-processing entry")
+    def get(self, request: Request, collection_id: int) -> Response:
+        _collection_for_inventory(request.user, collection_id, write=False)
+        return Response({"collection": collection_id, **inventory_data(inventory_entry(collection_id))})
+
+    @extend_schema(request=InventoryInput, summary="Set a collection's records-of-processing entry")
+    def put(self, request: Request, collection_id: int) -> Response:
+        _collection_for_inventory(request.user, collection_id, write=True)
+        if not isinstance(request.data, dict):
+            raise ValidationError({"detail": "a JSON object"})
+        try:
+            entry = inventory_set(
+                collection_id=collection_id,
+                data=dict(request.data),
+                actor=actor_for(request),
+                user=request.user,
+            )
+        except InventoryError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response({"collection": collection_id, **inventory_data(entry)})
+
+
+class InventoryExportApi(APIView):
+    """The whole records of processing (every collection), as JSON or CSV: compliance officers and
+    administrators."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("type", str, enum=["json", "csv"])], summary="Export the inventory"
+    )
+    def get(self, request: Request) -> Response | HttpResponse:
+        if not (is_compliance_officer(request.user) or request.user.is_staff):
+            raise PermissionDenied("Only compliance officers and administrators export the inventory.")
+        kind = request.query_params.get("type", "json")
+        if kind not in {"json", "csv"}:
+            raise ValidationError({"type": "json or csv"})
+        rows = inventory_rows()
+        audit_record(
+            action="inventory.export", actor=actor_for(request), details={"type": kind, "rows": len(rows)}
+        )
+        if kind == "csv":
+            response = HttpResponse(inventory_csv(rows), content_type="text/csv; charset=utf-8")
+        else:
+            response = HttpResponse(
+                json.dumps({"collections": rows}, ensure_ascii=False, indent=2),
+                content_type="application/json",
+            )
+        response["Content-Disposition"] = f'attachment; filename="emanet-inventory.{kind}"'
+        return response
+
+
+def request_data(request: SubjectRequest, *, full: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": request.pk,
+        "kind": request.kind,
+        "status": request.status,
+        "due_at": request.due_at.isoformat(),
+        "overdue": is_overdue(request),
+        "identifier_types": request.identifier_types,
+        "subject": request.subject_refs,
+        "note": request.note,
+        "requested_by": request.requested_by.get_username() if request.requested_by else None,
+        "approved_by": request.approved_by.get_username() if request.approved_by else None,
+        "created_at": request.created_at.isoformat(),
+        "completed_at": request.completed_at.isoformat() if request.completed_at else None,
+        "error": request.error,
+    }
+    if full:
+        key = "export" if request.kind == SubjectRequest.Kind.ACCESS else "receipt"
+        data[key] = request.result or None
+    return data
+
+
+class SubjectRequestListCreateApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    class InputSerializer(serializers.Serializer):
+        kind = serializers.ChoiceField(choices=SubjectRequest.Kind.values)
+        identifiers = serializers.DictField(help_text=f"any of: {', '.join(IDENTIFIERS)} (a value or a list)")
+        note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str), OpenApiParameter("overdue", bool)],
+        summary="Data-subject requests, newest first",
+    )
+    def get(self, request: Request) -> Response:
+        requests = SubjectRequest.objects.select_related("requested_by", "approved_by")
+        if request.query_params.get("status"):
+            requests = requests.filter(status=request.query_params["status"])
+        rows = [request_data(r, full=False) for r in requests[:500]]
+        if request.query_params.get("overdue") in {"1", "true"}:
+            rows = [row for row in rows if row["overdue"]]
+        return Response({"results": rows})
+
+    @extend_schema(request=InputSerializer, summary="Open a data-subject request (access or erasure)")
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            created = subject_request_create(
+                kind=data.validated_data["kind"],
+                identifiers=data.validated_data["identifiers"],
+                note=data.validated_data["note"],
+                user=request.user,
+                actor=actor_for(request),
+            )
+        except SubjectRequestError as exc:
+            raise ValidationError(exc.errors) from exc
+        return Response(
+            {"id": created.pk, "status": created.status, "due_at": created.due_at.isoformat()},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def _request_or_404(request_id: int) -> SubjectRequest:
+    found = SubjectRequest.objects.select_related("requested_by", "approved_by").filter(pk=request_id).first()
+    if found is None:
+        raise NotFound("No such request.")
+    return found
+
+
+class SubjectRequestDetailApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    @extend_schema(summary="A data-subject request: status and the export or the erasure receipt")
+    def get(self, request: Request, request_id: int) -> Response:
+        found = _request_or_404(request_id)
+        if found.result:
+            audit_record(
+                action="subject_request.view",
+                actor=actor_for(request),
+                target_type="subject_request",
+                target_id=found.pk,
+                details={"kind": found.kind},
+            )
+        return Response(request_data(found, full=True))
+
+
+class SubjectRequestActionApi(APIView):
+    """approve (a second officer, for an erasure), reject, or retry a failed request."""
+
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+    @extend_schema(request=InputSerializer, summary="Approve, reject or retry a data-subject request")
+    def post(self, request: Request, request_id: int, action: str) -> Response:
+        found = _request_or_404(request_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        actor = actor_for(request)
+        try:
+            if action == "approve":
+                found = subject_request_approve(request=found, user=request.user, actor=actor)
+            elif action == "reject":
+                found = subject_request_reject(
+                    request=found, user=request.user, actor=actor, reason=data.validated_data["reason"]
+                )
+            elif action == "retry":
+                found = subject_request_retry(request=found, user=request.user, actor=actor)
+            else:
+                raise NotFound("Unknown action; approve, reject or retry.")
+        except SubjectRequestError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(request_data(_request_or_404(found.pk), full=False))
+
+
+class RetentionPreviewApi(APIView):
+    """The dry run: what the next retention run destroys."""
+
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    @extend_schema(summary="Documents the next retention run will destroy")
+    def get(self, request: Request) -> Response:
+        return Response({"results": retention_preview()})
+
+
+class RetentionRunApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    @extend_schema(summary="Run the retention job now")
+    def post(self, request: Request) -> Response:
+        run = retention_run(actor=actor_for(request))
+        if run.already_running:
+            return Response({"detail": "A retention run is in progress."}, status=status.HTTP_409_CONFLICT)
+        return Response({"run_id": run.run_id, "destroyed": run.documents, "chunks": run.chunks})
+
+
+class DestructionRecordListApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+
+    class Output(serializers.ModelSerializer):
+        class Meta:
+            model = DestructionRecord
+            exclude = ["id"]
+
+    @extend_schema(responses=Output(many=True), summary="Destruction records, newest first")
+    def get(self, request: Request) -> Response:
+        return Response({"results": self.Output(DestructionRecord.objects.all()[:1000], many=True).data})

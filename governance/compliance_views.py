@@ -1,0 +1,226 @@
+"""Portal pages of the compliance section: records of processing, data-subject requests, retention.
+
+Thin: each page calls the same services as the API (governance.inventory, .subjects, .retention)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from governance.access import can_manage, readable_collections
+from governance.audit import actor_for, audit_record
+from governance.inventory import (
+    FIELDS,
+    LIST_FIELDS,
+    InventoryError,
+    LegalBasis,
+    inventory_data,
+    inventory_entry,
+    inventory_rows,
+    inventory_set,
+)
+from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
+from governance.retention import retention_preview, retention_run
+from governance.roles import is_compliance_officer
+from governance.special import CATEGORIES
+from governance.subjects import (
+    IDENTIFIERS,
+    SubjectRequestError,
+    is_overdue,
+    subject_request_approve,
+    subject_request_create,
+    subject_request_reject,
+    subject_request_retry,
+)
+
+
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    from rag.views import _base_context
+
+    return {**_base_context(request), **extra}
+
+
+def _officers_only(request: HttpRequest) -> None:
+    if not is_compliance_officer(request.user):
+        raise PermissionDenied(_("Only compliance officers may open the compliance section."))
+
+
+# --- records of processing -------------------------------------------------------------------------------
+
+
+@login_required
+def collection_processing(request: HttpRequest, collection_id: int) -> HttpResponse:
+    """A collection's records-of-processing entry: readers see it, its owner, administrators and compliance
+    officers change it."""
+    from rag.models import Collection
+
+    collection = Collection.objects.filter(pk=collection_id).first()
+    officer = is_compliance_officer(request.user)
+    if collection is None or not (
+        officer or readable_collections(request.user).filter(pk=collection_id).exists()
+    ):
+        raise Http404(_("No such collection."))
+    can_edit = officer or can_manage(request.user, collection)
+    errors: dict[str, str] = {}
+    message, status = "", 200
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied(
+                _("Only the collection's owner, an administrator or a compliance officer may change it.")
+            )
+        data: dict[str, Any] = {
+            name: request.POST.get(name, "") for name in FIELDS if name != "special_categories"
+        }
+        for name in LIST_FIELDS:
+            data[name] = [line for line in request.POST.get(name, "").splitlines()]
+        data["special_categories"] = request.POST.get("special_categories") == "on"
+        try:
+            inventory_set(collection_id=collection.pk, data=data, actor=actor_for(request), user=request.user)
+            message = _("Saved.")
+        except InventoryError as exc:
+            errors, status = exc.errors, 400
+            message = _("Not saved: correct the fields marked below.")
+    entry = inventory_data(inventory_entry(collection.pk))
+    context = _context(
+        request,
+        collection=collection,
+        entry=entry,
+        lists={name: "\n".join(entry[name]) for name in LIST_FIELDS},
+        legal_bases=LegalBasis.choices,
+        erasure_scopes=ProcessingRecord.ErasureScope.choices,
+        can_edit=can_edit,
+        errors=errors,
+        message=message,
+    )
+    return render(request, "portal/processing.html", context, status=status)
+
+
+@login_required
+def compliance_inventory(request: HttpRequest) -> HttpResponse:
+    _officers_only(request)
+    return render(request, "compliance/inventory.html", _context(request, rows=inventory_rows()))
+
+
+# --- data-subject requests -------------------------------------------------------------------------------
+
+IDENTIFIER_LABELS = {
+    "tckn": gettext_lazy("T.C. kimlik no"),
+    "vkn": gettext_lazy("Tax number (VKN)"),
+    "email": gettext_lazy("E-mail"),
+    "phone": gettext_lazy("Phone"),
+    "iban": gettext_lazy("IBAN"),
+    "name": gettext_lazy("Full name"),
+}
+
+
+@login_required
+def compliance_requests(request: HttpRequest) -> HttpResponse:
+    """The list (overdue ones flagged) and the form that opens a request."""
+    _officers_only(request)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        identifiers = {name: request.POST.get(name, "").strip() for name in IDENTIFIERS}
+        try:
+            created = subject_request_create(
+                kind=request.POST.get("kind", ""),
+                identifiers={name: value for name, value in identifiers.items() if value},
+                note=request.POST.get("note", ""),
+                user=request.user,
+                actor=actor_for(request),
+            )
+            return redirect(reverse("compliance-request", args=[created.pk]))
+        except SubjectRequestError as exc:
+            errors = exc.errors
+    requests = list(SubjectRequest.objects.select_related("requested_by", "approved_by")[:300])
+    for item in requests:
+        item.overdue = is_overdue(item)  # type: ignore[attr-defined]
+    context = _context(
+        request,
+        requests=requests,
+        identifiers=[(name, IDENTIFIER_LABELS[name]) for name in IDENTIFIERS],
+        errors=errors,
+        posted=request.POST if errors else {},
+    )
+    return render(request, "compliance/requests.html", context, status=400 if errors else 200)
+
+
+@login_required
+def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
+    _officers_only(request)
+    found = SubjectRequest.objects.select_related("requested_by", "approved_by").filter(pk=request_id).first()
+    if found is None:
+        raise Http404(_("No such request."))
+    message = ""
+    if request.method == "POST":
+        action, actor = request.POST.get("action"), actor_for(request)
+        try:
+            if action == "approve":
+                subject_request_approve(request=found, user=request.user, actor=actor)
+            elif action == "reject":
+                subject_request_reject(
+                    request=found, user=request.user, actor=actor, reason=request.POST.get("reason", "")
+                )
+            elif action == "retry":
+                subject_request_retry(request=found, user=request.user, actor=actor)
+            return redirect(reverse("compliance-request", args=[found.pk]))
+        except SubjectRequestError as exc:
+            message = str(exc)
+    if request.GET.get("download") and found.result:
+        audit_record(
+            action="subject_request.view",
+            actor=actor_for(request),
+            target_type="subject_request",
+            target_id=found.pk,
+            details={"kind": found.kind, "download": True},
+        )
+        response = HttpResponse(
+            json.dumps(found.result, ensure_ascii=False, indent=2), content_type="application/json"
+        )
+        name = "export" if found.kind == SubjectRequest.Kind.ACCESS else "erasure-receipt"
+        response["Content-Disposition"] = f'attachment; filename="emanet-{name}-{found.pk}.json"'
+        return response
+    context = _context(
+        request,
+        item=found,
+        overdue=is_overdue(found),
+        result=found.result,
+        result_json=json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
+        can_approve=found.status == SubjectRequest.Status.AWAITING_APPROVAL
+        and found.requested_by_id != request.user.pk,
+        message=message,
+    )
+    return render(request, "compliance/request.html", context, status=409 if message else 200)
+
+
+# --- retention -------------------------------------------------------------------------------------------
+
+
+@login_required
+def compliance_retention(request: HttpRequest) -> HttpResponse:
+    """The dry run (what the next run destroys), a button to run it now, and the destruction records."""
+    _officers_only(request)
+    message = ""
+    if request.method == "POST":
+        run = retention_run(actor=actor_for(request))
+        message = (
+            _("A retention run is already in progress.")
+            if run.already_running
+            else _("Destroyed %(documents)d document(s) and %(chunks)d passage(s).")
+            % {"documents": len(run.documents), "chunks": run.chunks}
+        )
+    context = _context(
+        request,
+        preview=retention_preview(),
+        records=DestructionRecord.objects.all()[:200],
+        message=message,
+        categories=CATEGORIES,
+    )
+    return render(request, "compliance/retention.html", context)
