@@ -11,7 +11,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from governance.models import AuditEvent
 
-FILTERS = ("from", "to", "actor", "role", "action", "collection", "outcome", "correlation_id", "target")
+FILTERS = (
+    "from", "to", "actor", "role", "action", "collection", "outcome", "correlation_id", "target", "special",
+)  # fmt: skip
 
 
 class BadFilter(ValueError):
@@ -57,4 +59,7 @@ def audit_events(params: Mapping[str, Any]) -> QuerySet[AuditEvent]:
     if params.get("target"):
         target_type, _, target_id = str(params["target"]).partition(":")
         events = events.filter(target_type=target_type, target_id=target_id)
+    if str(params.get("special") or "") in {"1", "true", "on"}:
+        # Retrievals of special-category chunks (KVKK Art. 6): search, ask and document views flag them.
+        events = events.filter(details__special_category=True)
     return events.order_by("-seq")

@@ -222,7 +222,8 @@ def test_compliance_officer_filters_drills_down_and_verifies(
     page.fill("#id_password", "officer-pass-1")
     page.click("button[type=submit]")
     page.wait_for_selector("#audit-table")
-    assert page.locator("nav.mainnav a", has_text="Audit log").count() == 1
+    assert page.locator("nav.mainnav a", has_text="Compliance").count() == 1
+    assert page.locator("nav.subnav a", has_text="Audit log").count() == 1
     page.fill("input[name=action]", "ask")
     page.click("form.filters button[type=submit]")
     page.wait_for_selector("#audit-table tbody tr[data-seq]")
@@ -234,3 +235,67 @@ def test_compliance_officer_filters_drills_down_and_verifies(
     page.click("#verify-form button[type=submit]")
     page.wait_for_selector("#verify-result")
     assert "Intact" in page.inner_text("#verify-result")
+
+
+def test_two_officers_erase_a_subject_from_the_compliance_pages(
+    browser_page: Any,
+    live_server: Any,
+    celery_worker: WorkerProcess,
+    alice: Any,
+    carol: Any,
+    django_user_model: Any,
+    collection_a: Collection,
+) -> None:
+    from django.contrib.auth.models import Group
+
+    from governance.roles import COMPLIANCE_GROUP
+    from governance.subjects import identifiers_clean, subject_find
+    from rag.models import Chunk
+    from tests.rag.helpers import ingest_bytes
+
+    text = (
+        "Kira sözleşmesi\n\nKiracı Hakan Öztürk, e-posta hakan.ozturk@example.com, depozitoyu ödedi.\n\n"
+        + ("Madde: ortak giderler aylık olarak paylaştırılır.\n\n" * 10)
+    )
+    ingest_bytes(collection_a, alice, text.encode(), "kira.txt")
+    identifiers = {"email": "hakan.ozturk@example.com", "name": "Hakan Öztürk"}
+    found = subject_find(identifiers_clean(identifiers)).chunks
+    assert found
+    group = Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0]
+    dave = django_user_model.objects.create_user(username="dave", password="officer-pass-2")
+    carol.set_password("officer-pass-1")
+    carol.save()
+    for officer in (carol, dave):
+        officer.groups.add(group)
+    page = browser_page
+
+    def log_in(username: str, password: str, path: str) -> None:
+        page.context.clear_cookies()
+        page.goto(f"{live_server.url}/login/?next={path}")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+
+    log_in("carol", "officer-pass-1", "/compliance/requests/")
+    page.wait_for_selector("#request-form")
+    page.check("input[name=kind][value=erasure]")
+    page.fill("#id-email", identifiers["email"])
+    page.fill("#id-name", identifiers["name"])
+    page.click("#request-form button[type=submit]")
+    page.wait_for_selector("#request-status")
+    assert "awaiting_approval" in page.inner_text("#request-status")
+    assert page.locator("#approve").count() == 0  # not by the officer who opened it
+    request_path = page.url.removeprefix(live_server.url)
+
+    log_in("dave", "officer-pass-2", request_path)
+    page.wait_for_selector("#approve")
+    page.click("#approve")
+    for _ in range(60):
+        page.wait_for_selector("#request-status")
+        if "completed" in page.inner_text("#request-status"):
+            break
+        page.wait_for_timeout(1000)
+        page.reload()
+    assert "completed" in page.inner_text("#request-status")
+    assert "chunks: " in page.inner_text("#receipt-counts")
+    assert not Chunk.objects.filter(pk__in=found).exists()

@@ -78,6 +78,12 @@ def test_special_chunks_are_invisible_without_the_grant(
     event = AuditEvent.objects.filter(action="search").last()
     assert event is not None and event.details["special_category"] is True
     assert set(event.details["special_chunks"]) <= special_ids
+    flagged = set(AuditEvent.objects.filter(details__special_category=True).values_list("seq", flat=True))
+    from governance.audit.selectors import audit_events
+
+    assert (
+        set(audit_events({"special": "1"}).values_list("seq", flat=True)) == flagged and event.seq in flagged
+    )
     assert b"diyabet" in browser.get(f"/documents/{health.pk}/").content
     view = AuditEvent.objects.filter(action="document.view", target_id=str(health.pk)).last()
     assert view is not None and view.details["special_category"] is True
