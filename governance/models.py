@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class CollectionGrant(models.Model):
@@ -189,18 +190,24 @@ class ProcessingRecord(models.Model):
     class LegalBasis(models.TextChoices):
         # KVKK Art. 5 (and Art. 6 for special categories); the GDPR Art. 6 ground each maps onto is in
         # governance.inventory.GDPR_BASIS.
-        EXPLICIT_CONSENT = "explicit_consent"
-        REQUIRED_BY_LAW = "required_by_law"
-        VITAL_INTEREST = "vital_interest"
-        CONTRACT = "contract"
-        LEGAL_OBLIGATION = "legal_obligation"
-        MADE_PUBLIC = "made_public"
-        LEGAL_CLAIMS = "legal_claims"
-        LEGITIMATE_INTEREST = "legitimate_interest"
+        EXPLICIT_CONSENT = "explicit_consent", _("explicit consent of the data subject")
+        REQUIRED_BY_LAW = "required_by_law", _("expressly provided for by law")
+        VITAL_INTEREST = "vital_interest", _("protection of life or physical integrity")
+        CONTRACT = "contract", _("establishment or performance of a contract")
+        LEGAL_OBLIGATION = "legal_obligation", _("compliance with a legal obligation of the controller")
+        MADE_PUBLIC = "made_public", _("made public by the data subject")
+        LEGAL_CLAIMS = "legal_claims", _("establishment, exercise or protection of a right")
+        LEGITIMATE_INTEREST = "legitimate_interest", _("legitimate interests of the controller")
 
     class ErasureScope(models.TextChoices):
-        CHUNKS = "chunks"  # an erasure removes the chunks that mention the subject (and the source file)
-        DOCUMENT = "document"  # an erasure removes every document that mentions the subject, whole
+        CHUNKS = (
+            "chunks",
+            _("the passages that mention the person"),
+        )  # an erasure removes the chunks that mention the subject (and the source file)
+        DOCUMENT = (
+            "document",
+            _("every document that mentions the person, whole"),
+        )  # an erasure removes every document that mentions the subject, whole
 
     collection = models.OneToOneField("rag.Collection", on_delete=models.CASCADE, related_name="processing")
     purpose = models.TextField(blank=True)
