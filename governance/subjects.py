@@ -5,7 +5,8 @@ name). Their occurrences are found two ways, so neither a missed recognition nor
 - the **subject index**: ``SubjectMention`` rows keyed by HMAC(type + normalised value), written at ingestion
   for every finding whatever the policy did with it (masked, hashed, kept, dropped);
 - an **exact search**: a regular expression per identifier over every stored text — chunks and headings,
-  document titles and file names, questions, answers, citation snippets, conversation titles — that also
+  document titles and file names, questions, answers, citation snippets, feedback comments, conversation
+  titles — that also
   matches other spellings (``TR33 0006 …``, ``+90 (532) …``, ``AYŞE YILMAZ`` for Ayşe Yılmaz) and the
   value's pseudonym where a policy hashed it (``<TCKN_3fa9…>``).
 
@@ -238,7 +239,8 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
             "answers": (
                 "SELECT id FROM rag_answer WHERE question ~* %(p)s OR text ~* %(p)s "
                 "UNION SELECT answer_id FROM rag_citation WHERE snippet ~* %(p)s OR title ~* %(p)s "
-                "OR section ~* %(p)s"
+                "OR section ~* %(p)s "
+                "UNION SELECT answer_id FROM rag_answerfeedback WHERE comment ~* %(p)s"
             ),
             "conversations": "SELECT id FROM rag_conversation WHERE title ~* %(p)s",
         }

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from rag.models import Collection, Document
-from tests.conftest import WorkerProcess
+from tests.conftest import INVENTORY, WorkerProcess
 from tests.files import make_pdf
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -52,17 +53,23 @@ def test_bulk_ingest_walks_folders_waits_and_reports_failures(
 
 
 def test_unknown_collection_is_an_error_unless_created(alice: Any, tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("text")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "a.txt").write_text("text")
     with pytest.raises(CommandError, match="not found"):
-        call_command("ingest", str(tmp_path), "--collection", "New", "--user", "alice", "--no-wait")
+        call_command("ingest", str(files), "--collection", "New", "--user", "alice", "--no-wait")
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps(INVENTORY))
     call_command(
         "ingest",
-        str(tmp_path),
+        str(files),
         "--collection",
         "New",
         "--user",
         "alice",
         "--create",
+        "--inventory",
+        str(inventory),
         "--no-wait",
         stdout=io.StringIO(),
     )
