@@ -68,6 +68,8 @@ IDENTIFIERS = {
 }
 DUE_DAYS = 30  # KVKK Art. 13: at the latest thirty days
 SEAL_PURPOSE = "subject-request"
+# A run older than this is presumed dead (its worker crashed) and may be taken over.
+PROCESSING_LEASE_S = 1800
 Kind = SubjectRequest.Kind
 Status = SubjectRequest.Status
 OPEN = (Status.AWAITING_APPROVAL, Status.QUEUED, Status.PROCESSING)
@@ -355,7 +357,7 @@ def subject_requests_requeue(*, older_than_s: int = 600) -> int:
     now = timezone.now()
     stale = SubjectRequest.objects.filter(
         Q(status=Status.QUEUED, created_at__lt=now - timedelta(seconds=older_than_s))
-        | Q(status=Status.PROCESSING, started_at__lt=now - timedelta(seconds=older_than_s * 3))
+        | Q(status=Status.PROCESSING, started_at__lt=now - timedelta(seconds=PROCESSING_LEASE_S))
     )
     ids = list(stale.values_list("pk", flat=True))
     for request_id in ids:
@@ -367,9 +369,12 @@ def subject_requests_requeue(*, older_than_s: int = 600) -> int:
 def subject_request_process(*, request_id: int, actor: Actor = SYSTEM) -> SubjectRequest | None:
     """Run a queued request (the Celery task calls this). One run at a time per request: the claim is an
     atomic status change; a crash rolls the work back and the sweep sends it again."""
-    claimed = SubjectRequest.objects.filter(
-        pk=request_id, status__in=[Status.QUEUED, Status.PROCESSING]
-    ).update(status=Status.PROCESSING, started_at=timezone.now())
+    stale = timezone.now() - timedelta(seconds=PROCESSING_LEASE_S)
+    claimed = (
+        SubjectRequest.objects.filter(pk=request_id)
+        .filter(Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, started_at__lt=stale))
+        .update(status=Status.PROCESSING, started_at=timezone.now())
+    )
     if not claimed:
         return SubjectRequest.objects.filter(pk=request_id).first()
     request = SubjectRequest.objects.get(pk=request_id)
@@ -579,6 +584,9 @@ def _access(request: SubjectRequest, identifiers: dict[str, list[str]], actor: A
         **export,
     }
     with transaction.atomic():
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != Status.PROCESSING:  # another run finished it meanwhile
+            return request
         request.result = export
         request.status, request.completed_at = Status.COMPLETED, timezone.now()
         request.sealed_identifiers = ""
@@ -613,6 +621,10 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
     from rag.models import Answer, Chunk, Citation, Conversation, Document
 
     with transaction.atomic():
+        # Runs of the same request (a redelivery) queue up here; the second finds it done and stops.
+        request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
+        if request.status != Status.PROCESSING:
+            return request
         found = subject_find(identifiers)
         # Counted first: deleting the chunks deletes their rows too.
         mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).count()
@@ -688,9 +700,13 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             # The source file still holds the erased passages: it goes, so no re-ingestion brings them back.
             if document.file_path:
                 files.append(document.file_path)
+            # Ready, with no task: an ingestion of it in flight or queued (a policy change) discards its work
+            # instead of writing the erased passages back.
             Document.objects.filter(pk=doc).update(
                 chunk_count=Chunk.objects.filter(document_id=doc).count(),
                 file_path="",
+                status=Document.Status.READY,
+                task_id="",
                 updated_at=timezone.now(),
             )
         destroyed = []
