@@ -82,7 +82,7 @@ def can_manage(user: Any, collection: Collection) -> bool:
 def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
     """SQL (and params) selecting the ids of the collections ``user`` may read, for raw selectors."""
     if user is None or not user.is_authenticated:
-        return "SELECT NULL::bigint WHERE false", []
+        return "SELECT NULL::bigint AS id WHERE false", []
     sql = (
         "SELECT c.id FROM rag_collection c WHERE (c.owner_id = %s OR EXISTS ("
         "SELECT 1 FROM governance_collectiongrant g WHERE g.collection_id = c.id AND g.permission = 'read' "
@@ -101,7 +101,7 @@ def special_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
     """SQL (and params) selecting, among the readable collections, those where ``user`` holds a ``special``
     grant (directly or through a group): the only ones whose special-category chunks they retrieve."""
     if user is None or not user.is_authenticated:
-        return "SELECT NULL::bigint WHERE false", []
+        return "SELECT NULL::bigint AS id WHERE false", []
     readable, params = readable_collection_ids_sql(user)
     sql = (
         f"SELECT r.id FROM ({readable}) r WHERE EXISTS ("  # noqa: S608 — constant fragments; values are bound

@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_post_parameters
 
 from governance.access import can_manage, readable_collections
 from governance.audit import actor_for, audit_record
@@ -121,6 +122,7 @@ IDENTIFIER_LABELS = {
 }
 
 
+@sensitive_post_parameters(*IDENTIFIERS)
 @login_required
 def compliance_requests(request: HttpRequest) -> HttpResponse:
     """The list (overdue ones flagged) and the form that opens a request."""

@@ -253,7 +253,7 @@ def inventory_csv(rows: list[dict[str, Any]]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow(
-            ["; ".join(row[c]) if isinstance(row[c], list) else _cell(row[c]) for c in CSV_COLUMNS]
+            [_cell("; ".join(row[c]) if isinstance(row[c], list) else row[c]) for c in CSV_COLUMNS]
         )
     return out.getvalue()
 
@@ -261,4 +261,4 @@ def inventory_csv(rows: list[dict[str, Any]]) -> str:
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     # A cell a spreadsheet would run as a formula is quoted (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

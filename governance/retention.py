@@ -18,6 +18,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -118,6 +119,16 @@ def retention_run(
                     expired_at=document.expires_at,
                 )
                 described["chunks"] = record.chunks
+                # Evidence per document, in the same transaction as its destruction: a run cut short midway
+                # still leaves an audit event for each document it destroyed.
+                audit_record(
+                    action="retention.destroy",
+                    actor=actor,
+                    target_type="document",
+                    target_id=document.pk,
+                    collection_id=document.collection_id,
+                    details={"run_id": run.run_id, "chunks": record.chunks, "sha256": document.sha256},
+                )
                 run.documents.append(described)
         if run.documents:
             audit_record(
@@ -180,5 +191,5 @@ def document_destroy(
         keep_until=now + timedelta(days=settings.DESTRUCTION_RECORD_KEEP_DAYS),
     )
     if document.file_path:
-        transaction.on_commit(lambda: storage.delete(document.file_path))
+        transaction.on_commit(partial(storage.delete, document.file_path), robust=True)
     return record

@@ -31,6 +31,7 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -38,6 +39,7 @@ from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from governance import sealing
 from governance.audit import SYSTEM, Actor, audit_record
@@ -87,6 +89,7 @@ class SubjectRequestError(ValueError):
 # --- identifiers ----------------------------------------------------------------------------------------
 
 
+@sensitive_variables("data", "clean", "values", "raw")
 def identifiers_clean(data: Any) -> dict[str, list[str]]:
     """Validate what the officer typed: each field a value or a list of values (a person may have two
     e-mail addresses); checksums where the identifier has one. Raises SubjectRequestError per field."""
@@ -190,12 +193,17 @@ def identifier_patterns(identifiers: dict[str, list[str]]) -> list[str]:
         elif entity_type == "PHONE":
             digits = digits_only(value)
             national = digits[-10:] if digits.startswith(("90", "0")) or len(digits) == 10 else digits
-            patterns.append(f"(^|[^0-9]){_digits(national)}([^0-9]|$)")
+            # 0532…, (0532)…, +90 532…, 0090 532…: the trunk or country prefix may precede the number.
+            prefix = r"(\+?[[:space:]]*90|0090|0)?[[:space:].()/-]{0,3}"
+            patterns.append(f"(^|[^0-9]){prefix}{_digits(national)}([^0-9]|$)")
         elif entity_type == "IBAN":
             compact = re.sub(r"[^0-9A-Za-z]", "", value).upper()
             patterns.append(_SEPARATORS.join(_letters(ch) if ch.isalpha() else ch for ch in compact))
         elif entity_type == "EMAIL":
-            patterns.append(_letters(value.strip()))
+            # Whole addresses only: ali@x.com is not inside mehmet.ali@x.com or ali@x.com.tr.
+            patterns.append(
+                f"(^|[^[:alnum:]._%+-]){_letters(value.strip())}([^[:alnum:]_.-]|[.]([^[:alnum:]]|$)|$)"
+            )
         else:  # a full name: the words in order, any spacing, Turkish letters either way
             words = [_letters(word) for word in value.split()]
             patterns.append(r"(^|[^[:alpha:]])" + r"[[:space:]]+".join(words) + r"([^[:alpha:]]|$)")
@@ -217,13 +225,21 @@ class Occurrences:
     titled_documents: set[int] = field(default_factory=set)  # title or file name names the subject
     answers: set[int] = field(default_factory=set)  # question, answer text or a citation quotes the subject
     conversations: set[int] = field(default_factory=set)  # conversation title names the subject
+    # Documents not (or not yet) indexed — queued, processing, failed — whose stored file mentions the subject.
+    unindexed_documents: set[int] = field(default_factory=set)
 
     @property
     def chunks(self) -> set[int]:
         return self.by_index | self.by_exact
 
     def total(self) -> int:
-        return len(self.chunks) + len(self.titled_documents) + len(self.answers) + len(self.conversations)
+        return (
+            len(self.chunks)
+            + len(self.titled_documents)
+            + len(self.answers)
+            + len(self.conversations)
+            + len(self.unindexed_documents)
+        )
 
 
 def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
@@ -237,7 +253,7 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
     with connection.cursor() as cursor:
         queries = {
             "by_exact": "SELECT id FROM rag_chunk WHERE text ~* %(p)s OR section ~* %(p)s",
-            "titled_documents": "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s",
+            "titled_documents": "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s OR error ~* %(p)s",
             "answers": (
                 "SELECT id FROM rag_answer WHERE question ~* %(p)s OR text ~* %(p)s "
                 "UNION SELECT answer_id FROM rag_citation WHERE snippet ~* %(p)s OR title ~* %(p)s "
@@ -249,7 +265,34 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
         for name, sql in queries.items():
             cursor.execute(sql, {"p": pattern})
             getattr(found, name).update(row[0] for row in cursor.fetchall())
+    found.unindexed_documents = _unindexed_documents(pattern)
     return found
+
+
+def _unindexed_documents(pattern: str) -> set[int]:
+    """Documents whose passages are not in the database — waiting, being processed, or failed — still have
+    their stored file: it is read and searched with the same expressions (the database evaluates them). A file
+    that does not parse is searched as text as far as it decodes."""
+    from rag import storage
+    from rag.models import Document
+    from rag.parsing import parse
+
+    hits: set[int] = set()
+    pending = Document.objects.exclude(status=Document.Status.READY).exclude(file_path="")
+    for document_id, path, filename in pending.values_list("pk", "file_path", "original_filename"):
+        try:
+            data = storage.read(path)
+        except (FileNotFoundError, ValueError):
+            continue
+        try:
+            text = parse(data, filename)[1].text
+        except Exception:  # noqa: BLE001 — a file that failed ingestion may fail here too; search its bytes
+            text = data.decode("utf-8", errors="ignore")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s ~* %s", [text.replace("\x00", ""), pattern])
+            if cursor.fetchone()[0]:
+                hits.add(document_id)
+    return hits
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -260,6 +303,7 @@ def _require_officer(user: Any) -> None:
         raise SubjectRequestError("Only compliance officers handle data-subject requests.")
 
 
+@sensitive_variables("identifiers", "clean")
 def subject_request_create(
     *, kind: str, identifiers: Any, user: Any, actor: Actor, note: str = ""
 ) -> SubjectRequest:
@@ -269,6 +313,12 @@ def subject_request_create(
     if kind not in Kind.values:
         raise SubjectRequestError("kind must be access or erasure.", {"kind": "access or erasure"})
     clean = identifiers_clean(identifiers)
+    if kind == Kind.ERASURE and set(clean) == {"name"}:
+        raise SubjectRequestError(
+            "An erasure by name alone would also erase the person's namesakes: give at least one other "
+            "identifier (T.C. kimlik no, e-mail, phone, IBAN or tax number).",
+            {"identifiers": "a name and at least one other identifier"},
+        )
     waits = kind == Kind.ERASURE and settings.DSR_ERASURE_APPROVAL
     with transaction.atomic():
         request = SubjectRequest.objects.create(
@@ -385,11 +435,11 @@ def subject_request_process(*, request_id: int, actor: Actor = SYSTEM) -> Subjec
         return _erase(request, identifiers, actor)
     except (OperationalError, InterfaceError):
         # The database went away: nothing was committed; the task retries it (or the sweep sends it again).
-        SubjectRequest.objects.filter(pk=request_id).update(status=Status.QUEUED)
+        SubjectRequest.objects.filter(pk=request_id, status=Status.PROCESSING).update(status=Status.QUEUED)
         raise
     except Exception as exc:
         logger.exception("subject request %s failed", request_id)
-        SubjectRequest.objects.filter(pk=request_id).update(
+        SubjectRequest.objects.filter(pk=request_id, status=Status.PROCESSING).update(
             status=Status.FAILED, error=f"{type(exc).__name__}: processing failed; see the worker log."
         )
         audit_record(
@@ -462,7 +512,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
         )
         .order_by("document_id", "ordinal")
     )
-    document_ids = {c.document_id for c in chunks} | found.titled_documents
+    document_ids = {c.document_id for c in chunks} | found.titled_documents | found.unindexed_documents
     documents = {d.pk: d for d in Document.objects.filter(pk__in=document_ids)}
     collection_ids = {d.collection_id for d in documents.values()}
     collections = {c.pk: c for c in Collection.objects.filter(pk__in=collection_ids)}
@@ -495,6 +545,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
             "ingested_at": d.ingested_at.isoformat() if d.ingested_at else None,
             "uploaded_by": users.get(d.uploaded_by_id or 0, ""),
             "original_file_held": bool(d.file_path),
+            "status": d.status,  # not "ready": held as the uploaded file only, found by searching it
             "sha256": d.sha256,
             "passages": by_document.get(d.pk, []),
         }
@@ -629,7 +680,11 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         # Counted first: deleting the chunks deletes their rows too.
         mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).count()
         chunk_rows = list(Chunk.objects.filter(pk__in=found.chunks).values_list("pk", "document_id", "text"))
-        hit_documents = {document_id for _pk, document_id, _text in chunk_rows} | found.titled_documents
+        hit_documents = (
+            {document_id for _pk, document_id, _text in chunk_rows}
+            | found.titled_documents
+            | found.unindexed_documents
+        )
         documents = {
             d.pk: d for d in Document.objects.select_for_update().filter(pk__in=hit_documents).order_by("pk")
         }
@@ -642,6 +697,7 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             d.pk
             for d in documents.values()
             if d.pk in found.titled_documents
+            or d.pk in found.unindexed_documents  # in flight or failed: only the whole document can go
             or scopes.get(d.collection_id) == ProcessingRecord.ErasureScope.DOCUMENT
         }
         partial_chunks = [
@@ -754,10 +810,23 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             "verification": {
                 "subject_index_hits": len(after.by_index),
                 "exact_search_hits": len(after.by_exact),
-                "other_hits": len(after.titled_documents) + len(after.answers) + len(after.conversations),
+                "other_hits": len(after.titled_documents)
+                + len(after.answers)
+                + len(after.conversations)
+                + len(after.unindexed_documents),
                 "patterns": len(identifier_patterns(identifiers)),
             },
         }
+        # Earlier access exports of this subject hold their passages in clear: they go too. They are recognised
+        # by the subject's pseudonyms, which exist until the keys are shredded just below.
+        own_refs = {ref for refs in request.subject_refs.values() for ref in refs}
+        wiped = 0
+        for earlier in SubjectRequest.objects.select_for_update().filter(kind=Kind.ACCESS).exclude(result={}):
+            if own_refs & {ref for refs in earlier.subject_refs.values() for ref in refs}:
+                earlier.result = {"erased": True, "by_erasure_request": request.pk}
+                earlier.save(update_fields=["result"])
+                wiped += 1
+        receipt["counts"]["access_exports_wiped"] = wiped
         keys = SubjectKey.objects.filter(lookup__in=subject_keys(identifiers)).delete()[0]
         receipt["subject_keys_shredded"] = keys
         request.result = receipt
@@ -772,7 +841,8 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             details={k: v for k, v in receipt.items() if k not in {"chunks", "request_id", "kind"}},
         )
         for path in files:
-            transaction.on_commit(lambda path=path: storage.delete(path))  # type: ignore[misc]
+            # robust: a file that cannot be removed is logged, it does not undo a committed erasure.
+            transaction.on_commit(partial(storage.delete, path), robust=True)
     _vacuum_chunks()
     return request
 

@@ -169,7 +169,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     if not chunks:
         raise IngestFailed("The file contains no readable text.")
     chunks, mentions = _finalize(redactor, chunks)
-    specials = [_special_categories(document, chunk) for chunk in chunks]
+    specials = [_special_categories(document, chunk, title) for chunk in chunks]
     # No transaction is open here: embedding takes seconds to minutes.
     vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks])
 
@@ -278,8 +278,9 @@ def _finalize(
     return final, mentions
 
 
-def _special_categories(document: Document, chunk: TextChunk) -> list[str]:
-    found = special_categories_in(f"{chunk.section}\n{chunk.text}")
+def _special_categories(document: Document, chunk: TextChunk, title: str) -> list[str]:
+    # The title too: "… psikiyatri raporu" makes every passage of the document special.
+    found = special_categories_in(f"{title}\n{chunk.section}\n{chunk.text}")
     if document.special_declared and not found:
         found = ["declared"]
     return found

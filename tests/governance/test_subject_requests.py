@@ -331,3 +331,85 @@ def test_overdue_requests_are_flagged(
     browser.force_login(carol)
     page = browser.get("/compliance/requests/")
     assert page.status_code == 200 and b'class="overdue"' in page.content
+
+
+@pytest.mark.parametrize(
+    ("identifiers", "text", "matches"),
+    [
+        ({"phone": "0532 123 45 67"}, "Tel: (0532) 123 45 67.", True),
+        ({"phone": "0532 123 45 67"}, "GSM +90 532 123 4567", True),
+        ({"phone": "+905321234567"}, "arayın 05321234567 numarasını", True),
+        ({"phone": "0532 123 45 67"}, "kod 153212345670", False),
+        ({"email": "ali@x.com"}, "yazın: ali@x.com.", True),
+        ({"email": "ali@x.com"}, "yazın: mehmet.ali@x.com", False),
+        ({"email": "ali@x.com"}, "yazın: ali@x.com.tr", False),
+        ({"name": "Ayşe Yılmaz"}, "AYSE  YILMAZ imzaladı", True),
+        ({"name": "Ayşe Yılmaz"}, "Ayşegül Yılmaz imzaladı", False),
+        ({"tckn": "10000000146"}, "TC: 100 000 001 46", True),
+        ({"tckn": "10000000146"}, "no 910000000146", False),
+        ({"iban": "TR33 0006 1005 1978 6457 8413 26"}, "iban tr33-0006-1005-1978-6457-8413-26", True),
+    ],
+)
+def test_exact_search_matches_other_spellings_and_only_whole_values(
+    identifiers: dict[str, str], text: str, matches: bool
+) -> None:
+    from django.db import connection
+
+    from governance.subjects import identifier_patterns
+
+    pattern = "|".join(f"({p})" for p in identifier_patterns(identifiers_clean(identifiers)))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s ~* %s", [text, pattern])
+        assert cursor.fetchone()[0] is matches
+
+
+def test_erasure_by_name_alone_is_refused(officers: tuple[Any, Any]) -> None:
+    carol, _dave = officers
+    with pytest.raises(SubjectRequestError, match="namesakes"):
+        subject_request_create(
+            kind="erasure", identifiers={"name": "Ayşe Yılmaz"}, user=carol, actor=actor(carol)
+        )
+    assert subject_request_create(
+        kind="access", identifiers={"name": "Ayşe Yılmaz"}, user=carol, actor=actor(carol)
+    )
+
+
+def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
+    seeded: dict[str, Any], officers: tuple[Any, Any], alice: Any, collection_a: Collection, settings: Any
+) -> None:
+    import io
+
+    from rag import storage
+    from rag.services.documents import document_create
+
+    settings.DSR_ERASURE_APPROVAL = False
+    carol, _dave = officers
+    # Uploaded but not processed yet (a worker will pick it up): only its stored file mentions her.
+    waiting, _ = document_create(
+        collection=collection_a,
+        uploaded_by=alice,
+        stream=io.BytesIO(f"Dilekçe: {AYSE['email']}".encode()),
+        filename="d.txt",
+    )
+    unrelated, _ = document_create(
+        collection=collection_a, uploaded_by=alice, stream=io.BytesIO(b"Toplanti notlari"), filename="n.txt"
+    )
+    access = subject_request_create(kind="access", identifiers=AYSE, user=carol, actor=actor(carol))
+    exported = subject_request_process(request_id=access.pk)
+    assert exported is not None
+    held = {d["document_id"]: d for d in exported.result["documents"]}
+    assert held[waiting.pk]["status"] == "queued" and held[waiting.pk]["passages"] == []
+    assert unrelated.pk not in held
+    erasure = subject_request_create(kind="erasure", identifiers=AYSE, user=carol, actor=actor(carol))
+    done = subject_request_process(request_id=erasure.pk)
+    assert done is not None and done.status == SubjectRequest.Status.COMPLETED, done.error
+    assert (
+        not Document.objects.filter(pk=waiting.pk).exists()
+        and Document.objects.filter(pk=unrelated.pk).exists()
+    )
+    assert done.result["counts"]["access_exports_wiped"] == 1
+    assert SubjectRequest.objects.get(pk=access.pk).result == {
+        "erased": True,
+        "by_erasure_request": erasure.pk,
+    }
+    assert storage.read(unrelated.file_path)
