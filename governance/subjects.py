@@ -253,7 +253,9 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
     with connection.cursor() as cursor:
         queries = {
             "by_exact": "SELECT id FROM rag_chunk WHERE text ~* %(p)s OR section ~* %(p)s",
-            "titled_documents": "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s OR error ~* %(p)s",
+            "titled_documents": (
+                "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s OR error ~* %(p)s"
+            ),
             "answers": (
                 "SELECT id FROM rag_answer WHERE question ~* %(p)s OR text ~* %(p)s "
                 "UNION SELECT answer_id FROM rag_citation WHERE snippet ~* %(p)s OR title ~* %(p)s "
