@@ -149,3 +149,29 @@ def test_retention_command_dry_run_and_run(alice: Any, collection_a: Collection)
     out = io.StringIO()
     call_command("retention", stdout=out)  # nothing expired today
     assert "destroyed 0 document(s)" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_retention_page_shows_the_dry_run_and_runs_it(
+    alice: Any, carol: Any, collection_a: Collection
+) -> None:
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    from governance.roles import COMPLIANCE_GROUP
+
+    with_inventory(collection_a, retention_days=10)
+    documents = make_documents(collection_a, alice, 2, "page")
+    Document.objects.filter(pk=documents[0].pk).update(created_at=timezone.now() - timedelta(days=11))
+    browser = Client()
+    browser.force_login(alice)
+    assert browser.get("/compliance/retention/").status_code == 403
+    carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
+    browser.force_login(carol)
+    page = browser.get("/compliance/retention/").content.decode()
+    assert f'data-document="{documents[0].pk}"' in page and f'data-document="{documents[1].pk}"' not in page
+    ran = browser.post("/compliance/retention/").content.decode()
+    assert "Destroyed 1 document(s)" in ran and "retention" in ran
+    assert list(Document.objects.values_list("pk", flat=True)) == [documents[1].pk]
+    inventory = browser.get("/compliance/inventory/").content.decode()
+    assert f'data-collection="{collection_a.pk}"' in inventory and "legitimate_interest" in inventory
