@@ -64,7 +64,10 @@ DSR_ERASURE_APPROVAL = env_bool("DSR_ERASURE_APPROVAL", True)  # an erasure need
 RETENTION_RUN_EVERY_S = env_int("RETENTION_RUN_EVERY_S", 24 * 3600)
 if not 60 <= RETENTION_RUN_EVERY_S <= 182 * 24 * 3600:
     # The KVKK by-law on erasure, destruction and anonymisation: periodic destruction at most every six months.
-    raise ConfigurationError("RETENTION_RUN_EVERY_S must be between 60 seconds and six months (15724800).")
+    raise ConfigurationError(
+        "RETENTION_RUN_EVERY_S must be between 60 seconds and six months (15724800): the by-law requires "
+        "periodic destruction at most every six months."
+    )
 DESTRUCTION_RECORD_KEEP_DAYS = env_int("DESTRUCTION_RECORD_KEEP_DAYS", 3 * 365 + 1)
 if DESTRUCTION_RECORD_KEEP_DAYS < 3 * 365 + 1:
     raise ConfigurationError("DESTRUCTION_RECORD_KEEP_DAYS must be at least three years (1096 days).")

@@ -7,7 +7,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from governance.audit import actor_for
-from governance.models import ApiKey, CollectionGrant, RedactionPolicy
+from governance.models import (
+    ApiKey,
+    CollectionGrant,
+    DestructionRecord,
+    ProcessingRecord,
+    RedactionPolicy,
+    SubjectRequest,
+)
 from governance.pii.policies import redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy
 from rag.models import Collection
@@ -163,3 +170,69 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # revoke instead: the audit trail refers to keys by id
+
+
+class ProcessingRecordForm(forms.ModelForm):
+    class Meta:
+        model = ProcessingRecord
+        fields = "__all__"
+
+    def clean(self) -> dict[str, Any]:
+        from governance.inventory import FIELDS, InventoryError, inventory_clean
+
+        data = super().clean() or {}
+        try:
+            inventory_clean({name: data[name] for name in FIELDS if name in data})
+        except InventoryError as exc:
+            for name, message in exc.errors.items():
+                self.add_error(name if name in self.fields else None, message)
+        return data
+
+
+@admin.register(ProcessingRecord)
+class ProcessingRecordAdmin(admin.ModelAdmin):
+    """The records-of-processing entries. Saving goes through ``inventory_set``: validated and audited."""
+
+    form = ProcessingRecordForm
+    list_display = ["collection", "legal_basis", "retention_days", "special_categories", "updated_at"]
+    list_filter = ["legal_basis", "special_categories"]
+    readonly_fields = ["updated_by", "created_at", "updated_at"]
+
+    def save_model(self, request: HttpRequest, obj: ProcessingRecord, form: Any, change: bool) -> None:
+        from governance.inventory import FIELDS, inventory_set
+
+        inventory_set(
+            collection_id=obj.collection_id,
+            data={name: getattr(obj, name) for name in FIELDS},
+            actor=actor_for(request),
+            user=request.user,
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a collection without an entry takes no uploads; edit it instead
+
+
+class _ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(SubjectRequest)
+class SubjectRequestAdmin(_ReadOnly):
+    """Read-only: requests are handled on the compliance pages (and the sealed identifiers never shown)."""
+
+    list_display = ["id", "kind", "status", "due_at", "requested_by", "approved_by", "completed_at"]
+    list_filter = ["kind", "status"]
+    exclude = ["sealed_identifiers", "result"]
+
+
+@admin.register(DestructionRecord)
+class DestructionRecordAdmin(_ReadOnly):
+    list_display = ["destroyed_at", "reason", "document_id", "collection_id", "chunks", "keep_until"]
+    list_filter = ["reason"]

@@ -80,6 +80,25 @@ def test_bad_boolean_is_a_configuration_error() -> None:
     assert "DEBUG must be true or false" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("RETENTION_RUN_EVERY_S", str(183 * 24 * 3600), "at most every six months"),
+        ("DESTRUCTION_RECORD_KEEP_DAYS", "365", "at least three years"),
+    ],
+)
+def test_retention_limits_of_the_law_are_enforced_at_start(name: str, value: str, message: str) -> None:
+    result = _python(
+        "import django; django.setup()", **{name: value, "DJANGO_SETTINGS_MODULE": "config.settings"}
+    )
+    assert result.returncode != 0 and message in result.stderr
+    ok = _python(
+        "import django; django.setup(); from django.conf import settings; print(settings.CELERY_BEAT_SCHEDULE)",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    assert ok.returncode == 0 and "governance.tasks.retention_run" in ok.stdout
+
+
 def test_database_url_forms() -> None:
     from config.env import parse_database_url
 

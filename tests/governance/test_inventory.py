@@ -172,3 +172,32 @@ def test_ingest_command_needs_an_inventory_to_create(tmp_path: Any, alice: Any) 
         "--inventory", str(inventory), "--no-wait", stdout=io.StringIO(),
     )  # fmt: skip
     assert Document.objects.filter(collection__name="New2").count() == 1
+
+
+def test_admin_edits_the_entry_through_the_service(admin_client: Any, collection_a: Collection) -> None:
+    from governance.models import ProcessingRecord
+
+    record = ProcessingRecord.objects.get(collection=collection_a)
+    url = f"/admin/governance/processingrecord/{record.pk}/change/"
+    assert admin_client.get(url).status_code == 200
+    form = {
+        "collection": collection_a.pk,
+        "purpose": "Audit",
+        "legal_basis": "contract",
+        "data_subject_categories": '["customers"]',
+        "data_categories": '["contact"]',
+        "recipients": '["auditors"]',
+        "retention_days": "90",
+        "erasure_scope": "document",
+    }
+    assert admin_client.post(url, {**form, "retention_days": "0"}).status_code == 200  # form error, not a 500
+    assert admin_client.post(url, form).status_code == 302
+    record.refresh_from_db()
+    assert (
+        record.retention_days == 90
+        and record.erasure_scope == "document"
+        and record.recipients == ["auditors"]
+    )
+    assert AuditEvent.objects.filter(action="inventory.set", target_id=str(collection_a.pk)).exists()
+    assert admin_client.get("/admin/governance/subjectrequest/").status_code == 200
+    assert admin_client.get("/admin/governance/destructionrecord/").status_code == 200
