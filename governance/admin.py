@@ -175,7 +175,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
 class ProcessingRecordForm(forms.ModelForm):
     class Meta:
         model = ProcessingRecord
-        fields = "__all__"
+        fields = [
+            "collection", "purpose", "legal_basis", "data_subject_categories", "data_categories", "recipients",
+            "retention_days", "special_categories", "erasure_scope",
+        ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
         from governance.inventory import FIELDS, InventoryError, inventory_clean
