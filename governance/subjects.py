@@ -141,6 +141,10 @@ def subject_keys(identifiers: dict[str, list[str]]) -> set[str]:
     return {subject_key(entity_type, value) for entity_type, value in _pairs(identifiers)}
 
 
+def _ref(key: SubjectKey) -> str:
+    return hmac.new(bytes.fromhex(key.secret), b"audit-ref", hashlib.sha256).hexdigest()[:16]
+
+
 def subject_refs(identifiers: dict[str, list[str]], *, create: bool) -> dict[str, list[str]]:
     """The subject's audit pseudonyms: HMAC(own random key of each identifier). ``create``: make missing keys;
     otherwise an identifier whose key was shredded has no ref any more."""
@@ -152,8 +156,7 @@ def subject_refs(identifiers: dict[str, list[str]], *, create: bool) -> dict[str
             SubjectKey.objects.get_or_create(lookup=lookup, defaults={"secret": secrets.token_hex(32)})
             key = SubjectKey.objects.get(lookup=lookup)
         if key is not None:
-            ref = hmac.new(bytes.fromhex(key.secret), b"audit-ref", hashlib.sha256).hexdigest()[:16]
-            refs[entity_type].append(ref)
+            refs[entity_type].append(_ref(key))
     return dict(refs)
 
 
@@ -829,7 +832,7 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
                 earlier.save(update_fields=["result"])
                 wiped += 1
         receipt["counts"]["access_exports_wiped"] = wiped
-        keys = SubjectKey.objects.filter(lookup__in=subject_keys(identifiers)).delete()[0]
+        keys = _shred(request, identifiers)
         receipt["subject_keys_shredded"] = keys
         request.result = receipt
         request.status, request.completed_at = Status.COMPLETED, timezone.now()
@@ -847,6 +850,24 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             transaction.on_commit(partial(storage.delete, path), robust=True)
     _vacuum_chunks()
     return request
+
+
+def _shred(request: SubjectRequest, identifiers: dict[str, list[str]]) -> int:
+    """Destroy the subject's pseudonym keys: those of the identifiers given, and those of identifiers given in
+    earlier requests about the same person (recognised by a shared pseudonym) — an access request that also
+    named a phone number must not stay linkable through it. Returns how many keys were destroyed."""
+    refs = {ref for values in request.subject_refs.values() for ref in values}
+    linked = set(refs)
+    for earlier in SubjectRequest.objects.exclude(pk=request.pk).only("subject_refs"):
+        theirs = {ref for values in (earlier.subject_refs or {}).values() for ref in values}
+        if theirs & refs:
+            linked |= theirs
+    doomed = set(SubjectKey.objects.filter(lookup__in=subject_keys(identifiers)).values_list("pk", flat=True))
+    if linked - refs:
+        for key in SubjectKey.objects.exclude(pk__in=doomed).iterator():
+            if _ref(key) in linked:
+                doomed.add(key.pk)
+    return SubjectKey.objects.filter(pk__in=doomed).delete()[0]
 
 
 def _vacuum_chunks() -> None:

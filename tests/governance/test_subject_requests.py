@@ -408,6 +408,8 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
         and Document.objects.filter(pk=unrelated.pk).exists()
     )
     assert done.result["counts"]["access_exports_wiped"] == 1
+    # The access request also named her phone and IBAN, which the erasure did not: their keys go too.
+    assert subject_refs(identifiers_clean({"phone": AYSE["phone"], "iban": AYSE["iban"]}), create=False) == {}
     assert SubjectRequest.objects.get(pk=access.pk).result == {
         "erased": True,
         "by_erasure_request": erasure.pk,
