@@ -284,15 +284,19 @@ def _unindexed_documents(pattern: str) -> set[int]:
 
     hits: set[int] = set()
     pending = Document.objects.exclude(status=Document.Status.READY).exclude(file_path="")
-    for document_id, path, filename in pending.values_list("pk", "file_path", "original_filename"):
+    rows = pending.values_list("pk", "file_path", "original_filename", "status")
+    for document_id, path, filename, status in rows:
         try:
             data = storage.read(path)
         except (FileNotFoundError, ValueError):
             continue
-        try:
-            text = parse(data, filename)[1].text
-        except Exception:  # noqa: BLE001 — a file that failed ingestion may fail here too; search its bytes
-            text = data.decode("utf-8", errors="ignore")
+        text = data.decode("utf-8", errors="ignore")
+        # A failed file is not parsed again (it may be the one that crashed a worker): its bytes are searched.
+        if status != Document.Status.FAILED:
+            try:
+                text = parse(data, filename)[1].text
+            except Exception:  # noqa: BLE001, S110 — unparseable: its bytes, as decoded above, are searched
+                pass
         with connection.cursor() as cursor:
             cursor.execute("SELECT %s ~* %s", [text.replace("\x00", ""), pattern])
             if cursor.fetchone()[0]:

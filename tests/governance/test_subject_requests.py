@@ -391,6 +391,13 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
         stream=io.BytesIO(f"Dilekçe: {AYSE['email']}".encode()),
         filename="d.txt",
     )
+    failed, _ = document_create(
+        collection=collection_a,
+        uploaded_by=alice,
+        stream=io.BytesIO(f"Not: {AYSE['tckn']}".encode()),
+        filename="f.txt",
+    )
+    Document.objects.filter(pk=failed.pk).update(status=Document.Status.FAILED, error="parser gave up")
     unrelated, _ = document_create(
         collection=collection_a, uploaded_by=alice, stream=io.BytesIO(b"Toplanti notlari"), filename="n.txt"
     )
@@ -403,10 +410,8 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
     erasure = subject_request_create(kind="erasure", identifiers=AYSE, user=carol, actor=actor(carol))
     done = subject_request_process(request_id=erasure.pk)
     assert done is not None and done.status == SubjectRequest.Status.COMPLETED, done.error
-    assert (
-        not Document.objects.filter(pk=waiting.pk).exists()
-        and Document.objects.filter(pk=unrelated.pk).exists()
-    )
+    assert not Document.objects.filter(pk__in=[waiting.pk, failed.pk]).exists()
+    assert Document.objects.filter(pk=unrelated.pk).exists()
     assert done.result["counts"]["access_exports_wiped"] == 1
     # The access request also named her phone and IBAN, which the erasure did not: their keys go too.
     assert subject_refs(identifiers_clean({"phone": AYSE["phone"], "iban": AYSE["iban"]}), create=False) == {}
