@@ -1,6 +1,7 @@
 """Permission-aware retrieval as a property: over random corpora (which collection each chunk lands in),
-random grants (to users and to groups, read or upload) and random searchers, search never returns a chunk
-from a collection the searcher cannot read, and returns k results whenever k readable chunks exist.
+random grants (to users and to groups: read, upload or special), random special-category flags and random
+searchers, search never returns a chunk from a collection the searcher cannot read, nor a special-category
+chunk without a ``special`` grant on its collection, and returns k results whenever k visible chunks exist.
 
 1,000 examples in the default run; ``ACL_EXAMPLES=10000 pytest -m exhaustive`` runs the long one.
 """
@@ -73,7 +74,7 @@ grant_strategy = st.tuples(
     st.sampled_from(["user", "group"]),
     st.integers(0, len(USERS) - 1),
     st.integers(0, COLLECTIONS - 1),
-    st.sampled_from(["read", "upload"]),
+    st.sampled_from(["read", "upload", "special"]),
 )
 
 
@@ -85,6 +86,7 @@ def check(world: dict[str, Any], data: st.DataObject) -> None:
         world["documents"],
     )
     placement = data.draw(st.lists(st.integers(0, COLLECTIONS - 1), min_size=CHUNKS, max_size=CHUNKS))
+    special = data.draw(st.lists(st.booleans(), min_size=CHUNKS, max_size=CHUNKS))
     grants = data.draw(st.lists(grant_strategy, max_size=8))
     members = data.draw(st.lists(st.tuples(st.integers(0, len(USERS) - 1), st.sampled_from(list(groups)))))
     searcher = users[USERS[data.draw(st.integers(0, len(USERS) - 1))]]
@@ -94,7 +96,9 @@ def check(world: dict[str, Any], data: st.DataObject) -> None:
         for index, chunk in enumerate(world["chunks"]):
             target = placement[index]
             Chunk.objects.filter(pk=chunk.pk).update(
-                collection=collections[target], document=documents[target]
+                collection=collections[target],
+                document=documents[target],
+                special_categories=["health"] if special[index] else [],
             )
         for who, user_index, collection_index, permission in set(grants):
             principal = (
@@ -122,11 +126,29 @@ def check(world: dict[str, Any], data: st.DataObject) -> None:
                 )
             )
         )
-        readable_chunks = sum(1 for target in placement if collections[target].pk in readable)
+        special_granted = readable & (
+            set(
+                CollectionGrant.objects.filter(permission="special")
+                .filter(user=searcher)
+                .values_list("collection_id", flat=True)
+            )
+            | set(
+                CollectionGrant.objects.filter(permission="special", group__in=searcher_groups).values_list(
+                    "collection_id", flat=True
+                )
+            )
+        )
+        visible = {
+            chunk.pk
+            for index, chunk in enumerate(world["chunks"])
+            if collections[placement[index]].pk in readable
+            and (not special[index] or collections[placement[index]].pk in special_granted)
+        }
 
         hits = chunk_search(user=searcher, query=query, k=k)
         assert {hit.collection_id for hit in hits} <= readable
-        assert len(hits) == min(k, readable_chunks), (len(hits), k, readable_chunks)
+        assert {hit.chunk_id for hit in hits} <= visible
+        assert len(hits) == min(k, len(visible)), (len(hits), k, len(visible))
         transaction.set_rollback(True)
 
 
