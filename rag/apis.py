@@ -101,6 +101,9 @@ class CollectionListCreateApi(APIView):
 
 class DocumentOutput(serializers.ModelSerializer):
     collection = serializers.IntegerField(source="collection_id")
+    # From rag.selectors.document_list: hidden when they name a special category and the reader may not see it.
+    title = serializers.CharField(source="shown_title")
+    original_filename = serializers.CharField(source="shown_filename")
     collection_name = serializers.CharField(source="collection.name")
 
     class Meta:

@@ -53,6 +53,9 @@ class Document(models.Model):
     language_detected = models.BooleanField(default=False)
     # The uploader declared special-category data (KVKK Art. 6) in it: every chunk is flagged, found or not.
     special_declared = models.BooleanField(default=False)
+    # Its title or file name names a special category ("… psikiyatri raporu.pdf"): both are hidden from readers
+    # without a ``special`` grant (rag.selectors.document_list), like its flagged passages.
+    special_title = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True, help_text="Why ingestion failed, in words a person understands")
     chunk_count = models.PositiveIntegerField(default=0)

@@ -46,9 +46,22 @@ def collection_get(*, user: Any, ref: str | int, for_upload: bool = False) -> Co
     return found
 
 
+HIDDEN_TITLE = "[special-category document]"
+
+
 def document_list(*, user: Any, collection: Collection | None = None) -> QuerySet[Document]:
-    documents = Document.objects.filter(collection__in=readable_collections(user)).select_related(
-        "collection"
+    """Readable documents, with ``shown_title`` and ``shown_filename``: hidden when they name a special
+    category and the user holds no ``special`` grant on the collection."""
+    from django.db.models import Case, F, Q, Value, When
+
+    hidden = Q(special_title=True) & ~Q(collection__in=special_collections(user))
+    documents = (
+        Document.objects.filter(collection__in=readable_collections(user))
+        .select_related("collection")
+        .annotate(
+            shown_title=Case(When(hidden, then=Value(HIDDEN_TITLE)), default=F("title")),
+            shown_filename=Case(When(hidden, then=Value("")), default=F("original_filename")),
+        )
     )
     if collection is not None:
         documents = documents.filter(collection=collection)

@@ -17,6 +17,7 @@ from governance.audit import SYSTEM, Actor, audit_record
 from governance.inventory import inventory_require
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor
+from governance.special import special_categories_in
 from rag import storage
 from rag.models import Chunk, Collection, Document
 from rag.parsing.formats import title_from_filename
@@ -122,6 +123,7 @@ def document_create(
                 file_path=stored.relative_path,
                 language=language,
                 special_declared=special_declared,
+                special_title=bool(special_categories_in(f"{title}\n{filename}")),
                 uploaded_by=uploaded_by,
             )
             document_id = document.pk

@@ -226,6 +226,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         locked.language = language
         locked.language_detected = detected
         locked.title = title
+        locked.special_title = bool(special_categories_in(f"{title}\n{locked.original_filename}"))
         locked.ingested_at = timezone.now()
         locked.save(
             update_fields=[
@@ -237,6 +238,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                 "language",
                 "language_detected",
                 "title",
+                "special_title",
                 "ingested_at",
                 "updated_at",
             ]

@@ -66,14 +66,27 @@ def test_special_chunks_are_invisible_without_the_grant(
     browser.force_login(bob)
     page = browser.get(f"/documents/{health.pk}/")
     assert page.status_code == 200 and b"diyabet" not in page.content
+    # A title naming a special category is hidden from readers without the grant (lists, API, page).
+    titled = ingest_bytes(collection_a, alice, b"Mart ayi kontrol notlari.", "Psikiyatri raporu Mart.txt")
+    assert titled.special_title and Chunk.objects.get(document=titled).special_categories == ["health"]
+    listed = {d["id"]: d for d in client_for(bob).get("/api/v1/documents").json()["results"]}
+    assert (
+        listed[titled.pk]["title"] == "[special-category document]"
+        and listed[titled.pk]["original_filename"] == ""
+    )
+    assert listed[plain.pk]["title"] == plain.title
+    assert b"Psikiyatri" not in browser.get(f"/documents/{titled.pk}/").content
+    assert b"Psikiyatri" not in browser.get("/documents/").content
     # A group holding the special grant on the collection: its members retrieve them, and it is flagged.
     group = Group.objects.create(name="Occupational health")
     bob.groups.add(group)
     CollectionGrant.objects.create(collection=collection_a, group=group, permission="special")
-    assert found(bob) == {plain.pk, health.pk, declared.pk}
+    assert found(bob) == {plain.pk, health.pk, declared.pk, titled.pk}
     assert found(alice) == {plain.pk}
     response = client_for(bob).post("/api/v1/search", {"query": "diyabet teşhisi"}, format="json")
-    special_ids = set(Chunk.objects.filter(document__in=[health, declared]).values_list("pk", flat=True))
+    special_ids = set(
+        Chunk.objects.filter(document__in=[health, declared, titled]).values_list("pk", flat=True)
+    )
     assert special_ids & {h["chunk_id"] for h in response.json()["results"]}
     event = AuditEvent.objects.filter(action="search").last()
     assert event is not None and event.details["special_category"] is True
@@ -85,6 +98,7 @@ def test_special_chunks_are_invisible_without_the_grant(
         set(audit_events({"special": "1"}).values_list("seq", flat=True)) == flagged and event.seq in flagged
     )
     assert b"diyabet" in browser.get(f"/documents/{health.pk}/").content
+    assert b"Psikiyatri raporu" in browser.get(f"/documents/{titled.pk}/").content
     view = AuditEvent.objects.filter(action="document.view", target_id=str(health.pk)).last()
     assert view is not None and view.details["special_category"] is True
     # A special grant never widens reading: without a read grant, the special grant alone gives nothing.
