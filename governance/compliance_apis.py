@@ -250,7 +250,9 @@ class RetentionPreviewApi(APIView):
 
     @extend_schema(summary="Documents the next retention run will destroy")
     def get(self, request: Request) -> Response:
-        return Response({"results": retention_preview()})
+        return Response(
+            {"results": retention_preview(), "conversations": retention_run(dry_run=True).conversations}
+        )
 
 
 class RetentionRunApi(APIView):
@@ -261,7 +263,14 @@ class RetentionRunApi(APIView):
         run = retention_run(actor=actor_for(request))
         if run.already_running:
             return Response({"detail": "A retention run is in progress."}, status=status.HTTP_409_CONFLICT)
-        return Response({"run_id": run.run_id, "destroyed": run.documents, "chunks": run.chunks})
+        return Response(
+            {
+                "run_id": run.run_id,
+                "destroyed": run.documents,
+                "chunks": run.chunks,
+                "conversations": run.conversations,
+            }
+        )
 
 
 class DestructionRecordListApi(APIView):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -215,12 +216,16 @@ def compliance_retention(request: HttpRequest) -> HttpResponse:
         message = (
             _("A retention run is already in progress.")
             if run.already_running
-            else _("Destroyed %(documents)d document(s) and %(chunks)d passage(s).")
-            % {"documents": len(run.documents), "chunks": run.chunks}
+            else _(
+                "Destroyed %(documents)d document(s), %(chunks)d passage(s) and %(conversations)d conversation(s)."
+            )
+            % {"documents": len(run.documents), "chunks": run.chunks, "conversations": run.conversations}
         )
     context = _context(
         request,
         preview=retention_preview(),
+        idle_conversations=retention_run(dry_run=True).conversations,
+        conversation_days=settings.CONVERSATION_RETENTION_DAYS,
         records=DestructionRecord.objects.all()[:200],
         message=message,
         categories=CATEGORIES,

@@ -7,6 +7,9 @@ file and the citation snippets that copied it, and write one ``DestructionRecord
 ``DESTRUCTION_RECORD_KEEP_DAYS``, at least three years; a trigger refuses earlier deletion) plus one audit
 event per run. ``retention_preview`` is the dry run: what the next run would destroy.
 
+Conversations (questions, answers, citation snippets) are kept ``CONVERSATION_RETENTION_DAYS`` after their
+last activity (0: kept until their owner or an erasure deletes them) and destroyed by the same run.
+
 Safe to run twice at once: a run takes a session advisory lock (a second one returns at once), and each
 document is destroyed in its own transaction under a row lock taken with SKIP LOCKED. Running it again
 finds nothing left to do.
@@ -42,6 +45,9 @@ class RetentionRun:
     already_running: bool = False
     documents: list[dict[str, Any]] = field(default_factory=list)
     skipped_locked: int = 0
+    conversations: int = (
+        0  # conversations past CONVERSATION_RETENTION_DAYS (deleted, or to delete in a dry run)
+    )
 
     @property
     def chunks(self) -> int:
@@ -64,6 +70,15 @@ def _expired(now: datetime) -> QuerySet[Any]:
         .filter(expires_at__lte=now)
         .order_by("expires_at", "pk")
     )
+
+
+def _expired_conversations(now: datetime) -> QuerySet[Any]:
+    from rag.models import Conversation
+
+    days = settings.CONVERSATION_RETENTION_DAYS
+    if not days:
+        return Conversation.objects.none()
+    return Conversation.objects.filter(updated_at__lte=now - timedelta(days=days))
 
 
 def retention_preview(*, now: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -92,6 +107,7 @@ def retention_run(
     run = RetentionRun(run_id=str(uuid.uuid4()), dry_run=dry_run)
     if dry_run:
         run.documents = retention_preview(now=now)
+        run.conversations = _expired_conversations(now).count()
         return run
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s)", [_RUN_LOCK])
@@ -130,22 +146,34 @@ def retention_run(
                     details={"run_id": run.run_id, "chunks": record.chunks, "sha256": document.sha256},
                 )
                 run.documents.append(described)
-        if run.documents:
-            audit_record(
-                action="retention.run",
-                actor=actor,
-                target_type="retention_run",
-                target_id=run.run_id,
-                details={
-                    "documents": [d["document_id"] for d in run.documents],
-                    "chunks": run.chunks,
-                    "collections": sorted({d["collection_id"] for d in run.documents}),
-                },
-            )
+        with transaction.atomic():
+            # Questions, answers and the passages their citations copied: kept as long as the conversation is
+            # used, then destroyed like documents (CONVERSATION_RETENTION_DAYS after its last activity).
+            expired = _expired_conversations(now)
+            run.conversations = expired.count()
+            expired.delete()
+            if run.documents or run.conversations:
+                audit_record(
+                    action="retention.run",
+                    actor=actor,
+                    target_type="retention_run",
+                    target_id=run.run_id,
+                    details={
+                        "documents": [d["document_id"] for d in run.documents],
+                        "chunks": run.chunks,
+                        "collections": sorted({d["collection_id"] for d in run.documents}),
+                        "conversations": run.conversations,
+                    },
+                )
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_RUN_LOCK])
-    logger.info("retention run %s: %d document(s) destroyed", run.run_id, len(run.documents))
+    logger.info(
+        "retention run %s: %d document(s), %d conversation(s) destroyed",
+        run.run_id,
+        len(run.documents),
+        run.conversations,
+    )
     return run
 
 

@@ -175,3 +175,20 @@ def test_retention_page_shows_the_dry_run_and_runs_it(
     assert list(Document.objects.values_list("pk", flat=True)) == [documents[1].pk]
     inventory = browser.get("/compliance/inventory/").content.decode()
     assert f'data-collection="{collection_a.pk}"' in inventory and "legitimate_interest" in inventory
+
+
+@pytest.mark.django_db
+def test_idle_conversations_are_destroyed_after_their_own_period(alice: Any, settings: Any) -> None:
+    old = Conversation.objects.create(user=alice, title="old")
+    Answer.objects.create(conversation=old, question="q", text="a")
+    recent = Conversation.objects.create(user=alice, title="recent")
+    Conversation.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=400))
+    assert retention_run(dry_run=True).conversations == 1
+    settings.CONVERSATION_RETENTION_DAYS = 0  # kept
+    assert retention_run().conversations == 0 and Conversation.objects.count() == 2
+    settings.CONVERSATION_RETENTION_DAYS = 365
+    run = retention_run()
+    assert run.conversations == 1
+    assert list(Conversation.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not Answer.objects.filter(conversation_id=old.pk).exists()
+    assert AuditEvent.objects.get(action="retention.run", target_id=run.run_id).details["conversations"] == 1

@@ -51,5 +51,6 @@ class Command(BaseCommand):
                 f"expired {document['expired_at'][:10]}, {document['chunks']} passage(s)"
             )
         self.stdout.write(
-            f"Retention run {run.run_id}: {verb} {len(run.documents)} document(s), {run.chunks} passage(s)."
+            f"Retention run {run.run_id}: {verb} {len(run.documents)} document(s), {run.chunks} passage(s), "
+            f"{run.conversations} conversation(s)."
         )
