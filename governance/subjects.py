@@ -419,6 +419,10 @@ def subject_requests_requeue(*, older_than_s: int = 600) -> int:
         | Q(status=Status.PROCESSING, started_at__lt=now - timedelta(seconds=PROCESSING_LEASE_S))
     )
     ids = list(stale.values_list("pk", flat=True))
+    overdue = SubjectRequest.objects.filter(status__in=OPEN, due_at__lt=now).count()
+    if overdue:
+        # Ids and counts only: the compliance pages and GET /api/v1/subject-requests?overdue=1 list them.
+        logger.warning("%d data-subject request(s) are past their 30-day due date", overdue)
     for request_id in ids:
         SubjectRequest.objects.filter(pk=request_id, status=Status.PROCESSING).update(status=Status.QUEUED)
         _queue_on_commit(request_id)
