@@ -71,6 +71,8 @@ if not 60 <= RETENTION_RUN_EVERY_S <= 182 * 24 * 3600:
 DESTRUCTION_RECORD_KEEP_DAYS = env_int("DESTRUCTION_RECORD_KEEP_DAYS", 3 * 365 + 1)
 # Questions and answers are personal data too: conversations idle this long are destroyed (0: kept).
 CONVERSATION_RETENTION_DAYS = env_int("CONVERSATION_RETENTION_DAYS", 365)
+if CONVERSATION_RETENTION_DAYS < 0:
+    raise ConfigurationError("CONVERSATION_RETENTION_DAYS must be 0 (keep) or a number of days.")
 if DESTRUCTION_RECORD_KEEP_DAYS < 3 * 365 + 1:
     raise ConfigurationError("DESTRUCTION_RECORD_KEEP_DAYS must be at least three years (1096 days).")
 # An operator-installed spaCy pipeline (package name or directory) whose PERSON entities join the built-in

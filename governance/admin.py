@@ -210,6 +210,9 @@ class ProcessingRecordAdmin(admin.ModelAdmin):
             actor=actor_for(request),
             user=request.user,
         )
+        obj.pk = ProcessingRecord.objects.get(
+            collection_id=obj.collection_id
+        ).pk  # for the admin's log and redirect
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a collection without an entry takes no uploads; edit it instead

@@ -34,6 +34,7 @@ from governance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
     is_overdue,
+    overdue_q,
     subject_request_approve,
     subject_request_create,
     subject_request_reject,
@@ -164,10 +165,9 @@ class SubjectRequestListCreateApi(APIView):
         requests = SubjectRequest.objects.select_related("requested_by", "approved_by")
         if request.query_params.get("status"):
             requests = requests.filter(status=request.query_params["status"])
-        rows = [request_data(r, full=False) for r in requests[:500]]
         if request.query_params.get("overdue") in {"1", "true"}:
-            rows = [row for row in rows if row["overdue"]]
-        return Response({"results": rows})
+            requests = requests.filter(overdue_q())
+        return Response({"results": [request_data(r, full=False) for r in requests[:500]]})
 
     @extend_schema(request=InputSerializer, summary="Open a data-subject request (access or erasure)")
     def post(self, request: Request) -> Response:

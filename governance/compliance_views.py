@@ -30,7 +30,7 @@ from governance.inventory import (
     inventory_set,
 )
 from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
-from governance.retention import retention_preview, retention_run
+from governance.retention import collections_without_retention, retention_preview, retention_run
 from governance.roles import is_compliance_officer
 from governance.special import CATEGORIES
 from governance.subjects import (
@@ -190,6 +190,14 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
         name = "export" if found.kind == SubjectRequest.Kind.ACCESS else "erasure-receipt"
         response["Content-Disposition"] = f'attachment; filename="emanet-{name}-{found.pk}.json"'
         return response
+    if found.result:
+        audit_record(
+            action="subject_request.view",
+            actor=actor_for(request),
+            target_type="subject_request",
+            target_id=found.pk,
+            details={"kind": found.kind},
+        )
     context = _context(
         request,
         item=found,
@@ -225,6 +233,7 @@ def compliance_retention(request: HttpRequest) -> HttpResponse:
         request,
         preview=retention_preview(),
         idle_conversations=retention_run(dry_run=True).conversations,
+        unbounded=collections_without_retention(),
         conversation_days=settings.CONVERSATION_RETENTION_DAYS,
         records=DestructionRecord.objects.all()[:200],
         message=message,

@@ -81,6 +81,21 @@ def _expired_conversations(now: datetime) -> QuerySet[Any]:
     return Conversation.objects.filter(updated_at__lte=now - timedelta(days=days))
 
 
+def collections_without_retention() -> list[dict[str, Any]]:
+    """Collections holding documents but no retention period (no complete entry): never destroyed by a run."""
+    from django.db.models import Count
+
+    from rag.models import Collection
+
+    rows = (
+        Collection.objects.filter(documents__isnull=False)
+        .exclude(processing__retention_days__isnull=False)
+        .annotate(documents_held=Count("documents"))
+        .order_by("name")
+    )
+    return [{"collection_id": c.pk, "collection": c.name, "documents": c.documents_held} for c in rows]
+
+
 def retention_preview(*, now: datetime | None = None, limit: int = 1000) -> list[dict[str, Any]]:
     """The dry run: the documents the next run will destroy (at ``now``, default: the present)."""
     rows = _expired(now or timezone.now()).select_related("collection")[:limit]

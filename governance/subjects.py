@@ -75,6 +75,8 @@ PROCESSING_LEASE_S = 1800
 Kind = SubjectRequest.Kind
 Status = SubjectRequest.Status
 OPEN = (Status.AWAITING_APPROVAL, Status.QUEUED, Status.PROCESSING)
+# Not answered yet: a failed request still owes the person an answer by its due date.
+UNANSWERED = (*OPEN, Status.FAILED)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
@@ -230,6 +232,8 @@ class Occurrences:
     conversations: set[int] = field(default_factory=set)  # conversation title names the subject
     # Documents not (or not yet) indexed — queued, processing, failed — whose stored file mentions the subject.
     unindexed_documents: set[int] = field(default_factory=set)
+    # Not indexed and not readable as text (a damaged PDF that failed ingestion): cannot be ruled out.
+    unsearchable_documents: set[int] = field(default_factory=set)
 
     @property
     def chunks(self) -> set[int]:
@@ -270,38 +274,48 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
         for name, sql in queries.items():
             cursor.execute(sql, {"p": pattern})
             getattr(found, name).update(row[0] for row in cursor.fetchall())
-    found.unindexed_documents = _unindexed_documents(pattern)
+    found.unindexed_documents, found.unsearchable_documents = _unindexed_documents(pattern)
     return found
 
 
-def _unindexed_documents(pattern: str) -> set[int]:
+def _unindexed_documents(pattern: str) -> tuple[set[int], set[int]]:
     """Documents whose passages are not in the database — waiting, being processed, or failed — still have
-    their stored file: it is read and searched with the same expressions (the database evaluates them). A file
-    that does not parse is searched as text as far as it decodes."""
+    their stored file: it is parsed and searched with the same expressions (the database evaluates them).
+    Returns (documents that mention the subject, documents that could not be searched). A file that crashed
+    a worker is not parsed again, and one that does not parse is searched as far as its bytes decode as text;
+    when that is not possible (a broken PDF, a damaged .docx) it is reported as unsearchable, never as clean."""
     from rag import storage
     from rag.models import Document
     from rag.parsing import parse
+    from rag.services.ingest import MAX_ATTEMPTS
 
     hits: set[int] = set()
+    unsearchable: set[int] = set()
     pending = Document.objects.exclude(status=Document.Status.READY).exclude(file_path="")
-    rows = pending.values_list("pk", "file_path", "original_filename", "status")
-    for document_id, path, filename, status in rows:
+    rows = pending.values_list("pk", "file_path", "original_filename", "status", "attempts")
+    for document_id, path, filename, status, attempts in rows:
         try:
             data = storage.read(path)
         except (FileNotFoundError, ValueError):
             continue
-        text = data.decode("utf-8", errors="ignore")
-        # A failed file is not parsed again (it may be the one that crashed a worker): its bytes are searched.
-        if status != Document.Status.FAILED:
+        text, complete = None, False
+        if not (status == Document.Status.FAILED and attempts > MAX_ATTEMPTS):
             try:
-                text = parse(data, filename)[1].text
-            except Exception:  # noqa: BLE001, S110 — unparseable: its bytes, as decoded above, are searched
-                pass
+                text, complete = parse(data, filename)[1].text, True
+            except Exception:  # noqa: BLE001 — unparseable: fall back to its bytes below
+                text = None
+        if text is None:
+            try:
+                text, complete = data.decode("utf-8"), True  # plain text after all
+            except UnicodeDecodeError:
+                text = data.decode("utf-8", errors="ignore")
         with connection.cursor() as cursor:
             cursor.execute("SELECT %s ~* %s", [text.replace("\x00", ""), pattern])
             if cursor.fetchone()[0]:
                 hits.add(document_id)
-    return hits
+            elif not complete:
+                unsearchable.add(document_id)
+    return hits, unsearchable
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -419,7 +433,7 @@ def subject_requests_requeue(*, older_than_s: int = 600) -> int:
         | Q(status=Status.PROCESSING, started_at__lt=now - timedelta(seconds=PROCESSING_LEASE_S))
     )
     ids = list(stale.values_list("pk", flat=True))
-    overdue = SubjectRequest.objects.filter(status__in=OPEN, due_at__lt=now).count()
+    overdue = SubjectRequest.objects.filter(overdue_q(now)).count()
     if overdue:
         # Ids and counts only: the compliance pages and GET /api/v1/subject-requests?overdue=1 list them.
         logger.warning("%d data-subject request(s) are past their 30-day due date", overdue)
@@ -482,7 +496,11 @@ def subject_request_retry(*, request: SubjectRequest, user: Any, actor: Actor) -
 
 
 def is_overdue(request: SubjectRequest, now: Any = None) -> bool:
-    return request.status in OPEN and request.due_at < (now or timezone.now())
+    return request.status in UNANSWERED and request.due_at < (now or timezone.now())
+
+
+def overdue_q(now: Any = None) -> Q:
+    return Q(status__in=UNANSWERED, due_at__lt=now or timezone.now())
 
 
 # --- access -----------------------------------------------------------------------------------------------
@@ -603,7 +621,23 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
             for a in answers.order_by("created_at")
         ],
         "accessed": _accesses(document_ids, {c.pk for c in chunks}, users),
+        # Failed uploads whose file could not be read as text: they may mention the person; an officer checks.
+        "unsearchable_documents": _unsearchable(found.unsearchable_documents),
     }
+
+
+def _unsearchable(document_ids: set[int]) -> list[dict[str, Any]]:
+    from rag.models import Document
+
+    return [
+        {
+            "document_id": d.pk,
+            "collection_id": d.collection_id,
+            "status": d.status,
+            "uploaded_at": d.created_at.isoformat(),
+        }
+        for d in Document.objects.filter(pk__in=document_ids).order_by("pk")
+    ]
 
 
 def _usernames() -> dict[int, str]:
@@ -820,6 +854,8 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             "documents_redacted": sorted(partial_documents),
             "chunks": removed_chunks,
             "chunks_digest": hashlib.sha256("".join(hashes).encode()).hexdigest(),
+            # Could not be searched (failed uploads that do not read as text): for an officer to check and delete.
+            "unsearchable_documents": _unsearchable(after.unsearchable_documents),
             "verification": {
                 "subject_index_hits": len(after.by_index),
                 "exact_search_hits": len(after.by_exact),
@@ -832,15 +868,32 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         }
         # Earlier access exports of this subject hold their passages in clear: they go too. They are recognised
         # by the subject's pseudonyms, which exist until the keys are shredded just below.
+        # Also any export that held a passage just removed or whose text names the person (an export made with
+        # other identifiers than this erasure's).
         own_refs = {ref for refs in request.subject_refs.values() for ref in refs}
+        removed = set(removed_ids)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM governance_subjectrequest WHERE kind = 'access' AND result::text ~* %s",
+                [_regex(identifiers)],
+            )
+            naming = {row[0] for row in cursor.fetchall()}
         wiped = 0
+        linked_refs: set[str] = set()
         for earlier in SubjectRequest.objects.select_for_update().filter(kind=Kind.ACCESS).exclude(result={}):
-            if own_refs & {ref for refs in earlier.subject_refs.values() for ref in refs}:
+            held = {
+                passage.get("chunk_id")
+                for document in (earlier.result.get("documents") or [])
+                for passage in (document.get("passages") or [])
+            }
+            theirs = {ref for refs in earlier.subject_refs.values() for ref in refs}
+            if own_refs & theirs or held & removed or earlier.pk in naming:
                 earlier.result = {"erased": True, "by_erasure_request": request.pk}
                 earlier.save(update_fields=["result"])
                 wiped += 1
+                linked_refs |= theirs
         receipt["counts"]["access_exports_wiped"] = wiped
-        keys = _shred(request, identifiers)
+        keys = _shred(request, identifiers, linked_refs)
         receipt["subject_keys_shredded"] = keys
         request.result = receipt
         request.status, request.completed_at = Status.COMPLETED, timezone.now()
@@ -860,12 +913,13 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
     return request
 
 
-def _shred(request: SubjectRequest, identifiers: dict[str, list[str]]) -> int:
+def _shred(request: SubjectRequest, identifiers: dict[str, list[str]], linked_refs: set[str]) -> int:
     """Destroy the subject's pseudonym keys: those of the identifiers given, and those of identifiers given in
-    earlier requests about the same person (recognised by a shared pseudonym) — an access request that also
-    named a phone number must not stay linkable through it. Returns how many keys were destroyed."""
+    earlier requests about the same person (recognised by a shared pseudonym, or by an export that held their
+    passages) — an access request that also named a phone number must not stay linkable through it. Returns
+    how many keys were destroyed."""
     refs = {ref for values in request.subject_refs.values() for ref in values}
-    linked = set(refs)
+    linked = refs | linked_refs  # the pseudonyms of the exports just wiped are this person's too
     for earlier in SubjectRequest.objects.exclude(pk=request.pk).only("subject_refs"):
         theirs = {ref for values in (earlier.subject_refs or {}).values() for ref in values}
         if theirs & refs:

@@ -117,6 +117,8 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     import hashlib
     import json
 
+    from governance.access import special_collections
+    from governance.audit import audit_record
     from governance.models import AuditEvent
     from rag.models import Answer, Chunk
     from rag.views import _base_context
@@ -129,17 +131,33 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     sources = []
     if event.target_type == "answer" and event.target_id.isdigit():
         answer = Answer.objects.filter(pk=int(event.target_id)).prefetch_related("citations").first()
+        special = set(special_collections(request.user).values_list("pk", flat=True))
         for ref in event.details.get("chunks", []):
-            chunk = Chunk.objects.filter(pk=ref.get("chunk_id")).only("text", "document_id").first()
+            chunk = (
+                Chunk.objects.filter(pk=ref.get("chunk_id"))
+                .only("text", "document_id", "collection_id", "special_categories")
+                .first()
+            )
             now = hashlib.sha256(chunk.text.encode()).hexdigest()[:16] if chunk else None
+            # Special-category passages need the special grant here too, officer or not.
+            hidden = (
+                chunk is not None and bool(chunk.special_categories) and chunk.collection_id not in special
+            )
             sources.append(
                 {
                     **ref,
-                    "text": chunk.text if chunk else "",
+                    "text": _("[special-category passage]") if hidden else chunk.text if chunk else "",
                     "unchanged": now == ref.get("version"),
                     "gone": chunk is None,
                 }
             )
+    audit_record(
+        action="audit.view",
+        actor=actor_for(request),
+        target_type="audit_event",
+        target_id=event.seq,
+        details={"passages_shown": [s["chunk_id"] for s in sources if s.get("text")]},
+    )
     related = []
     if event.correlation_id:
         related = list(

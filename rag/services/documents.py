@@ -110,6 +110,9 @@ def document_create(
     existing = _live_duplicate(collection, stored.sha256)
     if existing is not None:
         storage.delete(stored.relative_path)
+        if special_declared and not existing.special_declared:
+            # The same file again, now declared special: the existing document takes the declaration.
+            _declare_special(existing, actor=actor)
         return existing, False
     try:
         with transaction.atomic():
@@ -148,6 +151,24 @@ def document_create(
             raise
         return existing, False
     return document, True
+
+
+def _declare_special(document: Document, *, actor: Actor) -> None:
+    """Flag every passage of an existing document as the ingestion would have (a passage without a detected
+    category becomes "declared"); a run in progress reads the flag when it stores its passages."""
+    with transaction.atomic():
+        Document.objects.filter(pk=document.pk).update(special_declared=True, updated_at=timezone.now())
+        Chunk.objects.filter(document_id=document.pk, special_categories=[]).update(
+            special_categories=["declared"]
+        )
+        audit_record(
+            action="document.declare_special",
+            actor=actor,
+            target_type="document",
+            target_id=document.pk,
+            collection_id=document.collection_id,
+        )
+    document.refresh_from_db()
 
 
 def _live_duplicate(collection: Collection, sha256: str) -> Document | None:

@@ -13,6 +13,7 @@ and never two. Only one run works on a document at a time (``document_claim``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from dataclasses import replace
@@ -98,7 +99,9 @@ def document_mark_failed(*, document_id: int, reason: str, task_id: str | None =
             target_type="document",
             target_id=document_id,
             collection_id=row.collection_id,
-            details={"reason": error},
+            # The readable reason lives on the document (erasable); the append-only trail keeps its hash only:
+            # a parser message can quote the file.
+            details={"reason_sha256": hashlib.sha256(error.encode()).hexdigest(), "reason_chars": len(error)},
         )
     return True
 
@@ -183,6 +186,8 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                 "document %s was taken over by another run; discarding this one's chunks", document.pk
             )
             return locked
+        if locked.special_declared and not document.special_declared:  # declared while this run worked
+            specials = [special or ["declared"] for special in specials]
         Chunk.objects.filter(document_id=document.pk).delete()
         stored = Chunk.objects.bulk_create(
             [

@@ -173,6 +173,9 @@ def test_retention_page_shows_the_dry_run_and_runs_it(
     ran = browser.post("/compliance/retention/").content.decode()
     assert "Destroyed 1 document(s)" in ran and "retention" in ran
     assert list(Document.objects.values_list("pk", flat=True)) == [documents[1].pk]
+    bare = Collection.objects.create(name="Bare", owner=alice)
+    Document.objects.filter(pk=documents[1].pk).update(collection=bare)
+    assert "has no retention period" in browser.get("/compliance/retention/").content.decode()
     inventory = browser.get("/compliance/inventory/").content.decode()
     assert f'data-collection="{collection_a.pk}"' in inventory and "legitimate_interest" in inventory
 

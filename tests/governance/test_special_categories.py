@@ -107,3 +107,36 @@ def test_special_chunks_are_invisible_without_the_grant(
     carol.groups.add(stranger_group)
     CollectionGrant.objects.create(collection=collection_a, group=stranger_group, permission="special")
     assert found(carol) == set()
+
+
+def test_passages_stored_before_the_upgrade_are_flagged_by_the_migration(
+    alice: Any, collection_a: Collection
+) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    health = ingest_bytes(collection_a, alice, HEALTH.encode(), "rapor.txt")
+    plain = ingest_bytes(collection_a, alice, PLAIN.encode(), "izin.txt")
+    Chunk.objects.update(special_categories=[])  # as they were before rag 0007
+    migration = importlib.import_module("rag.migrations.0009_flag_existing_special_categories")
+    migration.flag(apps, None)
+    assert Chunk.objects.get(document=health).special_categories == ["health"]
+    assert Chunk.objects.get(document=plain).special_categories == []
+
+
+def test_uploading_the_same_file_again_as_special_flags_the_existing_document(
+    alice: Any, collection_a: Collection
+) -> None:
+    import io
+
+    from rag.services.documents import document_create
+
+    plain = ingest_bytes(collection_a, alice, PLAIN.encode(), "izin.txt")
+    again, created = document_create(
+        collection=collection_a, uploaded_by=alice, stream=io.BytesIO(PLAIN.encode()), filename="izin.txt",
+        special_declared=True,
+    )  # fmt: skip
+    assert not created and again.pk == plain.pk and again.special_declared
+    assert Chunk.objects.get(document=plain).special_categories == ["declared"]
+    assert AuditEvent.objects.filter(action="document.declare_special", target_id=str(plain.pk)).exists()

@@ -256,8 +256,12 @@ def test_erasure_removes_everything_about_the_subject_and_proves_it(
         assert value not in json.dumps(
             list(AuditEvent.objects.values("details")), ensure_ascii=False, default=str
         )
-    if receipt["counts"]["documents_destroyed"]:
-        assert DestructionRecord.objects.filter(reason="erasure", run_id=f"erasure-{request.pk}").exists()
+    # The table of collection B had one passage, all hers: that document went whole, and it is recorded.
+    assert receipt["counts"]["documents_destroyed"] == 1 and receipt["counts"]["documents_redacted"] == 1
+    assert (
+        DestructionRecord.objects.get(reason="erasure", run_id=f"erasure-{request.pk}").document_id
+        == seeded["ayse"][1].pk
+    )
 
     # Crypto-shredding: the subject's pseudonym keys are gone, the audit rows naming them stay and verify.
     assert not SubjectKey.objects.exists() or subject_refs(identifiers, create=False) == {}
@@ -407,7 +411,8 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
     held = {d["document_id"]: d for d in exported.result["documents"]}
     assert held[waiting.pk]["status"] == "queued" and held[waiting.pk]["passages"] == []
     assert unrelated.pk not in held
-    erasure = subject_request_create(kind="erasure", identifiers=AYSE, user=carol, actor=actor(carol))
+    named = {k: AYSE[k] for k in ("tckn", "email", "name")}  # not her phone and IBAN this time
+    erasure = subject_request_create(kind="erasure", identifiers=named, user=carol, actor=actor(carol))
     done = subject_request_process(request_id=erasure.pk)
     assert done is not None and done.status == SubjectRequest.Status.COMPLETED, done.error
     assert not Document.objects.filter(pk__in=[waiting.pk, failed.pk]).exists()
@@ -420,3 +425,45 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
         "by_erasure_request": erasure.pk,
     }
     assert storage.read(unrelated.file_path)
+
+
+def test_damaged_failed_files_are_reported_unsearchable_and_exports_by_other_identifiers_wiped(
+    seeded: dict[str, Any], officers: tuple[Any, Any], alice: Any, collection_a: Collection, settings: Any
+) -> None:
+    import io
+
+    from rag.services.documents import document_create
+
+    settings.DSR_ERASURE_APPROVAL = False
+    carol, _dave = officers
+    # A "PDF" that failed ingestion and whose bytes are not text: it cannot be ruled out, so it is reported.
+    broken, _ = document_create(
+        collection=collection_a,
+        uploaded_by=alice,
+        stream=io.BytesIO(b"%PDF-1.4\n\x9c\xff\xfe\x00\x81"),
+        filename="b.pdf",
+    )
+    Document.objects.filter(pk=broken.pk).update(status=Document.Status.FAILED, error="damaged")
+    # An access request made with her e-mail only; the erasure later names her TCKN and name.
+    access = subject_request_create(
+        kind="access", identifiers={"email": AYSE["email"]}, user=carol, actor=actor(carol)
+    )
+    exported = subject_request_process(request_id=access.pk)
+    assert exported is not None and exported.result["summary"]["passages"] > 0
+    assert [d["document_id"] for d in exported.result["unsearchable_documents"]] == [broken.pk]
+    erasure = subject_request_create(
+        kind="erasure",
+        identifiers={"tckn": AYSE["tckn"], "name": AYSE["name"]},
+        user=carol,
+        actor=actor(carol),
+    )
+    done = subject_request_process(request_id=erasure.pk)
+    assert done is not None and done.status == SubjectRequest.Status.COMPLETED, done.error
+    assert [d["document_id"] for d in done.result["unsearchable_documents"]] == [broken.pk]
+    assert Document.objects.filter(pk=broken.pk).exists()  # left for an officer to check
+    # The earlier export held passages this erasure removed: wiped, and its e-mail pseudonym key shredded.
+    assert SubjectRequest.objects.get(pk=access.pk).result == {
+        "erased": True,
+        "by_erasure_request": erasure.pk,
+    }
+    assert subject_refs(identifiers_clean({"email": AYSE["email"]}), create=False) == {}
