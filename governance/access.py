@@ -79,6 +79,27 @@ def can_manage(user: Any, collection: Collection) -> bool:
     )
 
 
+def inventory_collection(user: Any, collection_id: int) -> Collection | None:
+    """The collection whose records-of-processing entry ``user`` may see: readers of the collection and
+    compliance officers (who keep the records of every collection). None: not found or not theirs to see."""
+    from governance.roles import is_compliance_officer
+    from rag.models import Collection
+
+    collection = Collection.objects.filter(pk=collection_id).first()
+    if collection is None:
+        return None
+    if is_compliance_officer(user) or readable_collections(user).filter(pk=collection_id).exists():
+        return collection
+    return None
+
+
+def can_edit_inventory(user: Any, collection: Collection) -> bool:
+    """Its owner, administrators and compliance officers."""
+    from governance.roles import is_compliance_officer
+
+    return can_manage(user, collection) or is_compliance_officer(user)
+
+
 def readable_collection_ids_sql(user: Any) -> tuple[str, list[Any]]:
     """SQL (and params) selecting the ids of the collections ``user`` may read, for raw selectors."""
     if user is None or not user.is_authenticated:

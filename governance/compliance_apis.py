@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.access import can_manage, readable_collections
+from governance.access import can_edit_inventory, inventory_collection
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import actor_for, audit_record
 from governance.inventory import (
@@ -50,13 +50,10 @@ class _Officers(permissions.BasePermission):
 
 
 def _collection_for_inventory(user: Any, collection_id: int, *, write: bool) -> Any:
-    from rag.models import Collection
-
-    collection = Collection.objects.filter(pk=collection_id).first()
-    officer = is_compliance_officer(user)
-    if collection is None or not (officer or readable_collections(user).filter(pk=collection_id).exists()):
+    collection = inventory_collection(user, collection_id)
+    if collection is None:
         raise NotFound("No such collection, or you may not read it.")
-    if write and not (officer or can_manage(user, collection)):
+    if write and not can_edit_inventory(user, collection):
         raise PermissionDenied(
             "Only the collection's owner, an administrator or a compliance officer may change it."
         )

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
-from governance.access import can_manage, readable_collections
+from governance.access import can_edit_inventory, inventory_collection
 from governance.audit import actor_for, audit_record
 from governance.inventory import (
     FIELDS,
@@ -62,15 +62,11 @@ def _officers_only(request: HttpRequest) -> None:
 def collection_processing(request: HttpRequest, collection_id: int) -> HttpResponse:
     """A collection's records-of-processing entry: readers see it, its owner, administrators and compliance
     officers change it."""
-    from rag.models import Collection
 
-    collection = Collection.objects.filter(pk=collection_id).first()
-    officer = is_compliance_officer(request.user)
-    if collection is None or not (
-        officer or readable_collections(request.user).filter(pk=collection_id).exists()
-    ):
+    collection = inventory_collection(request.user, collection_id)
+    if collection is None:
         raise Http404(_("No such collection."))
-    can_edit = officer or can_manage(request.user, collection)
+    can_edit = can_edit_inventory(request.user, collection)
     errors: dict[str, str] = {}
     message, status = "", 200
     if request.method == "POST":
