@@ -771,11 +771,10 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             )
         ]
         removed_ids = [c["chunk_id"] for c in removed_chunks]
-        # Cached answers and citations that quoted a removed passage, and answers naming the subject.
+        # Cached answers that quoted a passage mentioning the subject, or name them. Answers that cited another
+        # passage of a document destroyed whole keep their text; their citation's copy goes with the document.
         answers = set(found.answers) | set(
-            Citation.objects.filter(Q(chunk_id__in=removed_ids) | Q(document_id__in=whole)).values_list(
-                "answer_id", flat=True
-            )
+            Citation.objects.filter(chunk_id__in=found.chunks).values_list("answer_id", flat=True)
         )
         touched_conversations = (
             set(Answer.objects.filter(pk__in=answers).values_list("conversation_id", flat=True))

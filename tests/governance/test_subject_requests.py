@@ -277,6 +277,22 @@ def test_document_scope_erases_whole_documents_and_records_it(
     settings.DSR_ERASURE_APPROVAL = False
     carol, _dave = officers
     with_inventory(seeded["ayse"][0].collection, erasure_scope="document")
+    # An answer that cited another passage of her letter (one that does not mention her).
+    mentioning = subject_find(identifiers_clean(AYSE)).chunks
+    other = Chunk.objects.filter(document=seeded["ayse"][0]).exclude(pk__in=mentioning).last()
+    assert other is not None
+    conversation = Conversation.objects.create(user=seeded["ayse"][0].uploaded_by, title="süreç")
+    unrelated = Answer.objects.create(
+        conversation=conversation, question="Süreç nasıl?", text="Şube onayı [1]."
+    )
+    Citation.objects.create(
+        answer=unrelated,
+        n=1,
+        chunk=other,
+        document=seeded["ayse"][0],
+        title="kredi",
+        snippet=other.text[:300],
+    )
     request = subject_request_create(kind="erasure", identifiers=AYSE, user=carol, actor=actor(carol))
     assert request.status == SubjectRequest.Status.QUEUED
     done = subject_request_process(request_id=request.pk)
@@ -285,6 +301,9 @@ def test_document_scope_erases_whole_documents_and_records_it(
     record = DestructionRecord.objects.get(document_id=seeded["ayse"][0].pk)
     assert record.reason == "erasure" and record.chunks > 1
     assert Document.objects.filter(pk__in=[d.pk for d in seeded["mehmet"]]).count() == 2
+    # That answer stays; its copy of the destroyed passage does not.
+    kept = Citation.objects.get(answer=unrelated)
+    assert kept.snippet == "" and kept.chunk_id is None and kept.title == "[destroyed]"
 
 
 def test_only_compliance_officers_open_requests(
