@@ -685,15 +685,11 @@ def _access(request: SubjectRequest, identifiers: dict[str, list[str]], actor: A
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         if request.status != Status.PROCESSING:  # another run finished it meanwhile
             return request
-        request.result = export
-        request.status, request.completed_at = Status.COMPLETED, timezone.now()
-        request.sealed_identifiers = ""
-        request.save(update_fields=["result", "status", "completed_at", "sealed_identifiers"])
-        audit_record(
+        _complete(
+            request,
+            result=export,
             action="subject_request.access",
             actor=actor,
-            target_type="subject_request",
-            target_id=request.pk,
             details={
                 "subject": request.subject_refs,
                 "summary": export["summary"],
@@ -702,6 +698,20 @@ def _access(request: SubjectRequest, identifiers: dict[str, list[str]], actor: A
             },
         )
     return request
+
+
+def _complete(
+    request: SubjectRequest, *, result: dict[str, Any], action: str, actor: Actor, details: dict[str, Any]
+) -> None:
+    """Close a request with its export or receipt, wipe the identifiers, and say so in the audit trail — in
+    the caller's transaction, so that all of it happens with the work or none of it does."""
+    request.result = result
+    request.status, request.completed_at = Status.COMPLETED, timezone.now()
+    request.sealed_identifiers = ""
+    request.save(update_fields=["result", "status", "completed_at", "sealed_identifiers"])
+    audit_record(
+        action=action, actor=actor, target_type="subject_request", target_id=request.pk, details=details
+    )
 
 
 def _canonical(value: Any) -> str:
@@ -894,15 +904,11 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         receipt["counts"]["access_exports_wiped"] = wiped
         keys = _shred(request, identifiers, linked_refs)
         receipt["subject_keys_shredded"] = keys
-        request.result = receipt
-        request.status, request.completed_at = Status.COMPLETED, timezone.now()
-        request.sealed_identifiers = ""
-        request.save(update_fields=["result", "status", "completed_at", "sealed_identifiers"])
-        audit_record(
+        _complete(
+            request,
+            result=receipt,
             action="subject_request.erasure_receipt",
             actor=actor,
-            target_type="subject_request",
-            target_id=request.pk,
             details={k: v for k, v in receipt.items() if k not in {"chunks", "request_id", "kind"}},
         )
         for path in files:
