@@ -65,14 +65,14 @@ def measure(size: int, mentions: int, repeat: int, rng: random.Random, vocabular
     from search import build
 
     from governance.audit import Actor
-    from governance.models import SubjectRequest
-    from governance.subjects import (
+    from governance.compliance.subjects import (
         identifiers_clean,
         subject_access_export,
         subject_find,
         subject_request_create,
         subject_request_process,
     )
+    from governance.models import SubjectRequest
 
     build(size, rng, vocabulary)
     chosen = plant(mentions, rng)

@@ -15,9 +15,9 @@ from governance.models import (
     RedactionPolicy,
     SubjectRequest,
 )
-from governance.pii.policies import redaction_policy_set
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy
 from rag.models import Collection
+from rag.services.collections import redaction_policy_set
 
 
 @admin.register(CollectionGrant)

@@ -13,11 +13,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from governance.access import readable_collections
 from governance.audit import actor_for
 from governance.pii import engine
-from governance.pii.policies import policy_for_collection, redaction_policy_set
+from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
+from rag.selectors import readable_collections
+from rag.services.collections import redaction_policy_set
 
 
 def _readable_collection_id(user: Any, collection_id: int) -> int:

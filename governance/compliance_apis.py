@@ -16,21 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.access import can_edit_inventory, inventory_collection
+from governance.access import can_edit_inventory
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import actor_for, audit_record
-from governance.inventory import (
-    InventoryError,
-    inventory_csv,
-    inventory_data,
-    inventory_entry,
-    inventory_rows,
-    inventory_set,
-)
-from governance.models import DestructionRecord, SubjectRequest
-from governance.retention import retention_preview, retention_run
-from governance.roles import is_compliance_officer
-from governance.subjects import (
+from governance.compliance.inventory import inventory_csv, inventory_rows
+from governance.compliance.retention import retention_preview, retention_run
+from governance.compliance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
     is_overdue,
@@ -40,6 +31,15 @@ from governance.subjects import (
     subject_request_reject,
     subject_request_retry,
 )
+from governance.inventory import (
+    InventoryError,
+    inventory_data,
+    inventory_entry,
+    inventory_set,
+)
+from governance.models import DestructionRecord, SubjectRequest
+from governance.roles import is_compliance_officer
+from rag.selectors import inventory_collection
 
 
 class _Officers(permissions.BasePermission):

@@ -17,23 +17,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_post_parameters
 
-from governance.access import can_edit_inventory, inventory_collection
+from governance.access import can_edit_inventory
 from governance.audit import actor_for, audit_record
-from governance.inventory import (
-    FIELDS,
-    LIST_FIELDS,
-    InventoryError,
-    LegalBasis,
-    inventory_data,
-    inventory_entry,
-    inventory_rows,
-    inventory_set,
-)
-from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
-from governance.retention import collections_without_retention, retention_preview, retention_run
-from governance.roles import is_compliance_officer
-from governance.special import CATEGORIES
-from governance.subjects import (
+from governance.compliance.inventory import inventory_rows
+from governance.compliance.retention import retention_preview, retention_run
+from governance.compliance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
     is_overdue,
@@ -42,6 +30,20 @@ from governance.subjects import (
     subject_request_reject,
     subject_request_retry,
 )
+from governance.inventory import (
+    FIELDS,
+    LIST_FIELDS,
+    InventoryError,
+    LegalBasis,
+    inventory_data,
+    inventory_entry,
+    inventory_set,
+)
+from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
+from governance.roles import is_compliance_officer
+from governance.special import CATEGORIES
+from rag.selectors import inventory_collection
+from rag.selectors.lifecycle import collections_without_retention
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:

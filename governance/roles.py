@@ -18,11 +18,18 @@ EMPLOYEE_GROUP = "Employees"
 def role_of(user: Any) -> str:
     if user is None or not getattr(user, "is_authenticated", False):
         return "anonymous"
-    if user.is_staff or user.is_superuser:
+    if is_admin(user):
         return "admin"
     if is_compliance_officer(user):
         return "compliance_officer"
     return "employee"
+
+
+def is_admin(user: Any) -> bool:
+    """Staff (the Django admin) or superuser."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(user.is_staff or user.is_superuser)
 
 
 def is_compliance_officer(user: Any) -> bool:

@@ -6,9 +6,9 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from governance.audit import audit_checkpoint as _audit_checkpoint
-from governance.retention import retention_run as _retention_run
-from governance.subjects import subject_request_process as _subject_request_process
-from governance.subjects import subject_requests_requeue
+from governance.compliance.retention import retention_run as _retention_run
+from governance.compliance.subjects import PROCESS_TASK, subject_requests_requeue
+from governance.compliance.subjects import subject_request_process as _subject_request_process
 
 
 @shared_task(name="governance.tasks.audit_checkpoint", ignore_result=True)
@@ -25,7 +25,7 @@ def retention_run() -> int:
 
 
 @shared_task(
-    name="governance.tasks.subject_request_process",
+    name=PROCESS_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError, InterfaceError),

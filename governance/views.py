@@ -9,9 +9,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from governance.audit import actor_for
-from governance.pii.policies import policy_for_collection, redaction_policy_set
+from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action
 from rag import selectors
+from rag.services.collections import redaction_policy_set
 
 ACTION_LABELS = {
     Action.MASK: gettext_lazy("mask: a numbered placeholder such as <TCKN_1>"),
@@ -117,10 +118,10 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     import hashlib
     import json
 
-    from governance.access import special_collections
     from governance.audit import audit_record
     from governance.models import AuditEvent
     from rag.models import Answer, Chunk
+    from rag.selectors import special_collections
     from rag.views import _base_context
 
     _compliance_only(request)

@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from governance.access import readable_collections
+from governance.audit import actor_for
 from rag.models import Collection, Document
-from rag.services.documents import document_delete
+from rag.selectors import readable_collections
+from rag.services.deletion import document_delete
 
 
 @admin.register(Collection)
@@ -50,8 +51,8 @@ class DocumentAdmin(admin.ModelAdmin):
         return False  # uploads go through the API/CLI so they are hashed, stored and queued
 
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
-        document_delete(document=obj)  # chunks, vectors and the stored file, as the API does
+        document_delete(document=obj, actor=actor_for(request))  # the one deletion path
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
         for document in queryset:
-            document_delete(document=document)
+            document_delete(document=document, actor=actor_for(request))

@@ -16,15 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.health import health_report
-from governance.access import can_write
 from governance.audit import actor_for, audit_record
 from governance.inventory import InventoryError, InventoryIncomplete, entry_of, inventory_data
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Collection, Document
-from rag.services.answers import governed_hits, governed_question, special_flag
+from rag.selectors import can_write
 from rag.services.collections import CollectionNameTaken, collection_create
-from rag.services.documents import document_create, document_delete
+from rag.services.deletion import document_delete
+from rag.services.documents import document_create
+from rag.services.search import search
 
 
 class PayloadTooLarge(APIException):
@@ -257,29 +258,14 @@ class SearchApi(APIView):
         data.is_valid(raise_exception=True)
         refs = data.validated_data.get("collections")
         collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
-        # The query is redacted like a question: personal data does not reach the search logs or statistics.
-        query = governed_question(
-            user=request.user, question=data.validated_data["query"], collection_ids=collection_ids
-        )
-        hits = selectors.chunk_search(
+        hits = search(
             user=request.user,
-            query=query,
+            query=data.validated_data["query"],
             k=data.validated_data["k"],
             collection_ids=collection_ids,
-        )
-        governed = governed_hits(hits)
-        audit_record(
-            action="search",
             actor=actor_for(request),
-            details={
-                "k": data.validated_data["k"],
-                "requested_collections": collection_ids,
-                "chunks": [hit.chunk_id for hit in governed],
-                "query_redactions": query.count("<"),
-                **special_flag([hit.chunk_id for hit in governed if hit.special_categories]),
-            },
         )
-        return Response({"results": self.HitOutput(governed, many=True).data})
+        return Response({"results": self.HitOutput(hits, many=True).data})
 
 
 class HealthApi(APIView):

@@ -8,13 +8,14 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
-from rag.services.documents import documents_requeue_stale
+from rag.services.documents import INGEST_TASK, documents_requeue_stale
 from rag.services.ingest import document_ingest, document_mark_failed
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    name=INGEST_TASK,
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,

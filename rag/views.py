@@ -13,13 +13,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from governance.access import writable_collections
 from governance.audit import actor_for, audit_record
 from governance.inventory import entry_of, inventory_missing
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
 from rag.models import Document
+from rag.selectors import writable_collections
 from rag.services.answers import citation_data, special_flag
 from rag.services.collections import CollectionNameTaken, collection_create
 

@@ -1,16 +1,12 @@
-"""Reading and changing collections' redaction policies."""
+"""Reading and storing collections' redaction policies."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-
-from governance.audit import Actor, audit_record
 from governance.models import RedactionPolicy
 from governance.pii.redaction import Policy
-from governance.roles import role_of
 
 
 def policy_for_collection(collection_id: int) -> Policy:
@@ -24,26 +20,9 @@ def policies_for_collections(collection_ids: Iterable[int]) -> dict[int, Policy]
     return {cid: Policy.from_rules(rows[cid]) if cid in rows else Policy.strict() for cid in ids}
 
 
-def redaction_policy_set(
-    *, collection_id: int, rules: Mapping[str, str], user: Any, actor: Actor | None = None
-) -> tuple[Policy, int]:
-    """Store a collection's policy and re-ingest its documents under it (chunks written under the old policy
-    would otherwise keep what the new one removes). Returns the policy and how many documents were queued.
-    Raises ValueError for an unknown entity type or action."""
-    from rag.services.documents import collection_reingest
-
-    policy = Policy.from_rules(rules)
-    with transaction.atomic():
-        RedactionPolicy.objects.update_or_create(
-            collection_id=collection_id, defaults={"rules": dict(policy.actions), "updated_by": user}
-        )
-        queued = collection_reingest(collection_id=collection_id)
-        audit_record(
-            action="policy.change",
-            actor=actor or Actor(user_id=getattr(user, "pk", None), role=role_of(user)),
-            target_type="collection",
-            target_id=collection_id,
-            collection_id=collection_id,
-            details={"rules": policy.rules(), "documents_requeued": queued},
-        )
-    return policy, queued
+def redaction_policy_store(*, collection_id: int, policy: Policy, user: Any) -> None:
+    """Store a collection's policy. Call inside the caller's transaction: a changed policy also re-ingests
+    the collection's documents (``rag.services.collections.redaction_policy_set`` does both, audited)."""
+    RedactionPolicy.objects.update_or_create(
+        collection_id=collection_id, defaults={"rules": dict(policy.actions), "updated_by": user}
+    )

@@ -26,13 +26,20 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from governance.access import readable_collections
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policies_for_collections
-from governance.pii.redaction import MARKER, Policy, redact_text
+from governance.pii.redaction import Policy, redact_text
 from inference import llm
-from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
+from rag.selectors import SearchHit
+from rag.services.search import (
+    governed_hits,
+    governed_question,
+    redactions_added,
+    scope_for,
+    scope_search,
+    special_flag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,28 @@ class Source:
     version: str = ""  # sha256 of the chunk as stored: which exact passage the answer came from
     special: bool = False  # a special-category chunk (KVKK Art. 6): flagged in the audit trail
 
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "version": self.version,
+        }
+
+    def citation(self, *, answer: Answer, cited: bool) -> Citation:
+        """The citation row: title, page and passage copied so the answer stays readable later."""
+        return Citation(
+            answer=answer,
+            n=self.n,
+            chunk_id=self.chunk_id,
+            document_id=self.document_id,
+            title=self.title,
+            page=self.page,
+            section=self.section,
+            snippet=self.text[:SNIPPET_CHARS],
+            cited=cited,
+        )
+
 
 @dataclass
 class PreparedAnswer:
@@ -94,49 +123,17 @@ class PreparedAnswer:
         return not self.sources
 
 
-# --- the one place where user text and retrieved text pass before retrieval and the prompt ------------------
+# --- sources: the governed hits, numbered ----------------------------------------------------------------
 
 
-def question_policy(*, user: Any, collection_ids: list[int] | None) -> Policy:
-    """A question crosses collections: a value survives only where every collection in scope keeps it;
-    otherwise it becomes its pseudonym, which still matches chunks of collections that hash it."""
-    scope = readable_collections(user)
-    if collection_ids is not None:
-        scope = scope.filter(pk__in=collection_ids)
-    policies = policies_for_collections(scope.values_list("pk", flat=True))
-    return Policy.for_question(list(policies.values()))
+def chunk_version(text: str) -> str:
+    """Which exact passage an answer came from: the start of the SHA-256 of the chunk text as stored."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def governed_question(*, user: Any, question: str, collection_ids: list[int] | None) -> str:
-    """The question as search, storage and the model see it: personal data redacted (``question_policy``)."""
-    return redact_text(question.strip(), policy=question_policy(user=user, collection_ids=collection_ids))
-
-
-def governed_hits(hits: list[selectors.SearchHit]) -> list[selectors.SearchHit]:
-    """Retrieved chunks were redacted at ingestion. This second pass, under each chunk's collection policy,
-    catches what an older ingestion or a policy change left behind (a document waiting to be processed again
-    still has its old chunks) before the text reaches the model or a search result."""
-    policies = policies_for_collections({hit.collection_id for hit in hits})
-    governed = []
-    for hit in hits:
-        policy = policies[hit.collection_id].for_prompt()
-        governed.append(
-            replace(
-                hit,
-                title=redact_text(hit.title, policy=policy),
-                section=redact_text(hit.section, policy=policy),
-                text=redact_text(hit.text, policy=policy),
-            )
-        )
-    return governed
-
-
-def special_flag(chunk_ids: list[int]) -> dict[str, Any]:
-    """Audit details flagging a retrieval of special-category chunks (empty when there was none)."""
-    return {"special_category": True, "special_chunks": chunk_ids} if chunk_ids else {}
-
-
-def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
+def governed_sources(hits: list[SearchHit]) -> list[Source]:
+    """Numbered sources from the search hits: the text redacted again (``governed_hits``), the version hashed
+    from the text as stored."""
     return [
         Source(
             n=n,
@@ -146,7 +143,7 @@ def governed_sources(hits: list[selectors.SearchHit]) -> list[Source]:
             page=hit.page,
             section=hit.section,
             text=hit.text.strip(),
-            version=hashlib.sha256(stored.text.encode()).hexdigest()[:16],
+            version=chunk_version(stored.text),
             special=bool(hit.special_categories),
         )
         for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits), strict=True), start=1)
@@ -222,25 +219,22 @@ def prompt_fit(
             if keep < 40:
                 sources = []
             else:
-                sources[-1] = Source(**{**last.__dict__, "text": last.text[:keep] + " …"})
+                sources[-1] = replace(last, text=last.text[:keep] + " …")
     raise PromptTooLong("The question does not fit into the model's context window; ask a shorter question.")
 
 
 # --- preparation ------------------------------------------------------------------------------------------
 
 
-def _relevant(hit: selectors.SearchHit) -> bool:
+def _relevant(hit: SearchHit) -> bool:
     # A full-text match means a content word of the question occurs in the chunk (stop words and corpus-common
     # words are not searched); otherwise the embedding similarity has to vouch for it.
     return hit.text_rank is not None or (hit.similarity or 0.0) >= settings.ANSWER_MIN_SIMILARITY
 
 
-def _governed_history(
-    conversation: Conversation, *, user: Any, collection_ids: list[int] | None
-) -> list[tuple[str, str]]:
+def _governed_history(conversation: Conversation, *, policy: Policy) -> list[tuple[str, str]]:
     """Earlier turns go back into the prompt: redacted again under today's policies (they were written under
     the policies of their day)."""
-    policy = question_policy(user=user, collection_ids=collection_ids)
     return [
         (redact_text(question, policy=policy), redact_text(text, policy=policy))
         for question, text in _history(conversation)
@@ -263,34 +257,29 @@ def answer_prepare(
     conversation: Conversation | None = None,
     actor: Actor = SYSTEM,
 ) -> PreparedAnswer:
+    scope = scope_for(user=user, collection_ids=collection_ids)  # the permission decision, once
     raw_question = question
-    question = governed_question(user=user, question=question, collection_ids=collection_ids)
+    question = governed_question(scope=scope, question=question)
     if conversation is None:
         conversation = Conversation(user=user, title=question[:200])
-    hits = selectors.chunk_search(
-        user=user, query=question, k=settings.ANSWER_SOURCES * 2, collection_ids=collection_ids
-    )
+    hits = scope_search(user=user, scope=scope, query=question, k=settings.ANSWER_SOURCES * 2)
     relevant = [hit for hit in hits if _relevant(hit)][: settings.ANSWER_SOURCES]
-    sources = governed_sources(relevant)
-    scope = readable_collections(user)
-    if collection_ids is not None:
-        scope = scope.filter(pk__in=collection_ids)
     prepared = PreparedAnswer(
         user=user,
         question=question,
         conversation=conversation,
         collection_ids=collection_ids,
-        sources=sources,
+        sources=governed_sources(relevant),
         actor=actor,
-        readable_collections=sorted(scope.values_list("pk", flat=True)),
-        question_redactions=len(MARKER.findall(question)) - len(MARKER.findall(raw_question)),
+        readable_collections=scope.collection_ids,
+        question_redactions=redactions_added(raw_question.strip(), question),
     )
-    if sources:
+    if prepared.sources:
         try:
             prepared.messages, prepared.sources, prepared.prompt_tokens = prompt_fit(
                 question=question,
-                sources=sources,
-                history=_governed_history(conversation, user=user, collection_ids=collection_ids),
+                sources=prepared.sources,
+                history=_governed_history(conversation, policy=scope.question_policy),
                 max_tokens=settings.ANSWER_MAX_TOKENS,
             )
         except llm.InferenceUnavailable:
@@ -345,28 +334,14 @@ def _store(
             collection_ids=prepared.collection_ids or [],
             latency_ms=int((time.monotonic() - prepared.started) * 1000),
             provenance={
-                "chunks": [
-                    {"n": s.n, "chunk_id": s.chunk_id, "document_id": s.document_id, "version": s.version}
-                    for s in prepared.sources
-                ],
+                "chunks": [source.provenance() for source in prepared.sources],
                 "readable_collections": prepared.readable_collections,
                 "requested_collections": prepared.collection_ids,
                 "decision": "search restricted in SQL to the readable collections (owner or read grant)",
             },
         )
         Citation.objects.bulk_create(
-            Citation(
-                answer=answer,
-                n=source.n,
-                chunk_id=source.chunk_id,
-                document_id=source.document_id,
-                title=source.title,
-                page=source.page,
-                section=source.section,
-                snippet=source.text[:SNIPPET_CHARS],
-                cited=source.n in cited,
-            )
-            for source in prepared.sources
+            source.citation(answer=answer, cited=source.n in cited) for source in prepared.sources
         )
         audit_record(
             action="ask",

@@ -1,12 +1,19 @@
+"""Collection use cases: create one (with its records-of-processing entry), change its redaction policy."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.inventory import inventory_set
+from governance.pii.policies import redaction_policy_store
+from governance.pii.redaction import Policy
+from governance.roles import role_of
 from rag.models import Collection
+from rag.services.documents import collection_reingest
 
 
 class CollectionNameTaken(Exception):
@@ -41,3 +48,24 @@ def collection_create(
             return collection
     except IntegrityError as exc:
         raise CollectionNameTaken(f"A collection named {name!r} already exists.") from exc
+
+
+def redaction_policy_set(
+    *, collection_id: int, rules: Mapping[str, str], user: Any, actor: Actor | None = None
+) -> tuple[Policy, int]:
+    """Store a collection's policy and re-ingest its documents under it (chunks written under the old policy
+    would otherwise keep what the new one removes). Returns the policy and how many documents were queued.
+    Raises ValueError for an unknown entity type or action."""
+    policy = Policy.from_rules(rules)
+    with transaction.atomic():
+        redaction_policy_store(collection_id=collection_id, policy=policy, user=user)
+        queued = collection_reingest(collection_id=collection_id)
+        audit_record(
+            action="policy.change",
+            actor=actor or Actor(user_id=getattr(user, "pk", None), role=role_of(user)),
+            target_type="collection",
+            target_id=collection_id,
+            collection_id=collection_id,
+            details={"rules": policy.rules(), "documents_requeued": queued},
+        )
+    return policy, queued

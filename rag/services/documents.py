@@ -1,4 +1,5 @@
-"""Document use cases that the API, the portal and the CLI share: create (and queue), delete."""
+"""Document use cases that the API, the portal and the CLI share: create and queue, re-queue. Deleting is
+rag.services.deletion."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.inventory import inventory_require
@@ -24,16 +27,15 @@ from rag.parsing.formats import title_from_filename
 
 logger = logging.getLogger(__name__)
 
+INGEST_TASK = "rag.tasks.ingest_document"
+
 
 def _queue_ingest(document_id: int) -> bool:
     """Send the ingest task. A broker outage must not lose the upload: the document stays ``queued`` in the
     database and ``documents_requeue_stale`` sends it again once the broker is back."""
-    from kombu.exceptions import OperationalError as BrokerUnavailable
-
-    from rag.tasks import ingest_document
-
     try:
-        ingest_document.delay(document_id)
+        # By name: the task module (an adapter) imports this service, never the other way round.
+        current_app.send_task(INGEST_TASK, args=[document_id])
     except BrokerUnavailable:
         logger.warning("broker unreachable; document %s stays queued until the stale sweep", document_id)
         return False
@@ -177,22 +179,3 @@ def _live_duplicate(collection: Collection, sha256: str) -> Document | None:
         .exclude(status=Document.Status.FAILED)
         .first()
     )
-
-
-def document_delete(*, document: Document, actor: Actor = SYSTEM) -> None:
-    """Delete the document, its chunks and vectors in one transaction; the stored file after commit."""
-    file_path = document.file_path
-    with transaction.atomic():
-        # Lock first: an ingest finishing right now waits, then finds the row gone and discards its work.
-        Document.objects.select_for_update().filter(pk=document.pk).first()
-        Chunk.objects.filter(document_id=document.pk).delete()
-        Document.objects.filter(pk=document.pk).delete()
-        audit_record(
-            action="document.delete",
-            actor=actor,
-            target_type="document",
-            target_id=document.pk,
-            collection_id=document.collection_id,
-        )
-        transaction.on_commit(lambda: storage.delete(file_path))
-    logger.info("document %s deleted", document.pk)

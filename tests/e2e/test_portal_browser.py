@@ -248,8 +248,8 @@ def test_two_officers_erase_a_subject_from_the_compliance_pages(
 ) -> None:
     from django.contrib.auth.models import Group
 
+    from governance.compliance.subjects import identifiers_clean, subject_find
     from governance.roles import COMPLIANCE_GROUP
-    from governance.subjects import identifiers_clean, subject_find
     from rag.models import Chunk
     from tests.rag.helpers import ingest_bytes
 

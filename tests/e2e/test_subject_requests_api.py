@@ -12,8 +12,8 @@ from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from governance.audit import audit_verify
+from governance.compliance.subjects import identifiers_clean, subject_find
 from governance.roles import COMPLIANCE_GROUP
-from governance.subjects import identifiers_clean, subject_find
 from rag.models import Chunk, Collection
 from tests.conftest import WorkerProcess
 from tests.rag.helpers import ingest_bytes

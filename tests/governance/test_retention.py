@@ -15,8 +15,8 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from governance.audit import audit_verify
+from governance.compliance.retention import retention_preview, retention_run
 from governance.models import AuditEvent, DestructionRecord, SubjectMention
-from governance.retention import retention_preview, retention_run
 from rag import storage
 from rag.models import Answer, Chunk, Citation, Collection, Conversation, Document
 from tests.conftest import with_inventory

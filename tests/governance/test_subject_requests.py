@@ -16,6 +16,15 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from governance.audit import Actor, audit_verify
+from governance.compliance.subjects import (
+    SubjectRequestError,
+    identifiers_clean,
+    subject_find,
+    subject_refs,
+    subject_request_approve,
+    subject_request_create,
+    subject_request_process,
+)
 from governance.models import (
     AuditEvent,
     DestructionRecord,
@@ -26,18 +35,9 @@ from governance.models import (
 )
 from governance.pii.redaction import pseudonym
 from governance.roles import COMPLIANCE_GROUP
-from governance.subjects import (
-    SubjectRequestError,
-    identifiers_clean,
-    subject_find,
-    subject_refs,
-    subject_request_approve,
-    subject_request_create,
-    subject_request_process,
-)
 from rag import selectors
 from rag.models import Answer, Chunk, Citation, Collection, Conversation, Document
-from rag.services.answers import governed_question
+from rag.services.search import governed_question, scope_for
 from tests.conftest import with_inventory
 from tests.rag.helpers import ingest_bytes
 
@@ -108,9 +108,7 @@ def seeded(alice: Any, bob: Any, collection_a: Collection, collection_b: Collect
     cached = {}
     for name, user, document in (("ayse", alice, ayse_a), ("mehmet", alice, mehmet_a)):
         person = AYSE["name"] if name == "ayse" else MEHMET["name"]
-        question = governed_question(
-            user=user, question=f"{person} için ne karar verildi?", collection_ids=None
-        )
+        question = governed_question(scope=scope_for(user=user), question=f"{person} için ne karar verildi?")
         conversation = Conversation.objects.create(user=user, title=question[:200])
         answer = Answer.objects.create(conversation=conversation, question=question, text="Onaylandı [1].")
         chunk = Chunk.objects.filter(document=document).order_by("ordinal").first()
@@ -378,7 +376,7 @@ def test_exact_search_matches_other_spellings_and_only_whole_values(
 ) -> None:
     from django.db import connection
 
-    from governance.subjects import identifier_patterns
+    from governance.compliance.subjects import identifier_patterns
 
     pattern = "|".join(f"({p})" for p in identifier_patterns(identifiers_clean(identifiers)))
     with connection.cursor() as cursor:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from governance.inventory import inventory_csv, inventory_rows
+from governance.compliance.inventory import inventory_csv, inventory_rows
 
 
 class Command(BaseCommand):

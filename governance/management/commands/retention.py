@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from governance.retention import retention_run
+from governance.compliance.retention import retention_run
 
 
 class Command(BaseCommand):

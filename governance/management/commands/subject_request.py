@@ -16,10 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.audit import Actor
-from governance.compliance_apis import request_data
-from governance.models import SubjectRequest
-from governance.roles import role_of
-from governance.subjects import (
+from governance.compliance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
     is_overdue,
@@ -27,6 +24,9 @@ from governance.subjects import (
     subject_request_create,
     subject_request_process,
 )
+from governance.compliance_apis import request_data
+from governance.models import SubjectRequest
+from governance.roles import role_of
 
 
 class Command(BaseCommand):

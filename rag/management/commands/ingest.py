@@ -16,11 +16,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from config.celery import app as celery_app
-from governance.access import can_write
 from governance.inventory import InventoryError, InventoryIncomplete, inventory_clean, inventory_require
 from rag import selectors, storage
 from rag.language import normalise_language
 from rag.models import Document
+from rag.selectors import can_write
 from rag.services.collections import collection_create
 from rag.services.documents import document_create
 

@@ -31,18 +31,20 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from governance import sealing
 from governance.audit import SYSTEM, Actor, audit_record
+from governance.compliance.retention import destruction_record
 from governance.inventory import GDPR_BASIS, entry_of
 from governance.models import (
     AuditEvent,
@@ -56,8 +58,11 @@ from governance.pii import engine
 from governance.pii.redaction import MARKER, pseudonym, subject_key
 from governance.pii.validators import digits_only, iban_valid, tckn_valid, vkn_valid
 from governance.roles import is_compliance_officer
+from rag.services.deletion import answers_delete, document_delete, passages_delete
 
 logger = logging.getLogger(__name__)
+
+PROCESS_TASK = "governance.tasks.subject_request_process"
 
 # API field → entity type of the PII layer.
 IDENTIFIERS = {
@@ -413,12 +418,9 @@ def subject_request_reject(
 
 def _queue_on_commit(request_id: int) -> None:
     def send() -> None:
-        from kombu.exceptions import OperationalError as BrokerUnavailable
-
-        from governance.tasks import subject_request_process
-
         try:
-            subject_request_process.delay(request_id)
+            # By name: the task module (an adapter) imports this workflow, never the other way round.
+            current_app.send_task(PROCESS_TASK, args=[request_id])
         except BrokerUnavailable:
             logger.warning("broker unreachable; subject request %s waits for the sweep", request_id)
 
@@ -724,9 +726,7 @@ def _canonical(value: Any) -> str:
 
 
 def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Actor) -> SubjectRequest:
-    from governance.retention import document_destroy
-    from rag import storage
-    from rag.models import Answer, Chunk, Citation, Conversation, Document
+    from rag.models import Chunk, Citation, Document
 
     with transaction.atomic():
         # Runs of the same request (a redelivery) queue up here; the second finds it done and stops.
@@ -786,50 +786,29 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         answers = set(found.answers) | set(
             Citation.objects.filter(chunk_id__in=found.chunks).values_list("answer_id", flat=True)
         )
-        touched_conversations = (
-            set(Answer.objects.filter(pk__in=answers).values_list("conversation_id", flat=True))
-            | found.conversations
-        )
-        citations_removed = Citation.objects.filter(answer_id__in=answers).count()
-        Answer.objects.filter(pk__in=answers).delete()
-        emptied = list(
-            Conversation.objects.filter(pk__in=touched_conversations, answers__isnull=True).values_list(
-                "pk", flat=True
-            )
-        )
-        Conversation.objects.filter(pk__in=emptied).delete()
-        retitled = Conversation.objects.filter(pk__in=found.conversations - set(emptied)).update(
-            title="—", updated_at=timezone.now()
-        )
+        dropped = answers_delete(answer_ids=answers, retitle_conversation_ids=found.conversations)
 
-        files: list[str] = []
+        files = 0
         partial_documents: dict[int, list[int]] = defaultdict(list)
         for pk, doc, _text in partial_chunks:
             partial_documents[doc].append(pk)
         for doc, pks in partial_documents.items():
-            document = documents[doc]
-            Chunk.objects.filter(pk__in=pks).delete()
-            # The source file still holds the erased passages: it goes, so no re-ingestion brings them back.
-            if document.file_path:
-                files.append(document.file_path)
-            # Ready, with no task: an ingestion of it in flight or queued (a policy change) discards its work
-            # instead of writing the erased passages back.
-            Document.objects.filter(pk=doc).update(
-                chunk_count=Chunk.objects.filter(document_id=doc).count(),
-                file_path="",
-                status=Document.Status.READY,
-                task_id="",
-                updated_at=timezone.now(),
-            )
+            files += passages_delete(document=documents[doc], chunk_ids=pks)
         destroyed = []
         for doc in sorted(whole):
-            record = document_destroy(
+            deleted = document_delete(
                 document=documents[doc],
+                actor=actor,
+                action="subject_request.destroy_document",
+                details={"request_id": request.pk},
+            )
+            destruction_record(
+                deleted,
                 reason=DestructionRecord.Reason.ERASURE,
                 run_id=f"erasure-{request.pk}",
                 destroyed_by=actor.user_id,
             )
-            destroyed.append({"document_id": doc, "sha256": record.document_sha256, "chunks": record.chunks})
+            destroyed.append({"document_id": doc, "sha256": deleted.sha256, "chunks": deleted.chunks})
         SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()
 
         # Proof: the same two searches again, inside the same transaction, must find nothing.
@@ -851,12 +830,12 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
                 "vectors": len(removed_chunks),
                 "documents_destroyed": len(destroyed),
                 "documents_redacted": len(partial_documents),
-                "source_files": len(files) + sum(1 for d in whole if documents[d].file_path),
+                "source_files": files + sum(1 for d in whole if documents[d].file_path),
                 "subject_index_rows": mentions,
-                "answers": len(answers),
-                "citations": citations_removed,
-                "conversations_deleted": len(emptied),
-                "conversations_retitled": retitled,
+                "answers": dropped.answers,
+                "citations": dropped.citations,
+                "conversations_deleted": dropped.conversations_deleted,
+                "conversations_retitled": dropped.conversations_retitled,
             },
             "collections": sorted({documents[d].collection_id for d in documents}),
             "documents_destroyed": destroyed,
@@ -911,9 +890,6 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             actor=actor,
             details={k: v for k, v in receipt.items() if k not in {"chunks", "request_id", "kind"}},
         )
-        for path in files:
-            # robust: a file that cannot be removed is logged, it does not undo a committed erasure.
-            transaction.on_commit(partial(storage.delete, path), robust=True)
     _vacuum_chunks()
     return request
 

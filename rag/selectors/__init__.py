@@ -1,0 +1,58 @@
+"""Reads of the document domain. Every selector takes the acting user and applies the access rule inside its
+query (``access``): records (``records``), hybrid search (``search``)."""
+
+from rag.selectors.access import (
+    can_write,
+    collection_ids_sql,
+    inventory_collection,
+    readable_collections,
+    readable_scope,
+    special_collections,
+    writable_collections,
+)
+from rag.selectors.records import (
+    HIDDEN_TITLE,
+    NotFound,
+    answer_get,
+    answer_ratings,
+    collection_get,
+    collection_list,
+    conversation_answers,
+    conversation_get,
+    conversation_list,
+    document_chunks,
+    document_get,
+    document_list,
+)
+from rag.selectors.search import (
+    COMMON_MIN_CHUNKS,
+    SearchHit,
+    chunk_search,
+    chunk_vector_search,
+)
+
+__all__ = [
+    "COMMON_MIN_CHUNKS",
+    "HIDDEN_TITLE",
+    "NotFound",
+    "SearchHit",
+    "answer_get",
+    "answer_ratings",
+    "can_write",
+    "chunk_search",
+    "chunk_vector_search",
+    "collection_get",
+    "collection_ids_sql",
+    "collection_list",
+    "conversation_answers",
+    "conversation_get",
+    "conversation_list",
+    "document_chunks",
+    "document_get",
+    "document_list",
+    "inventory_collection",
+    "readable_collections",
+    "readable_scope",
+    "special_collections",
+    "writable_collections",
+]

@@ -1,0 +1,146 @@
+"""Deleting what the document domain holds: the one path every deletion takes.
+
+The API, the portal, the admin, retention and data-subject erasure all delete through these functions, so a
+document always goes the same way: its chunks (and with their rows the embedding vectors, the full-text
+vectors and the subject-index rows, which cascade), the copies that citations made of it, the row, an audit
+event naming the acting user, and the stored file after commit. Compliance workflows add their own records
+(destruction records, receipts) around these calls; they never delete domain rows themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import Actor, audit_record
+from rag import storage
+from rag.models import Answer, Chunk, Citation, Conversation, Document
+
+logger = logging.getLogger(__name__)
+
+# What a citation of a deleted document shows instead of the passage it copied.
+DESTROYED_TITLE = "[destroyed]"
+
+
+@dataclass(frozen=True)
+class DeletedDocument:
+    """What was deleted, without any of its content: enough for a destruction record or a receipt."""
+
+    document_id: int
+    collection_id: int
+    sha256: str
+    chunks: int
+    uploaded_at: datetime
+    had_file: bool
+
+
+def document_delete(
+    *,
+    document: Document,
+    actor: Actor,
+    action: str = "document.delete",
+    details: dict[str, Any] | None = None,
+) -> DeletedDocument:
+    """Delete a document whole, in one transaction (a savepoint inside the caller's). ``action`` and
+    ``details`` name the audit event (``retention.destroy`` for a retention run, …); the acting user is
+    ``actor``'s."""
+    with transaction.atomic():
+        # Lock first: an ingestion finishing right now waits, then finds the row gone and discards its work.
+        Document.objects.select_for_update().filter(pk=document.pk).first()
+        chunks = Chunk.objects.filter(document_id=document.pk).delete()[1].get("rag.Chunk", 0)
+        # The passages copied into answers go with the document; the answers keep their text and the record
+        # that a source was cited.
+        Citation.objects.filter(document_id=document.pk).update(
+            snippet="", section="", title=DESTROYED_TITLE, chunk=None, document=None
+        )
+        Document.objects.filter(pk=document.pk).delete()
+        deleted = DeletedDocument(
+            document_id=document.pk,
+            collection_id=document.collection_id,
+            sha256=document.sha256,
+            chunks=chunks,
+            uploaded_at=document.created_at,
+            had_file=bool(document.file_path),
+        )
+        audit_record(
+            action=action,
+            actor=actor,
+            target_type="document",
+            target_id=document.pk,
+            collection_id=document.collection_id,
+            details={"chunks": chunks, "sha256": document.sha256, **(details or {})},
+        )
+        _delete_file_on_commit(document.file_path)
+    logger.info("document %s deleted (%s)", document.pk, action)
+    return deleted
+
+
+def passages_delete(*, document: Document, chunk_ids: Iterable[int]) -> bool:
+    """Delete some passages of a document and keep the rest (an erasure whose scope is the passage). The
+    stored file still holds the deleted passages, so it goes too (no re-ingestion brings them back), and the
+    document is set ready with no task: an ingestion in flight or queued discards its work instead of writing
+    the passages back. Call inside the caller's transaction, with the document locked. Returns whether a
+    stored file was removed."""
+    Chunk.objects.filter(document_id=document.pk, pk__in=list(chunk_ids)).delete()
+    Document.objects.filter(pk=document.pk).update(
+        chunk_count=Chunk.objects.filter(document_id=document.pk).count(),
+        file_path="",
+        status=Document.Status.READY,
+        task_id="",
+        updated_at=timezone.now(),
+    )
+    _delete_file_on_commit(document.file_path)
+    return bool(document.file_path)
+
+
+@dataclass(frozen=True)
+class DeletedAnswers:
+    answers: int
+    citations: int
+    conversations_deleted: int
+    conversations_retitled: int
+
+
+def answers_delete(
+    *, answer_ids: Iterable[int], retitle_conversation_ids: Iterable[int] = ()
+) -> DeletedAnswers:
+    """Delete answers (with their citations and feedback); conversations left empty go too, and the
+    conversations in ``retitle_conversation_ids`` that remain lose their title (it named someone)."""
+    answer_ids = set(answer_ids)
+    retitle = set(retitle_conversation_ids)
+    touched = (
+        set(Answer.objects.filter(pk__in=answer_ids).values_list("conversation_id", flat=True)) | retitle
+    )
+    citations = Citation.objects.filter(answer_id__in=answer_ids).count()
+    answers = Answer.objects.filter(pk__in=answer_ids).delete()[1].get("rag.Answer", 0)
+    emptied = list(
+        Conversation.objects.filter(pk__in=touched, answers__isnull=True).values_list("pk", flat=True)
+    )
+    Conversation.objects.filter(pk__in=emptied).delete()
+    retitled = Conversation.objects.filter(pk__in=retitle - set(emptied)).update(
+        title="—", updated_at=timezone.now()
+    )
+    return DeletedAnswers(
+        answers=answers,
+        citations=citations,
+        conversations_deleted=len(emptied),
+        conversations_retitled=retitled,
+    )
+
+
+def conversations_delete(*, conversation_ids: Iterable[int]) -> int:
+    """Delete conversations whole: their questions, answers and the passages their citations copied."""
+    return Conversation.objects.filter(pk__in=list(conversation_ids)).delete()[1].get("rag.Conversation", 0)
+
+
+def _delete_file_on_commit(path: str) -> None:
+    if path:
+        # robust: a file that cannot be removed is logged; it does not undo a committed deletion.
+        transaction.on_commit(partial(storage.delete, path), robust=True)
