@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install (first time) and run the whole test suite against real services: embedded PostgreSQL+pgvector and
 # Redis under .data/test (or DATABASE_URL / REDIS_URL), real Celery worker processes, the real model.
-# Also runs ruff and mypy. Extra arguments go to pytest.
+# Also runs ruff, mypy and the import-layering contracts (lint-imports). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh dev
@@ -22,6 +22,7 @@ if [ -z "${DATABASE_URL:-}${REDIS_URL:-}" ]; then trap stop_embedded EXIT; fi
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy rag governance inference config
+echo "== import layers"; .venv/bin/lint-imports --no-cache
 echo "== pytest"
 pytest_args=()
 [ "${CI:-}" = true ] && pytest_args+=(--create-db)

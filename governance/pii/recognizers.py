@@ -22,6 +22,7 @@ from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from governance.pii import validators
+from governance.pii.text import fold
 
 # Placeholders written by redaction (``<TCKN_1>``, ``<PHONE_3fa9c2d1e0>``) must never look like a new finding.
 _NOT_AFTER = r"(?<![\w.,+/-])"
@@ -98,8 +99,6 @@ class ValidatedRecognizer(PatternRecognizer):
 
     def _follows(self, text: str, start: int) -> bool:
         """Whether one of the ``not_after`` words stands right before the match ("Section 55.2.2.1")."""
-        from governance.pii.text import fold
-
         words = re.findall(r"[^\W\d_]+", fold(text[max(0, start - 30) : start]))[-2:]
         return any(word in self._not_after for word in words)
 

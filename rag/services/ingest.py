@@ -36,6 +36,7 @@ from rag.chunking import TextChunk, chunk_sections
 from rag.language import detect_language, search_config_for
 from rag.models import Chunk, Document
 from rag.parsing import ParseError, Section, mime_type_for, parse
+from rag.parsing.formats import title_from_filename
 
 logger = logging.getLogger(__name__)
 
@@ -294,6 +295,4 @@ def _special_categories(document: Document, chunk: TextChunk, title: str) -> lis
 
 
 def _default_title(document: Document) -> str:
-    from rag.parsing.formats import title_from_filename
-
     return title_from_filename(document.original_filename)
