@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import re
 import secrets
@@ -37,7 +38,7 @@ from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -58,7 +59,20 @@ from governance.pii import engine
 from governance.pii.redaction import MARKER, pseudonym, subject_key
 from governance.pii.validators import digits_only, iban_valid, tckn_valid, vkn_valid
 from governance.roles import is_compliance_officer
-from rag.services.deletion import answers_delete, document_delete, passages_delete
+from rag.selectors.subjects import (
+    answers_asked,
+    answers_citing,
+    chunk_texts,
+    chunks_for_export,
+    chunks_left,
+    collections_by_id,
+    document_chunk_texts,
+    documents_by_id,
+    documents_locked,
+    documents_unindexed_matching,
+    texts_matching,
+)
+from rag.services.deletion import answers_delete, chunks_vacuum, document_delete, passages_delete
 
 logger = logging.getLogger(__name__)
 
@@ -262,65 +276,13 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
         found.by_index.add(chunk_id)
         found.entity_types.setdefault(chunk_id, set()).add(entity_type)
     pattern = _regex(identifiers)
-    with connection.cursor() as cursor:
-        queries = {
-            "by_exact": "SELECT id FROM rag_chunk WHERE text ~* %(p)s OR section ~* %(p)s",
-            "titled_documents": (
-                "SELECT id FROM rag_document WHERE title ~* %(p)s OR original_filename ~* %(p)s OR error ~* %(p)s"
-            ),
-            "answers": (
-                "SELECT id FROM rag_answer WHERE question ~* %(p)s OR text ~* %(p)s "
-                "UNION SELECT answer_id FROM rag_citation WHERE snippet ~* %(p)s OR title ~* %(p)s "
-                "OR section ~* %(p)s "
-                "UNION SELECT answer_id FROM rag_answerfeedback WHERE comment ~* %(p)s"
-            ),
-            "conversations": "SELECT id FROM rag_conversation WHERE title ~* %(p)s",
-        }
-        for name, sql in queries.items():
-            cursor.execute(sql, {"p": pattern})
-            getattr(found, name).update(row[0] for row in cursor.fetchall())
-    found.unindexed_documents, found.unsearchable_documents = _unindexed_documents(pattern)
+    matches = texts_matching(pattern=pattern)
+    found.by_exact.update(matches.chunks)
+    found.titled_documents.update(matches.documents)
+    found.answers.update(matches.answers)
+    found.conversations.update(matches.conversations)
+    found.unindexed_documents, found.unsearchable_documents = documents_unindexed_matching(pattern=pattern)
     return found
-
-
-def _unindexed_documents(pattern: str) -> tuple[set[int], set[int]]:
-    """Documents whose passages are not in the database — waiting, being processed, or failed — still have
-    their stored file: it is parsed and searched with the same expressions (the database evaluates them).
-    Returns (documents that mention the subject, documents that could not be searched). A file that crashed
-    a worker is not parsed again, and one that does not parse is searched as far as its bytes decode as text;
-    when that is not possible (a broken PDF, a damaged .docx) it is reported as unsearchable, never as clean."""
-    from rag import storage
-    from rag.models import Document
-    from rag.parsing import parse
-    from rag.services.ingest import MAX_ATTEMPTS
-
-    hits: set[int] = set()
-    unsearchable: set[int] = set()
-    pending = Document.objects.exclude(status=Document.Status.READY).exclude(file_path="")
-    rows = pending.values_list("pk", "file_path", "original_filename", "status", "attempts")
-    for document_id, path, filename, status, attempts in rows:
-        try:
-            data = storage.read(path)
-        except (FileNotFoundError, ValueError):
-            continue
-        text, complete = None, False
-        if not (status == Document.Status.FAILED and attempts > MAX_ATTEMPTS):
-            try:
-                text, complete = parse(data, filename)[1].text, True
-            except Exception:  # noqa: BLE001 — unparseable: fall back to its bytes below
-                text = None
-        if text is None:
-            try:
-                text, complete = data.decode("utf-8"), True  # plain text after all
-            except UnicodeDecodeError:
-                text = data.decode("utf-8", errors="ignore")
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT %s ~* %s", [text.replace("\x00", ""), pattern])
-            if cursor.fetchone()[0]:
-                hits.add(document_id)
-            elif not complete:
-                unsearchable.add(document_id)
-    return hits, unsearchable
 
 
 # --- requests -------------------------------------------------------------------------------------------
@@ -533,22 +495,14 @@ def _own_text(text: str, own: set[str], own_pseudonyms: set[str]) -> str:
 
 def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
     """Everything held about the subject, for the person (GDPR Art. 15 / KVKK Art. 11)."""
-    from rag.models import Answer, Chunk, Collection, Document
-
     found = subject_find(identifiers)
     own = subject_keys(identifiers)
     own_pseudonyms = {f"<{t}_{pseudonym(t, v)}>" for t, v in _pairs(identifiers)}
-    chunks = list(
-        Chunk.objects.filter(pk__in=found.chunks)
-        .only(
-            "id", "document_id", "collection_id", "ordinal", "page", "section", "text", "special_categories"
-        )
-        .order_by("document_id", "ordinal")
-    )
+    chunks = chunks_for_export(chunk_ids=found.chunks)
     document_ids = {c.document_id for c in chunks} | found.titled_documents | found.unindexed_documents
-    documents = {d.pk: d for d in Document.objects.filter(pk__in=document_ids)}
+    documents = documents_by_id(document_ids=document_ids)
     collection_ids = {d.collection_id for d in documents.values()}
-    collections = {c.pk: c for c in Collection.objects.filter(pk__in=collection_ids)}
+    collections = collections_by_id(collection_ids=collection_ids)
     records = {r.collection_id: r for r in ProcessingRecord.objects.filter(collection_id__in=collection_ids)}
     by_document: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for chunk in chunks:
@@ -600,7 +554,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
                 "special_categories": entry.special_categories,
             }
         )
-    answers = Answer.objects.filter(pk__in=found.answers).select_related("conversation")
+    answers = answers_asked(answer_ids=found.answers)
     since = min((d.created_at for d in documents.values()), default=None)
     return {
         "held": bool(export_documents or found.answers),
@@ -620,7 +574,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
                 "asked_by": users.get(a.conversation.user_id, ""),
                 "question": _own_text(a.question, own, own_pseudonyms),
             }
-            for a in answers.order_by("created_at")
+            for a in answers
         ],
         "accessed": _accesses(document_ids, {c.pk for c in chunks}, users),
         # Failed uploads whose file could not be read as text: they may mention the person; an officer checks.
@@ -629,8 +583,6 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
 
 
 def _unsearchable(document_ids: set[int]) -> list[dict[str, Any]]:
-    from rag.models import Document
-
     return [
         {
             "document_id": d.pk,
@@ -638,7 +590,7 @@ def _unsearchable(document_ids: set[int]) -> list[dict[str, Any]]:
             "status": d.status,
             "uploaded_at": d.created_at.isoformat(),
         }
-        for d in Document.objects.filter(pk__in=document_ids).order_by("pk")
+        for d in documents_by_id(document_ids=document_ids).values()
     ]
 
 
@@ -717,8 +669,6 @@ def _complete(
 
 
 def _canonical(value: Any) -> str:
-    import json
-
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
@@ -726,8 +676,6 @@ def _canonical(value: Any) -> str:
 
 
 def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Actor) -> SubjectRequest:
-    from rag.models import Chunk, Citation, Document
-
     with transaction.atomic():
         # Runs of the same request (a redelivery) queue up here; the second finds it done and stops.
         request = SubjectRequest.objects.select_for_update().get(pk=request.pk)
@@ -736,15 +684,13 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         found = subject_find(identifiers)
         # Counted first: deleting the chunks deletes their rows too.
         mentions = SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).count()
-        chunk_rows = list(Chunk.objects.filter(pk__in=found.chunks).values_list("pk", "document_id", "text"))
+        chunk_rows = chunk_texts(chunk_ids=found.chunks)
         hit_documents = (
             {document_id for _pk, document_id, _text in chunk_rows}
             | found.titled_documents
             | found.unindexed_documents
         )
-        documents = {
-            d.pk: d for d in Document.objects.select_for_update().filter(pk__in=hit_documents).order_by("pk")
-        }
+        documents = documents_locked(document_ids=hit_documents)
         scopes = dict(
             ProcessingRecord.objects.filter(
                 collection_id__in={d.collection_id for d in documents.values()}
@@ -761,11 +707,9 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             (pk, doc, text) for pk, doc, text in chunk_rows if doc not in whole and doc in documents
         ]
         # A document left without passages goes whole.
-        remaining = dict(
-            Chunk.objects.filter(document_id__in={doc for _pk, doc, _t in partial_chunks})
-            .exclude(pk__in=[pk for pk, _doc, _t in partial_chunks])
-            .values_list("document_id")
-            .annotate(n=Count("pk"))
+        remaining = chunks_left(
+            document_ids={doc for _pk, doc, _t in partial_chunks},
+            excluding=[pk for pk, _doc, _t in partial_chunks],
         )
         whole |= {doc for _pk, doc, _t in partial_chunks if not remaining.get(doc)}
         partial_chunks = [(pk, doc, text) for pk, doc, text in partial_chunks if doc not in whole]
@@ -776,16 +720,12 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
         ]
         removed_chunks += [
             {"chunk_id": pk, "document_id": doc, "sha256": hashlib.sha256(text.encode()).hexdigest()}
-            for pk, doc, text in Chunk.objects.filter(document_id__in=whole).values_list(
-                "pk", "document_id", "text"
-            )
+            for pk, doc, text in document_chunk_texts(document_ids=whole)
         ]
         removed_ids = [c["chunk_id"] for c in removed_chunks]
         # Cached answers that quoted a passage mentioning the subject, or name them. Answers that cited another
         # passage of a document destroyed whole keep their text; their citation's copy goes with the document.
-        answers = set(found.answers) | set(
-            Citation.objects.filter(chunk_id__in=found.chunks).values_list("answer_id", flat=True)
-        )
+        answers = set(found.answers) | answers_citing(chunk_ids=found.chunks)
         dropped = answers_delete(answer_ids=answers, retitle_conversation_ids=found.conversations)
 
         files = 0
@@ -890,7 +830,7 @@ def _erase(request: SubjectRequest, identifiers: dict[str, list[str]], actor: Ac
             actor=actor,
             details={k: v for k, v in receipt.items() if k not in {"chunks", "request_id", "kind"}},
         )
-    _vacuum_chunks()
+    chunks_vacuum()
     return request
 
 
@@ -911,14 +851,3 @@ def _shred(request: SubjectRequest, identifiers: dict[str, list[str]], linked_re
             if _ref(key) in linked:
                 doomed.add(key.pk)
     return SubjectKey.objects.filter(pk__in=doomed).delete()[0]
-
-
-def _vacuum_chunks() -> None:
-    """Deleted rows (and their vectors) stay on disk until VACUUM reclaims them: do it now, best effort."""
-    if connection.in_atomic_block:
-        return  # inside a test's transaction, or a caller's: it cannot run there
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM rag_chunk")
-    except Exception:  # noqa: BLE001 — a busy table is vacuumed by autovacuum later
-        logger.warning("VACUUM after erasure did not run; autovacuum will reclaim the space")
