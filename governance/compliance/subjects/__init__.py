@@ -20,9 +20,10 @@ goes to the audit trail in the same transaction. Finally the subject's own pseud
 still verifies, but nobody can link them to the person any more.
 
 The modules, bottom up: ``identifiers`` (checking them, subject keys, pseudonyms, spellings), ``finding``,
-``lifecycle`` (open, approve, reject, queue, complete), ``export`` (access), ``erasure`` and
-``processing`` (a worker runs a queued request). The domain's rows are read through
-``rag.selectors.subjects`` and deleted through ``rag.services.deletion``, never touched here.
+``lifecycle`` (open, approve, reject, queue, complete), ``export`` (access), ``erasure`` (one function per
+step: plan, delete, verify, receipt, wipe earlier exports, shred keys) and ``processing`` (a worker runs a
+queued request). The domain's rows are read through ``rag.selectors.subjects`` and deleted through
+``rag.services.deletion``, never touched here.
 """
 
 from governance.compliance.subjects.erasure import subject_erase
