@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.audit import Actor, audit_record
@@ -138,6 +138,19 @@ def answers_delete(
 def conversations_delete(*, conversation_ids: Iterable[int]) -> int:
     """Delete conversations whole: their questions, answers and the passages their citations copied."""
     return Conversation.objects.filter(pk__in=list(conversation_ids)).delete()[1].get("rag.Conversation", 0)
+
+
+def chunks_vacuum() -> None:
+    """Deleted passages (and their vectors) stay on disk until VACUUM reclaims them: do it now, best effort.
+    Call after the deleting transaction has committed; inside a transaction (a test's, a caller's) VACUUM
+    cannot run and this does nothing."""
+    if connection.in_atomic_block:
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM rag_chunk")
+    except Exception:  # noqa: BLE001 — a busy table is vacuumed by autovacuum later
+        logger.warning("VACUUM after erasure did not run; autovacuum will reclaim the space")
 
 
 def _delete_file_on_commit(path: str) -> None:
