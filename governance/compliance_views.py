@@ -46,12 +46,6 @@ from rag.selectors import inventory_collection
 from rag.selectors.lifecycle import collections_without_retention
 
 
-def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    from rag.views import _base_context
-
-    return {**_base_context(request), **extra}
-
-
 def _officers_only(request: HttpRequest) -> None:
     if not is_compliance_officer(request.user):
         raise PermissionDenied(_("Only compliance officers may open the compliance section."))
@@ -89,24 +83,23 @@ def collection_processing(request: HttpRequest, collection_id: int) -> HttpRespo
             errors, status = exc.errors, 400
             message = _("Not saved: correct the fields marked below.")
     entry = inventory_data(inventory_entry(collection.pk))
-    context = _context(
-        request,
-        collection=collection,
-        entry=entry,
-        lists={name: "\n".join(entry[name]) for name in LIST_FIELDS},
-        legal_bases=LegalBasis.choices,
-        erasure_scopes=ProcessingRecord.ErasureScope.choices,
-        can_edit=can_edit,
-        errors=errors,
-        message=message,
-    )
+    context = {
+        "collection": collection,
+        "entry": entry,
+        "lists": {name: "\n".join(entry[name]) for name in LIST_FIELDS},
+        "legal_bases": LegalBasis.choices,
+        "erasure_scopes": ProcessingRecord.ErasureScope.choices,
+        "can_edit": can_edit,
+        "errors": errors,
+        "message": message,
+    }
     return render(request, "portal/processing.html", context, status=status)
 
 
 @login_required
 def compliance_inventory(request: HttpRequest) -> HttpResponse:
     _officers_only(request)
-    return render(request, "compliance/inventory.html", _context(request, rows=inventory_rows()))
+    return render(request, "compliance/inventory.html", {"rows": inventory_rows()})
 
 
 # --- data-subject requests -------------------------------------------------------------------------------
@@ -143,13 +136,12 @@ def compliance_requests(request: HttpRequest) -> HttpResponse:
     requests = list(SubjectRequest.objects.select_related("requested_by", "approved_by")[:300])
     for item in requests:
         item.overdue = is_overdue(item)  # type: ignore[attr-defined]
-    context = _context(
-        request,
-        requests=requests,
-        identifiers=[(name, IDENTIFIER_LABELS[name]) for name in IDENTIFIERS],
-        errors=errors,
-        posted=request.POST if errors else {},
-    )
+    context = {
+        "requests": requests,
+        "identifiers": [(name, IDENTIFIER_LABELS[name]) for name in IDENTIFIERS],
+        "errors": errors,
+        "posted": request.POST if errors else {},
+    }
     return render(request, "compliance/requests.html", context, status=400 if errors else 200)
 
 
@@ -196,16 +188,15 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
             target_id=found.pk,
             details={"kind": found.kind},
         )
-    context = _context(
-        request,
-        item=found,
-        overdue=is_overdue(found),
-        result=found.result,
-        result_json=json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
-        can_approve=found.status == SubjectRequest.Status.AWAITING_APPROVAL
+    context = {
+        "item": found,
+        "overdue": is_overdue(found),
+        "result": found.result,
+        "result_json": json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
+        "can_approve": found.status == SubjectRequest.Status.AWAITING_APPROVAL
         and found.requested_by_id != request.user.pk,
-        message=message,
-    )
+        "message": message,
+    }
     return render(request, "compliance/request.html", context, status=409 if message else 200)
 
 
@@ -227,14 +218,13 @@ def compliance_retention(request: HttpRequest) -> HttpResponse:
             )
             % {"documents": len(run.documents), "chunks": run.chunks, "conversations": run.conversations}
         )
-    context = _context(
-        request,
-        preview=retention_preview(),
-        idle_conversations=retention_run(dry_run=True).conversations,
-        unbounded=collections_without_retention(),
-        conversation_days=settings.CONVERSATION_RETENTION_DAYS,
-        records=DestructionRecord.objects.all()[:200],
-        message=message,
-        categories=CATEGORIES,
-    )
+    context = {
+        "preview": retention_preview(),
+        "idle_conversations": retention_run(dry_run=True).conversations,
+        "unbounded": collections_without_retention(),
+        "conversation_days": settings.CONVERSATION_RETENTION_DAYS,
+        "records": DestructionRecord.objects.all()[:200],
+        "message": message,
+        "categories": CATEGORIES,
+    }
     return render(request, "compliance/retention.html", context)

@@ -26,12 +26,7 @@ ACTION_LABELS = {
 def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse:
     """Readers see the policy and can preview it; administrators (staff) change it. A change re-ingests the
     collection's documents (``redaction_policy_set``)."""
-    from rag.views import _base_context
-
-    try:
-        collection = selectors.collection_get(user=request.user, ref=collection_id)
-    except selectors.NotFound as exc:
-        raise Http404(str(exc)) from exc
+    collection = selectors.collection_get(user=request.user, ref=collection_id)
     message, status = "", 200
     if request.method == "POST":
         if not request.user.is_staff:
@@ -49,7 +44,6 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
     policy = policy_for_collection(collection.pk)
     rows = [{"type": t, "label": label, "action": str(policy.action(t))} for t, label in ENTITY_TYPES.items()]
     context = {
-        **_base_context(request),
         "collection": collection,
         "rows": rows,
         "actions": [(str(a), ACTION_LABELS[a]) for a in (Action.MASK, Action.HASH, Action.DROP, Action.KEEP)],
@@ -76,7 +70,6 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
     """The audit log with filters; newest first, 100 per page (``before_seq`` pages back)."""
     from governance.audit import actor_for, audit_record, audit_verify
     from governance.audit.selectors import FILTERS, BadFilter, audit_events
-    from rag.views import _base_context
 
     _compliance_only(request)
     verification = None
@@ -100,7 +93,6 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("before_seq", None)
     context = {
-        **_base_context(request),
         "events": page,
         "filters": {name: request.GET.get(name, "") for name in FILTERS},
         "error": error,
@@ -122,7 +114,6 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     from governance.models import AuditEvent
     from rag.models import Answer, Chunk
     from rag.selectors import special_collections
-    from rag.views import _base_context
 
     _compliance_only(request)
     event = AuditEvent.objects.filter(seq=seq).first()
@@ -165,7 +156,6 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
             AuditEvent.objects.filter(correlation_id=event.correlation_id).exclude(pk=event.pk)[:50]
         )
     context = {
-        **_base_context(request),
         "event": event,
         "details": json.dumps(event.details, indent=2, ensure_ascii=False),
         "answer": answer,
