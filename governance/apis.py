@@ -17,6 +17,7 @@ from governance.audit import actor_for
 from governance.pii import engine
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
+from governance.roles import is_admin
 from rag.selectors import readable_collections
 from rag.services.collections import redaction_policy_set
 
@@ -88,7 +89,7 @@ class PiiAnalyzeApi(APIView):
 
 
 class RedactionPolicyApi(APIView):
-    """A collection's redaction policy: readers may see it, administrators (staff) change it. A change
+    """A collection's redaction policy: readers may see it, administrators change it. A change
     re-ingests the collection's documents under the new policy."""
 
     class InputSerializer(serializers.Serializer):
@@ -105,7 +106,7 @@ class RedactionPolicyApi(APIView):
     @extend_schema(request=InputSerializer, summary="Change a collection's redaction policy (administrators)")
     def put(self, request: Request, collection_id: int) -> Response:
         _readable_collection_id(request.user, collection_id)
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             raise PermissionDenied("Only administrators may change a redaction policy.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -218,7 +219,7 @@ class _ApiKeyOutput(serializers.Serializer):
 class _AdminOnly(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             raise PermissionDenied("Only administrators manage API keys.")
 
 

@@ -40,16 +40,10 @@ from governance.inventory import (
     inventory_set,
 )
 from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
-from governance.roles import is_compliance_officer
+from governance.permissions import compliance_officer_required
 from governance.special import CATEGORIES
 from rag.selectors import inventory_collection
 from rag.selectors.lifecycle import collections_without_retention
-
-
-def _officers_only(request: HttpRequest) -> None:
-    if not is_compliance_officer(request.user):
-        raise PermissionDenied(_("Only compliance officers may open the compliance section."))
-
 
 # --- records of processing -------------------------------------------------------------------------------
 
@@ -96,9 +90,8 @@ def collection_processing(request: HttpRequest, collection_id: int) -> HttpRespo
     return render(request, "portal/processing.html", context, status=status)
 
 
-@login_required
+@compliance_officer_required
 def compliance_inventory(request: HttpRequest) -> HttpResponse:
-    _officers_only(request)
     return render(request, "compliance/inventory.html", {"rows": inventory_rows()})
 
 
@@ -115,10 +108,9 @@ IDENTIFIER_LABELS = {
 
 
 @sensitive_post_parameters(*IDENTIFIERS)
-@login_required
+@compliance_officer_required
 def compliance_requests(request: HttpRequest) -> HttpResponse:
     """The list (overdue ones flagged) and the form that opens a request."""
-    _officers_only(request)
     errors: dict[str, str] = {}
     if request.method == "POST":
         identifiers = {name: request.POST.get(name, "").strip() for name in IDENTIFIERS}
@@ -145,9 +137,8 @@ def compliance_requests(request: HttpRequest) -> HttpResponse:
     return render(request, "compliance/requests.html", context, status=400 if errors else 200)
 
 
-@login_required
+@compliance_officer_required
 def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
-    _officers_only(request)
     found = SubjectRequest.objects.select_related("requested_by", "approved_by").filter(pk=request_id).first()
     if found is None:
         raise Http404(_("No such request."))
@@ -203,10 +194,9 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
 # --- retention -------------------------------------------------------------------------------------------
 
 
-@login_required
+@compliance_officer_required
 def compliance_retention(request: HttpRequest) -> HttpResponse:
     """The dry run (what the next run destroys), a button to run it now, and the destruction records."""
-    _officers_only(request)
     message = ""
     if request.method == "POST":
         run = retention_run(actor=actor_for(request))

@@ -1,6 +1,10 @@
-"""Portal pages of the governance layer: a collection's personal-data policy and a redaction preview."""
+"""Portal pages of the governance layer: a collection's personal-data policy and a redaction preview, and the
+audit trail for compliance officers."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,10 +12,15 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from governance.audit import actor_for
+from governance.audit import actor_for, audit_record, audit_verify
+from governance.audit.selectors import FILTERS, BadFilter, audit_events
+from governance.models import AuditEvent
+from governance.permissions import compliance_officer_required
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action
+from governance.roles import is_admin
 from rag import selectors
+from rag.models import Answer, Chunk
 from rag.services.collections import redaction_policy_set
 
 ACTION_LABELS = {
@@ -24,12 +33,12 @@ ACTION_LABELS = {
 
 @login_required
 def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse:
-    """Readers see the policy and can preview it; administrators (staff) change it. A change re-ingests the
+    """Readers see the policy and can preview it; administrators change it. A change re-ingests the
     collection's documents (``redaction_policy_set``)."""
     collection = selectors.collection_get(user=request.user, ref=collection_id)
     message, status = "", 200
     if request.method == "POST":
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             return HttpResponse(_("Only administrators may change a redaction policy."), status=403)
         rules = {t: request.POST.get(t, Action.MASK) for t in ENTITY_TYPES}
         try:
@@ -47,7 +56,7 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
         "collection": collection,
         "rows": rows,
         "actions": [(str(a), ACTION_LABELS[a]) for a in (Action.MASK, Action.HASH, Action.DROP, Action.KEEP)],
-        "can_edit": request.user.is_staff,
+        "can_edit": is_admin(request.user),
         "message": message,
     }
     return render(request, "portal/privacy.html", context, status=status)
@@ -56,22 +65,9 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
 # --- compliance officers: the audit trail -----------------------------------------------------------------
 
 
-def _compliance_only(request: HttpRequest) -> None:
-    from django.core.exceptions import PermissionDenied
-
-    from governance.roles import is_compliance_officer
-
-    if not is_compliance_officer(request.user):
-        raise PermissionDenied(_("Only compliance officers may read the audit trail."))
-
-
-@login_required
+@compliance_officer_required
 def compliance_log(request: HttpRequest) -> HttpResponse:
     """The audit log with filters; newest first, 100 per page (``before_seq`` pages back)."""
-    from governance.audit import actor_for, audit_record, audit_verify
-    from governance.audit.selectors import FILTERS, BadFilter, audit_events
-
-    _compliance_only(request)
     verification = None
     if request.method == "POST":  # the "Verify integrity" button
         verification = audit_verify()
@@ -103,19 +99,10 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
     return render(request, "compliance/log.html", context)
 
 
-@login_required
+@compliance_officer_required
 def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     """One event; for a question: the answer, and the chunks it was built from as they are now (a changed or
     deleted chunk shows as such against the content hash recorded at the time)."""
-    import hashlib
-    import json
-
-    from governance.audit import audit_record
-    from governance.models import AuditEvent
-    from rag.models import Answer, Chunk
-    from rag.selectors import special_collections
-
-    _compliance_only(request)
     event = AuditEvent.objects.filter(seq=seq).first()
     if event is None:
         raise Http404(_("No such audit event."))
@@ -123,7 +110,7 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     sources = []
     if event.target_type == "answer" and event.target_id.isdigit():
         answer = Answer.objects.filter(pk=int(event.target_id)).prefetch_related("citations").first()
-        special = set(special_collections(request.user).values_list("pk", flat=True))
+        special = set(selectors.special_collections(request.user).values_list("pk", flat=True))
         for ref in event.details.get("chunks", []):
             chunk = (
                 Chunk.objects.filter(pk=ref.get("chunk_id"))
