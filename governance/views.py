@@ -3,7 +3,6 @@ audit trail for compliance officers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from django.contrib.auth.decorators import login_required
@@ -20,7 +19,8 @@ from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action
 from governance.roles import is_admin
 from rag import selectors
-from rag.models import Answer, Chunk
+from rag.models import Answer
+from rag.services.answers import chunk_version
 from rag.services.collections import redaction_policy_set
 
 ACTION_LABELS = {
@@ -111,13 +111,11 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     if event.target_type == "answer" and event.target_id.isdigit():
         answer = Answer.objects.filter(pk=int(event.target_id)).prefetch_related("citations").first()
         special = set(selectors.special_collections(request.user).values_list("pk", flat=True))
-        for ref in event.details.get("chunks", []):
-            chunk = (
-                Chunk.objects.filter(pk=ref.get("chunk_id"))
-                .only("text", "document_id", "collection_id", "special_categories")
-                .first()
-            )
-            now = hashlib.sha256(chunk.text.encode()).hexdigest()[:16] if chunk else None
+        refs = event.details.get("chunks", [])
+        chunks = selectors.chunks_by_id(chunk_ids=[ref.get("chunk_id") for ref in refs])
+        for ref in refs:
+            chunk = chunks.get(ref.get("chunk_id"))
+            now = chunk_version(chunk.text) if chunk else None
             # Special-category passages need the special grant here too, officer or not.
             hidden = (
                 chunk is not None and bool(chunk.special_categories) and chunk.collection_id not in special
