@@ -1,6 +1,7 @@
 """Portal pages of the compliance section: records of processing, data-subject requests, retention.
 
-Thin: each page calls the same services as the API (governance.inventory, .subjects, .retention)."""
+Thin: each page calls the same services as the API (governance.inventory, governance.compliance.subjects,
+.retention)."""
 
 from __future__ import annotations
 

@@ -21,22 +21,6 @@ from rag.models import Answer, AnswerFeedback, Conversation
 from rag.services import answers as service
 
 
-class CitationOutput(serializers.Serializer):
-    n = serializers.IntegerField()
-    document_id = serializers.IntegerField(allow_null=True)
-    title = serializers.CharField()
-    chunk_id = serializers.IntegerField(allow_null=True)
-    page = serializers.IntegerField(allow_null=True)
-    section = serializers.CharField()
-    snippet = serializers.CharField()
-    cited = serializers.BooleanField(help_text="Referenced as [n] in the answer (false: offered, not cited)")
-
-
-class UsageOutput(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
-
-
 class AnswerOutput(serializers.Serializer):
     answer_id = serializers.IntegerField(source="pk")
     question = serializers.CharField()
