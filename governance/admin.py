@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from governance.apikeys import api_key_create, api_key_revoke
 from governance.audit import actor_for
 from governance.grants import GrantError, grant_create, grant_holder, grant_revoke
+from governance.inventory import FIELDS, InventoryError, inventory_clean, inventory_set
 from governance.models import (
     ApiKey,
     CollectionGrant,
@@ -119,8 +122,6 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ["name", "rate", "expires_at"]
 
     def clean_rate(self) -> str:
-        import re
-
         rate = str(self.cleaned_data.get("rate") or "120/min")
         if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", rate):
             raise forms.ValidationError("A rate like 120/min, 10/s or 5000/day.")
@@ -155,10 +156,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return [f.name for f in ApiKey._meta.fields] + ["collections"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        from django.contrib import messages
-
-        from governance.apikeys import api_key_create
-
         if change:
             return
         key, secret = api_key_create(
@@ -178,8 +175,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys (effective on their next request)")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
-        from governance.apikeys import api_key_revoke
-
         for key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(key=key, actor=actor_for(request))
 
@@ -196,8 +191,6 @@ class ProcessingRecordForm(forms.ModelForm):
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
-        from governance.inventory import FIELDS, InventoryError, inventory_clean
-
         data = super().clean() or {}
         try:
             inventory_clean({name: data[name] for name in FIELDS if name in data})
@@ -217,8 +210,6 @@ class ProcessingRecordAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_by", "created_at", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: ProcessingRecord, form: Any, change: bool) -> None:
-        from governance.inventory import FIELDS, inventory_set
-
         inventory_set(
             collection_id=obj.collection_id,
             data={name: getattr(obj, name) for name in FIELDS},
