@@ -5,18 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found, server_error
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from inference.llm import InferenceUnavailable
+from rag import selectors
 
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    from inference.llm import InferenceUnavailable
-
     if isinstance(exc, InferenceUnavailable):
         return Response({"detail": f"The language model is not reachable: {exc}"}, status=503)
+    if isinstance(exc, selectors.NotFound):
+        # Missing, or not visible to this user: one 404 for both, with the selector's message.
+        exc = NotFound(str(exc))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 below answers (and logs) it
@@ -43,8 +50,6 @@ def _wants_json(request: HttpRequest) -> bool:
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"detail": "Not found."}, status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception or Exception("not found"))
 
 
@@ -53,8 +58,6 @@ def handler500(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"detail": "Internal server error. The administrator can find it in the log."}, status=500
         )
-    from django.views.defaults import server_error
-
     return server_error(request)
 
 
@@ -78,9 +81,6 @@ class ApiJsonErrorsMiddleware:
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
-        from django.http import Http404
-
         if not _wants_json(request):
             return None
         if isinstance(exception, Http404):

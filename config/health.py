@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from inference import embeddings, llm
+from inference.egress import EgressRefused, check_url, configured_endpoints
 
 
 def _database() -> dict[str, Any]:
@@ -35,8 +37,6 @@ def _workers() -> dict[str, Any]:
 
 
 def _embedding() -> dict[str, Any]:
-    from inference import embeddings
-
     path = embeddings.model_path()
     dims: int | None
     if embeddings.is_loaded():
@@ -58,8 +58,6 @@ def _embedding() -> dict[str, Any]:
 
 
 def _egress() -> dict[str, Any]:
-    from inference.egress import EgressRefused, check_url, configured_endpoints
-
     checked = {}
     for endpoint in configured_endpoints():
         try:
@@ -70,8 +68,6 @@ def _egress() -> dict[str, Any]:
 
 
 def _llm() -> dict[str, Any]:
-    from inference import llm
-
     if not settings.LLM_BASE_URL:
         return {"status": "off", "detail": "LLM_BASE_URL is not set"}
     served = llm.models()

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from governance.apikeys import api_key_create, api_key_revoke
 from governance.audit import actor_for
+from governance.grants import GrantError, grant_create, grant_holder, grant_revoke
+from governance.inventory import FIELDS, InventoryError, inventory_clean, inventory_set
 from governance.models import (
     ApiKey,
     CollectionGrant,
@@ -20,40 +25,53 @@ from rag.models import Collection
 from rag.services.collections import redaction_policy_set
 
 
+class CollectionGrantForm(forms.ModelForm):
+    class Meta:
+        model = CollectionGrant
+        fields = ["collection", "user", "group", "permission"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        user, group = data.get("user"), data.get("group")
+        try:
+            grant_holder(
+                username=user.get_username() if user else None, group_name=group.name if group else None
+            )
+        except GrantError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
 @admin.register(CollectionGrant)
 class CollectionGrantAdmin(admin.ModelAdmin):
+    """Create and delete (one by one or in bulk) through governance.grants, which audits them. A grant is never
+    edited: delete it and create another."""
+
+    form = CollectionGrantForm
     list_display = ["collection", "user", "group", "permission", "granted_by", "created_at"]
     list_filter = ["permission", "collection", "group"]
     readonly_fields = ["granted_by"]
 
-    def save_model(self, request: HttpRequest, obj: CollectionGrant, form: Any, change: bool) -> None:
-        from governance.audit import actor_for, audit_record
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
-        obj.granted_by = request.user  # type: ignore[assignment]  # admin requests are authenticated
-        super().save_model(request, obj, form, change)
-        audit_record(
-            action="grant.change" if change else "grant.create",
-            actor=actor_for(request),
-            target_type="grant",
-            target_id=obj.pk,
+    def save_model(self, request: HttpRequest, obj: CollectionGrant, form: Any, change: bool) -> None:
+        grant = grant_create(
             collection_id=obj.collection_id,
-            details={"permission": obj.permission, "user_id": obj.user_id, "group_id": obj.group_id},
+            permission=obj.permission,
+            username=obj.user.get_username() if obj.user else None,
+            group_name=obj.group.name if obj.group else None,
+            actor=actor_for(request),
+            granted_by=request.user,
         )
+        obj.pk = grant.pk  # for the admin's log and redirect
 
     def delete_model(self, request: HttpRequest, obj: CollectionGrant) -> None:
-        from governance.audit import actor_for, audit_record
+        grant_revoke(grant=obj, actor=actor_for(request))
 
-        details = {"permission": obj.permission, "user_id": obj.user_id, "group_id": obj.group_id}
-        grant_id, collection_id = obj.pk, obj.collection_id
-        super().delete_model(request, obj)
-        audit_record(
-            action="grant.delete",
-            actor=actor_for(request),
-            target_type="grant",
-            target_id=grant_id,
-            collection_id=collection_id,
-            details=details,
-        )
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CollectionGrant]) -> None:
+        for grant in queryset:
+            grant_revoke(grant=grant, actor=actor_for(request))
 
 
 class RedactionPolicyForm(forms.ModelForm):
@@ -104,8 +122,6 @@ class ApiKeyCreateForm(forms.ModelForm):
         fields = ["name", "rate", "expires_at"]
 
     def clean_rate(self) -> str:
-        import re
-
         rate = str(self.cleaned_data.get("rate") or "120/min")
         if not re.fullmatch(r"\d+/(s|sec|m|min|h|hour|d|day)", rate):
             raise forms.ValidationError("A rate like 120/min, 10/s or 5000/day.")
@@ -140,10 +156,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return [f.name for f in ApiKey._meta.fields] + ["collections"]
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
-        from django.contrib import messages
-
-        from governance.apikeys import api_key_create
-
         if change:
             return
         key, secret = api_key_create(
@@ -163,8 +175,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys (effective on their next request)")
     def revoke(self, request: HttpRequest, queryset: Any) -> None:
-        from governance.apikeys import api_key_revoke
-
         for key in queryset.filter(revoked_at__isnull=True):
             api_key_revoke(key=key, actor=actor_for(request))
 
@@ -181,8 +191,6 @@ class ProcessingRecordForm(forms.ModelForm):
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
-        from governance.inventory import FIELDS, InventoryError, inventory_clean
-
         data = super().clean() or {}
         try:
             inventory_clean({name: data[name] for name in FIELDS if name in data})
@@ -202,8 +210,6 @@ class ProcessingRecordAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_by", "created_at", "updated_at"]
 
     def save_model(self, request: HttpRequest, obj: ProcessingRecord, form: Any, change: bool) -> None:
-        from governance.inventory import FIELDS, inventory_set
-
         inventory_set(
             collection_id=obj.collection_id,
             data={name: getattr(obj, name) for name in FIELDS},

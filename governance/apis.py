@@ -13,10 +13,16 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from governance.access import can_manage
+from governance.apikeys import api_key_create, api_key_revoke
 from governance.audit import actor_for
+from governance.grants import GrantError, grant_create, grant_revoke
+from governance.models import ApiKey, CollectionGrant
 from governance.pii import engine
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
+from governance.roles import is_admin
+from rag.models import Collection
 from rag.selectors import readable_collections
 from rag.services.collections import redaction_policy_set
 
@@ -88,7 +94,7 @@ class PiiAnalyzeApi(APIView):
 
 
 class RedactionPolicyApi(APIView):
-    """A collection's redaction policy: readers may see it, administrators (staff) change it. A change
+    """A collection's redaction policy: readers may see it, administrators change it. A change
     re-ingests the collection's documents under the new policy."""
 
     class InputSerializer(serializers.Serializer):
@@ -105,7 +111,7 @@ class RedactionPolicyApi(APIView):
     @extend_schema(request=InputSerializer, summary="Change a collection's redaction policy (administrators)")
     def put(self, request: Request, collection_id: int) -> Response:
         _readable_collection_id(request.user, collection_id)
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             raise PermissionDenied("Only administrators may change a redaction policy.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -124,9 +130,6 @@ class RedactionPolicyApi(APIView):
 def _managed_collection(user: Any, collection_id: int) -> Any:
     """The collection, if the caller may manage its grants (owner or administrator). 404 when they may not
     even know it exists, 403 when they can read it but not manage it."""
-    from governance.access import can_manage
-    from rag.models import Collection
-
     collection = Collection.objects.filter(pk=collection_id).first()
     if collection is not None and can_manage(user, collection):
         return collection
@@ -154,8 +157,6 @@ class GrantListCreateApi(APIView):
 
     @extend_schema(responses=_GrantOutput(many=True), summary="List a collection's grants")
     def get(self, request: Request, collection_id: int) -> Response:
-        from governance.models import CollectionGrant
-
         _managed_collection(request.user, collection_id)
         grants = CollectionGrant.objects.filter(collection_id=collection_id).select_related(
             "user", "group", "granted_by"
@@ -164,9 +165,6 @@ class GrantListCreateApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: _GrantOutput}, summary="Grant read or upload")
     def post(self, request: Request, collection_id: int) -> Response:
-        from governance.audit import actor_for
-        from governance.grants import GrantError, grant_create
-
         _managed_collection(request.user, collection_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -187,10 +185,6 @@ class GrantListCreateApi(APIView):
 class GrantDetailApi(APIView):
     @extend_schema(responses={204: None}, summary="Revoke a grant (effective on the next request)")
     def delete(self, request: Request, collection_id: int, grant_id: int) -> Response:
-        from governance.audit import actor_for
-        from governance.grants import grant_revoke
-        from governance.models import CollectionGrant
-
         _managed_collection(request.user, collection_id)
         grant = CollectionGrant.objects.filter(pk=grant_id, collection_id=collection_id).first()
         if grant is None:
@@ -218,7 +212,7 @@ class _ApiKeyOutput(serializers.Serializer):
 class _AdminOnly(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             raise PermissionDenied("Only administrators manage API keys.")
 
 
@@ -234,18 +228,11 @@ class ApiKeyListCreateApi(_AdminOnly):
 
     @extend_schema(responses=_ApiKeyOutput(many=True), summary="List API keys")
     def get(self, request: Request) -> Response:
-        from governance.models import ApiKey
-
         keys = ApiKey.objects.prefetch_related("collections").order_by("name")
         return Response({"results": _ApiKeyOutput(keys, many=True).data})
 
     @extend_schema(request=InputSerializer, responses={201: _ApiKeyOutput}, summary="Create an API key")
     def post(self, request: Request) -> Response:
-        from governance.apikeys import api_key_create
-        from governance.audit import actor_for
-        from governance.models import ApiKey
-        from rag.models import Collection
-
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         ids = sorted(set(data.validated_data["collections"]))
@@ -268,10 +255,6 @@ class ApiKeyListCreateApi(_AdminOnly):
 class ApiKeyDetailApi(_AdminOnly):
     @extend_schema(responses={204: None}, summary="Revoke an API key (effective on the next request)")
     def delete(self, request: Request, key_id: int) -> Response:
-        from governance.apikeys import api_key_revoke
-        from governance.audit import actor_for
-        from governance.models import ApiKey
-
         key = ApiKey.objects.filter(pk=key_id).first()
         if key is None:
             raise NotFound("No such API key.")

@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from governance.pii.logfilter import install_record_factory
+
 
 class GovernanceConfig(AppConfig):
     name = "governance"
@@ -7,10 +9,9 @@ class GovernanceConfig(AppConfig):
 
     def ready(self) -> None:
         # Every log record of this process passes the PII redaction from now on (governance.pii.logfilter).
-        from governance.pii.logfilter import install_record_factory
-
         install_record_factory()
 
+        # Lazy: auth_events imports the audit models, and the app registry is not ready when apps.py is imported.
         from governance.audit import auth_events
 
         auth_events.connect()

@@ -20,14 +20,7 @@ from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import FIELDS, actor_for, audit_export, audit_record, audit_verify
 from governance.audit.selectors import FILTERS, BadFilter, audit_events
 from governance.models import AuditEvent
-from governance.roles import is_compliance_officer
-
-
-class IsComplianceOfficer(permissions.BasePermission):
-    message = "Only compliance officers may read the audit trail."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return is_compliance_officer(request.user)
+from governance.permissions import IsComplianceOfficer
 
 
 class AuditEventOutput(serializers.ModelSerializer):

@@ -38,15 +38,9 @@ from governance.inventory import (
     inventory_set,
 )
 from governance.models import DestructionRecord, SubjectRequest
-from governance.roles import is_compliance_officer
+from governance.permissions import IsComplianceOfficer
+from governance.roles import is_admin, is_compliance_officer
 from rag.selectors import inventory_collection
-
-
-class _Officers(permissions.BasePermission):
-    message = "Only compliance officers handle data-subject requests and retention."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return is_compliance_officer(request.user)
 
 
 def _collection_for_inventory(user: Any, collection_id: int, *, write: bool) -> Any:
@@ -104,7 +98,7 @@ class InventoryExportApi(APIView):
         parameters=[OpenApiParameter("type", str, enum=["json", "csv"])], summary="Export the inventory"
     )
     def get(self, request: Request) -> Response | HttpResponse:
-        if not (is_compliance_officer(request.user) or request.user.is_staff):
+        if not (is_compliance_officer(request.user) or is_admin(request.user)):
             raise PermissionDenied("Only compliance officers and administrators export the inventory.")
         kind = request.query_params.get("type", "json")
         if kind not in {"json", "csv"}:
@@ -147,7 +141,7 @@ def request_data(request: SubjectRequest, *, full: bool) -> dict[str, Any]:
 
 
 class SubjectRequestListCreateApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=SubjectRequest.Kind.values)
@@ -194,7 +188,7 @@ def _request_or_404(request_id: int) -> SubjectRequest:
 
 
 class SubjectRequestDetailApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(summary="A data-subject request: status and the export or the erasure receipt")
     def get(self, request: Request, request_id: int) -> Response:
@@ -213,7 +207,7 @@ class SubjectRequestDetailApi(APIView):
 class SubjectRequestActionApi(APIView):
     """approve (a second officer, for an erasure), reject, or retry a failed request."""
 
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
@@ -243,7 +237,7 @@ class SubjectRequestActionApi(APIView):
 class RetentionPreviewApi(APIView):
     """The dry run: what the next retention run destroys."""
 
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(summary="Documents the next retention run will destroy")
     def get(self, request: Request) -> Response:
@@ -253,7 +247,7 @@ class RetentionPreviewApi(APIView):
 
 
 class RetentionRunApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(summary="Run the retention job now")
     def post(self, request: Request) -> Response:
@@ -271,7 +265,7 @@ class RetentionRunApi(APIView):
 
 
 class DestructionRecordListApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, _Officers]
+    permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     class Output(serializers.ModelSerializer):
         class Meta:

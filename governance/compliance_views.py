@@ -1,6 +1,7 @@
 """Portal pages of the compliance section: records of processing, data-subject requests, retention.
 
-Thin: each page calls the same services as the API (governance.inventory, .subjects, .retention)."""
+Thin: each page calls the same services as the API (governance.inventory, governance.compliance.subjects,
+.retention)."""
 
 from __future__ import annotations
 
@@ -40,22 +41,10 @@ from governance.inventory import (
     inventory_set,
 )
 from governance.models import DestructionRecord, ProcessingRecord, SubjectRequest
-from governance.roles import is_compliance_officer
+from governance.permissions import compliance_officer_required
 from governance.special import CATEGORIES
 from rag.selectors import inventory_collection
 from rag.selectors.lifecycle import collections_without_retention
-
-
-def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    from rag.views import _base_context
-
-    return {**_base_context(request), **extra}
-
-
-def _officers_only(request: HttpRequest) -> None:
-    if not is_compliance_officer(request.user):
-        raise PermissionDenied(_("Only compliance officers may open the compliance section."))
-
 
 # --- records of processing -------------------------------------------------------------------------------
 
@@ -89,24 +78,22 @@ def collection_processing(request: HttpRequest, collection_id: int) -> HttpRespo
             errors, status = exc.errors, 400
             message = _("Not saved: correct the fields marked below.")
     entry = inventory_data(inventory_entry(collection.pk))
-    context = _context(
-        request,
-        collection=collection,
-        entry=entry,
-        lists={name: "\n".join(entry[name]) for name in LIST_FIELDS},
-        legal_bases=LegalBasis.choices,
-        erasure_scopes=ProcessingRecord.ErasureScope.choices,
-        can_edit=can_edit,
-        errors=errors,
-        message=message,
-    )
+    context = {
+        "collection": collection,
+        "entry": entry,
+        "lists": {name: "\n".join(entry[name]) for name in LIST_FIELDS},
+        "legal_bases": LegalBasis.choices,
+        "erasure_scopes": ProcessingRecord.ErasureScope.choices,
+        "can_edit": can_edit,
+        "errors": errors,
+        "message": message,
+    }
     return render(request, "portal/processing.html", context, status=status)
 
 
-@login_required
+@compliance_officer_required
 def compliance_inventory(request: HttpRequest) -> HttpResponse:
-    _officers_only(request)
-    return render(request, "compliance/inventory.html", _context(request, rows=inventory_rows()))
+    return render(request, "compliance/inventory.html", {"rows": inventory_rows()})
 
 
 # --- data-subject requests -------------------------------------------------------------------------------
@@ -122,10 +109,9 @@ IDENTIFIER_LABELS = {
 
 
 @sensitive_post_parameters(*IDENTIFIERS)
-@login_required
+@compliance_officer_required
 def compliance_requests(request: HttpRequest) -> HttpResponse:
     """The list (overdue ones flagged) and the form that opens a request."""
-    _officers_only(request)
     errors: dict[str, str] = {}
     if request.method == "POST":
         identifiers = {name: request.POST.get(name, "").strip() for name in IDENTIFIERS}
@@ -143,19 +129,17 @@ def compliance_requests(request: HttpRequest) -> HttpResponse:
     requests = list(SubjectRequest.objects.select_related("requested_by", "approved_by")[:300])
     for item in requests:
         item.overdue = is_overdue(item)  # type: ignore[attr-defined]
-    context = _context(
-        request,
-        requests=requests,
-        identifiers=[(name, IDENTIFIER_LABELS[name]) for name in IDENTIFIERS],
-        errors=errors,
-        posted=request.POST if errors else {},
-    )
+    context = {
+        "requests": requests,
+        "identifiers": [(name, IDENTIFIER_LABELS[name]) for name in IDENTIFIERS],
+        "errors": errors,
+        "posted": request.POST if errors else {},
+    }
     return render(request, "compliance/requests.html", context, status=400 if errors else 200)
 
 
-@login_required
+@compliance_officer_required
 def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
-    _officers_only(request)
     found = SubjectRequest.objects.select_related("requested_by", "approved_by").filter(pk=request_id).first()
     if found is None:
         raise Http404(_("No such request."))
@@ -196,26 +180,24 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
             target_id=found.pk,
             details={"kind": found.kind},
         )
-    context = _context(
-        request,
-        item=found,
-        overdue=is_overdue(found),
-        result=found.result,
-        result_json=json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
-        can_approve=found.status == SubjectRequest.Status.AWAITING_APPROVAL
+    context = {
+        "item": found,
+        "overdue": is_overdue(found),
+        "result": found.result,
+        "result_json": json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
+        "can_approve": found.status == SubjectRequest.Status.AWAITING_APPROVAL
         and found.requested_by_id != request.user.pk,
-        message=message,
-    )
+        "message": message,
+    }
     return render(request, "compliance/request.html", context, status=409 if message else 200)
 
 
 # --- retention -------------------------------------------------------------------------------------------
 
 
-@login_required
+@compliance_officer_required
 def compliance_retention(request: HttpRequest) -> HttpResponse:
     """The dry run (what the next run destroys), a button to run it now, and the destruction records."""
-    _officers_only(request)
     message = ""
     if request.method == "POST":
         run = retention_run(actor=actor_for(request))
@@ -227,14 +209,13 @@ def compliance_retention(request: HttpRequest) -> HttpResponse:
             )
             % {"documents": len(run.documents), "chunks": run.chunks, "conversations": run.conversations}
         )
-    context = _context(
-        request,
-        preview=retention_preview(),
-        idle_conversations=retention_run(dry_run=True).conversations,
-        unbounded=collections_without_retention(),
-        conversation_days=settings.CONVERSATION_RETENTION_DAYS,
-        records=DestructionRecord.objects.all()[:200],
-        message=message,
-        categories=CATEGORIES,
-    )
+    context = {
+        "preview": retention_preview(),
+        "idle_conversations": retention_run(dry_run=True).conversations,
+        "unbounded": collections_without_retention(),
+        "conversation_days": settings.CONVERSATION_RETENTION_DAYS,
+        "records": DestructionRecord.objects.all()[:200],
+        "message": message,
+        "categories": CATEGORIES,
+    }
     return render(request, "compliance/retention.html", context)

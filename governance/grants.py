@@ -16,6 +16,24 @@ class GrantError(ValueError):
     """The grant cannot be made; the message says why."""
 
 
+def grant_holder(*, username: str | None = None, group_name: str | None = None) -> tuple[Any, Group | None]:
+    """The user, or the group, a grant is for; GrantError when there is none or it may hold no grant. The
+    admin's form calls it to validate before ``grant_create``."""
+    if bool(username) == bool(group_name):
+        raise GrantError("Give either a user or a group, not both.")
+    if username:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            raise GrantError(f"No user named {username!r}.")
+        if hasattr(user, "api_key"):
+            raise GrantError("API keys get their collections when they are created; grant nothing to them.")
+        return user, None
+    group = Group.objects.filter(name=group_name).first()
+    if group is None:
+        raise GrantError(f"No group named {group_name!r}.")
+    return None, group
+
+
 def grant_create(
     *,
     collection_id: int,
@@ -25,21 +43,9 @@ def grant_create(
     username: str | None = None,
     group_name: str | None = None,
 ) -> CollectionGrant:
-    if bool(username) == bool(group_name):
-        raise GrantError("Give either a user or a group, not both.")
     if permission not in CollectionGrant.Permission.values:
         raise GrantError("permission must be read or upload.")
-    user = group = None
-    if username:
-        user = get_user_model().objects.filter(username=username).first()
-        if user is None:
-            raise GrantError(f"No user named {username!r}.")
-        if hasattr(user, "api_key"):
-            raise GrantError("API keys get their collections when they are created; grant nothing to them.")
-    else:
-        group = Group.objects.filter(name=group_name).first()
-        if group is None:
-            raise GrantError(f"No group named {group_name!r}.")
+    user, group = grant_holder(username=username, group_name=group_name)
     try:
         with transaction.atomic():
             grant = CollectionGrant.objects.create(

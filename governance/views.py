@@ -1,6 +1,9 @@
-"""Portal pages of the governance layer: a collection's personal-data policy and a redaction preview."""
+"""Portal pages of the governance layer: a collection's personal-data policy and a redaction preview, and the
+audit trail for compliance officers."""
 
 from __future__ import annotations
+
+import json
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,10 +11,16 @@ from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from governance.audit import actor_for
+from governance.audit import actor_for, audit_record, audit_verify
+from governance.audit.selectors import FILTERS, BadFilter, audit_events
+from governance.models import AuditEvent
+from governance.permissions import compliance_officer_required
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action
+from governance.roles import is_admin
 from rag import selectors
+from rag.models import Answer
+from rag.services.answers import chunk_version
 from rag.services.collections import redaction_policy_set
 
 ACTION_LABELS = {
@@ -24,17 +33,12 @@ ACTION_LABELS = {
 
 @login_required
 def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse:
-    """Readers see the policy and can preview it; administrators (staff) change it. A change re-ingests the
+    """Readers see the policy and can preview it; administrators change it. A change re-ingests the
     collection's documents (``redaction_policy_set``)."""
-    from rag.views import _base_context
-
-    try:
-        collection = selectors.collection_get(user=request.user, ref=collection_id)
-    except selectors.NotFound as exc:
-        raise Http404(str(exc)) from exc
+    collection = selectors.collection_get(user=request.user, ref=collection_id)
     message, status = "", 200
     if request.method == "POST":
-        if not request.user.is_staff:
+        if not is_admin(request.user):
             return HttpResponse(_("Only administrators may change a redaction policy."), status=403)
         rules = {t: request.POST.get(t, Action.MASK) for t in ENTITY_TYPES}
         try:
@@ -49,11 +53,10 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
     policy = policy_for_collection(collection.pk)
     rows = [{"type": t, "label": label, "action": str(policy.action(t))} for t, label in ENTITY_TYPES.items()]
     context = {
-        **_base_context(request),
         "collection": collection,
         "rows": rows,
         "actions": [(str(a), ACTION_LABELS[a]) for a in (Action.MASK, Action.HASH, Action.DROP, Action.KEEP)],
-        "can_edit": request.user.is_staff,
+        "can_edit": is_admin(request.user),
         "message": message,
     }
     return render(request, "portal/privacy.html", context, status=status)
@@ -62,23 +65,9 @@ def collection_privacy(request: HttpRequest, collection_id: int) -> HttpResponse
 # --- compliance officers: the audit trail -----------------------------------------------------------------
 
 
-def _compliance_only(request: HttpRequest) -> None:
-    from django.core.exceptions import PermissionDenied
-
-    from governance.roles import is_compliance_officer
-
-    if not is_compliance_officer(request.user):
-        raise PermissionDenied(_("Only compliance officers may read the audit trail."))
-
-
-@login_required
+@compliance_officer_required
 def compliance_log(request: HttpRequest) -> HttpResponse:
     """The audit log with filters; newest first, 100 per page (``before_seq`` pages back)."""
-    from governance.audit import actor_for, audit_record, audit_verify
-    from governance.audit.selectors import FILTERS, BadFilter, audit_events
-    from rag.views import _base_context
-
-    _compliance_only(request)
     verification = None
     if request.method == "POST":  # the "Verify integrity" button
         verification = audit_verify()
@@ -100,7 +89,6 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("before_seq", None)
     context = {
-        **_base_context(request),
         "events": page,
         "filters": {name: request.GET.get(name, "") for name in FILTERS},
         "error": error,
@@ -111,20 +99,10 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
     return render(request, "compliance/log.html", context)
 
 
-@login_required
+@compliance_officer_required
 def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     """One event; for a question: the answer, and the chunks it was built from as they are now (a changed or
     deleted chunk shows as such against the content hash recorded at the time)."""
-    import hashlib
-    import json
-
-    from governance.audit import audit_record
-    from governance.models import AuditEvent
-    from rag.models import Answer, Chunk
-    from rag.selectors import special_collections
-    from rag.views import _base_context
-
-    _compliance_only(request)
     event = AuditEvent.objects.filter(seq=seq).first()
     if event is None:
         raise Http404(_("No such audit event."))
@@ -132,14 +110,12 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
     sources = []
     if event.target_type == "answer" and event.target_id.isdigit():
         answer = Answer.objects.filter(pk=int(event.target_id)).prefetch_related("citations").first()
-        special = set(special_collections(request.user).values_list("pk", flat=True))
-        for ref in event.details.get("chunks", []):
-            chunk = (
-                Chunk.objects.filter(pk=ref.get("chunk_id"))
-                .only("text", "document_id", "collection_id", "special_categories")
-                .first()
-            )
-            now = hashlib.sha256(chunk.text.encode()).hexdigest()[:16] if chunk else None
+        special = set(selectors.special_collections(request.user).values_list("pk", flat=True))
+        refs = event.details.get("chunks", [])
+        chunks = selectors.chunks_by_id(chunk_ids=[ref.get("chunk_id") for ref in refs])
+        for ref in refs:
+            chunk = chunks.get(ref.get("chunk_id"))
+            now = chunk_version(chunk.text) if chunk else None
             # Special-category passages need the special grant here too, officer or not.
             hidden = (
                 chunk is not None and bool(chunk.special_categories) and chunk.collection_id not in special
@@ -165,7 +141,6 @@ def compliance_event(request: HttpRequest, seq: int) -> HttpResponse:
             AuditEvent.objects.filter(correlation_id=event.correlation_id).exclude(pk=event.pk)[:50]
         )
     context = {
-        **_base_context(request),
         "event": event,
         "details": json.dumps(event.details, indent=2, ensure_ascii=False),
         "answer": answer,

@@ -9,7 +9,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,25 +17,8 @@ from rest_framework.views import APIView
 
 from governance.audit import actor_for
 from rag import selectors
-from rag.apis import _collection_or_404
 from rag.models import Answer, AnswerFeedback, Conversation
 from rag.services import answers as service
-
-
-class CitationOutput(serializers.Serializer):
-    n = serializers.IntegerField()
-    document_id = serializers.IntegerField(allow_null=True)
-    title = serializers.CharField()
-    chunk_id = serializers.IntegerField(allow_null=True)
-    page = serializers.IntegerField(allow_null=True)
-    section = serializers.CharField()
-    snippet = serializers.CharField()
-    cited = serializers.BooleanField(help_text="Referenced as [n] in the answer (false: offered, not cited)")
-
-
-class UsageOutput(serializers.Serializer):
-    prompt_tokens = serializers.IntegerField()
-    completion_tokens = serializers.IntegerField()
 
 
 class AnswerOutput(serializers.Serializer):
@@ -107,15 +90,14 @@ class AskApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refs = data.validated_data.get("collections")
-        collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
+        collection_ids = (
+            [selectors.collection_get(user=request.user, ref=ref).pk for ref in refs] if refs else None
+        )
         conversation: Conversation | None = None
         if data.validated_data["conversation_id"] is not None:
-            try:
-                conversation = selectors.conversation_get(
-                    user=request.user, conversation_id=data.validated_data["conversation_id"]
-                )
-            except selectors.NotFound as exc:
-                raise NotFound(str(exc)) from exc
+            conversation = selectors.conversation_get(
+                user=request.user, conversation_id=data.validated_data["conversation_id"]
+            )
         try:
             prepared = service.answer_prepare(
                 user=request.user,
@@ -173,10 +155,7 @@ class ConversationDetailApi(APIView):
 
     @extend_schema(responses=DetailOutput)
     def get(self, request: Request, conversation_id: int) -> Response:
-        try:
-            conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-        except selectors.NotFound as exc:
-            raise NotFound(str(exc)) from exc
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         return Response(self.DetailOutput(conversation).data)
 
 
@@ -196,9 +175,6 @@ class AnswerFeedbackApi(APIView):
     def post(self, request: Request, answer_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            answer = selectors.answer_get(user=request.user, answer_id=answer_id)
-        except selectors.NotFound as exc:
-            raise NotFound(str(exc)) from exc
+        answer = selectors.answer_get(user=request.user, answer_id=answer_id)
         feedback = service.answer_feedback_set(answer=answer, user=request.user, **data.validated_data)
         return Response(self.FeedbackOutput(feedback).data, status=status.HTTP_200_OK)

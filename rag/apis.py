@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -38,13 +38,6 @@ class InventoryRequired(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The collection has no complete records-of-processing entry."
     default_code = "inventory_incomplete"
-
-
-def _collection_or_404(user: Any, ref: str | int, *, for_upload: bool = False) -> Collection:
-    try:
-        return selectors.collection_get(user=user, ref=ref, for_upload=for_upload)
-    except selectors.NotFound as exc:
-        raise NotFound(str(exc)) from exc
 
 
 class CollectionOutput(serializers.ModelSerializer):
@@ -164,7 +157,7 @@ class DocumentListCreateApi(APIView):
     )
     def get(self, request: Request) -> Response:
         ref = request.query_params.get("collection")
-        collection = _collection_or_404(request.user, ref) if ref else None
+        collection = selectors.collection_get(user=request.user, ref=ref) if ref else None
         documents = selectors.document_list(user=request.user, collection=collection)[:1000]
         return Response({"results": DocumentOutput(documents, many=True).data})
 
@@ -176,7 +169,9 @@ class DocumentListCreateApi(APIView):
             raise PayloadTooLarge(f"The file is larger than the {settings.MAX_UPLOAD_MB} MB upload limit.")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        collection = _collection_or_404(request.user, data.validated_data["collection"], for_upload=True)
+        collection = selectors.collection_get(
+            user=request.user, ref=data.validated_data["collection"], for_upload=True
+        )
         if not can_write(request.user, collection):
             raise PermissionDenied("You may read this collection but not add documents to it.")
         upload = data.validated_data["file"]
@@ -202,15 +197,9 @@ class DocumentListCreateApi(APIView):
 class DocumentDetailApi(APIView):
     api_key_actions = {"GET": "search", "DELETE": "upload"}
 
-    def _get(self, request: Request, document_id: int) -> Document:
-        try:
-            return selectors.document_get(user=request.user, document_id=document_id)
-        except selectors.NotFound as exc:
-            raise NotFound(str(exc)) from exc
-
     @extend_schema(responses=DocumentOutput)
     def get(self, request: Request, document_id: int) -> Response:
-        document = self._get(request, document_id)
+        document = selectors.document_get(user=request.user, document_id=document_id)
         audit_record(
             action="document.view",
             actor=actor_for(request),
@@ -222,7 +211,7 @@ class DocumentDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, document_id: int) -> Response:
-        document = self._get(request, document_id)
+        document = selectors.document_get(user=request.user, document_id=document_id)
         if not can_write(request.user, document.collection):
             raise PermissionDenied("You may read this collection but not delete its documents.")
         document_delete(document=document, actor=actor_for(request))
@@ -257,7 +246,9 @@ class SearchApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refs = data.validated_data.get("collections")
-        collection_ids = [_collection_or_404(request.user, ref).pk for ref in refs] if refs else None
+        collection_ids = (
+            [selectors.collection_get(user=request.user, ref=ref).pk for ref in refs] if refs else None
+        )
         hits = search(
             user=request.user,
             query=data.validated_data["query"],

@@ -1,6 +1,7 @@
 """The employee portal: server-rendered pages. Reads go through selectors (access rules inside); writes go
 through the REST API from the page's JavaScript with the session cookie and CSRF token, so the browser and
-internal systems share one code path."""
+internal systems share one code path. A selector's ``NotFound`` is the 404 page (config.middleware); what every
+page's base template shows comes from config.context_processors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -18,45 +19,9 @@ from governance.inventory import entry_of, inventory_missing
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
-from rag.models import Document
 from rag.selectors import writable_collections
 from rag.services.answers import citation_data, special_flag
 from rag.services.collections import CollectionNameTaken, collection_create
-
-
-def _ui_strings() -> dict[str, str]:
-    """Strings the page's JavaScript shows, translated here so the script needs no catalogue of its own."""
-    return {
-        "thinking": _("Searching your documents…"),
-        "error": _("Something went wrong. Please try again."),
-        "network": _("The server could not be reached. Check your connection and try again."),
-        "sources": _("Sources"),
-        "page": _("page"),
-        "open_document": _("Open document"),
-        "close": _("Close"),
-        "helpful": _("Helpful"),
-        "not_helpful": _("Not helpful"),
-        "thanks": _("Thank you for the feedback."),
-        "interrupted": _("The answer was interrupted."),
-        "queued": _("queued"),
-        "processing": _("processing"),
-        "ready": _("ready"),
-        "failed": _("failed"),
-        "uploading": _("uploading"),
-        "duplicate": _("already in this collection"),
-        "chunks": _("passages"),
-        "not_cited": _("offered to the model, not cited"),
-    }
-
-
-def _base_context(request: HttpRequest) -> dict[str, Any]:
-    from governance.roles import is_compliance_officer
-
-    return {
-        "is_compliance_officer": is_compliance_officer(request.user),
-        "ui_strings": _ui_strings(),
-        "conversations": selectors.conversation_list(user=request.user)[:50],
-    }
 
 
 @login_required
@@ -64,10 +29,7 @@ def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpRespons
     conversation = None
     turns: list[dict[str, Any]] = []
     if conversation_id is not None:
-        try:
-            conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-        except selectors.NotFound as exc:
-            raise Http404(str(exc)) from exc
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         ratings = selectors.answer_ratings(user=request.user, conversation=conversation)
         policies: dict[int, Any] = {}
         for answer in selectors.conversation_answers(conversation=conversation):
@@ -79,7 +41,6 @@ def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpRespons
                 }
             )
     context = {
-        **_base_context(request),
         "conversation": conversation,
         "turns": turns,
         "collections": selectors.collection_list(user=request.user),
@@ -92,12 +53,8 @@ def documents(request: HttpRequest) -> HttpResponse:
     collection = None
     ref = request.GET.get("collection")
     if ref:
-        try:
-            collection = selectors.collection_get(user=request.user, ref=ref)
-        except selectors.NotFound as exc:
-            raise Http404(str(exc)) from exc
+        collection = selectors.collection_get(user=request.user, ref=ref)
     context = {
-        **_base_context(request),
         "documents": selectors.document_list(user=request.user, collection=collection)[:500],
         "collections": selectors.collection_list(user=request.user),
         "selected": collection,
@@ -125,7 +82,6 @@ def upload(request: HttpRequest) -> HttpResponse:
     for collection in collections:
         collection.inventory_missing = inventory_missing(entry_of(getattr(collection, "processing", None)))  # type: ignore[attr-defined]
     context = {
-        **_base_context(request),
         "collections": collections,
         "incomplete": [c for c in collections if c.inventory_missing],  # type: ignore[attr-defined]
         "selected": selected,
@@ -137,10 +93,7 @@ def upload(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
-    try:
-        document: Document = selectors.document_get(user=request.user, document_id=document_id)
-    except selectors.NotFound as exc:
-        raise Http404(str(exc)) from exc
+    document = selectors.document_get(user=request.user, document_id=document_id)
     chunks = list(selectors.document_chunks(user=request.user, document=document))
     audit_record(
         action="document.view",
@@ -155,5 +108,5 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     for chunk in chunks:
         chunk.text = redact_text(chunk.text, policy=policy)
         chunk.section = redact_text(chunk.section, policy=policy)
-    context = {**_base_context(request), "document": document, "chunks": chunks}
+    context = {"document": document, "chunks": chunks}
     return render(request, "portal/document.html", context)

@@ -29,6 +29,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.models import AuditCheckpoint, AuditEvent
+from governance.pii.redaction import pseudonym, redact_text
+from governance.roles import role_of
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +58,6 @@ SYSTEM = Actor(role="system")
 def actor_for(request: Any) -> Actor:
     """Who is acting: the signed-in user or the API key (request.auth), their role, a pseudonym of the
     client address and the request's correlation id (config.middleware)."""
-    from governance.pii.redaction import pseudonym
-    from governance.roles import role_of
-
     user = getattr(request, "user", None)
     key = getattr(request, "auth", None)
     key_id = getattr(key, "pk", None) if getattr(key, "is_api_key", False) else None
@@ -92,8 +91,6 @@ def _iso(moment: datetime) -> str:
 
 def _scrub(value: Any) -> Any:
     """Details pass the PII redactor: strings are redacted, containers walked, numbers kept."""
-    from governance.pii.redaction import redact_text
-
     if isinstance(value, str):
         # Hashes and pseudonyms are not personal data, and a hex run could read as a number to redact.
         return value if _HEX.fullmatch(value) else redact_text(value)

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 
 from governance.audit import Actor, actor_for, audit_record
+from governance.pii.redaction import pseudonym
 
 
 def _logged_in(sender: Any, request: Any, user: Any, **_: Any) -> None:
@@ -16,8 +17,6 @@ def _logged_in(sender: Any, request: Any, user: Any, **_: Any) -> None:
 
 
 def _login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **_: Any) -> None:
-    from governance.pii.redaction import pseudonym
-
     actor = actor_for(request) if request is not None else Actor()
     # The attempted user name may be a real person's (or their password typed in the wrong field): only its
     # pseudonym is kept, enough to see repeated attempts on one account.

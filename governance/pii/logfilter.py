@@ -15,6 +15,8 @@ import logging
 import threading
 from typing import Any
 
+from governance.pii import engine, redaction
+
 WITHHELD = "[log message withheld: personal-data redaction failed]"
 _state = threading.local()
 
@@ -22,23 +24,19 @@ _state = threading.local()
 def redact_record(record: logging.LogRecord) -> None:
     if getattr(record, "_pii_redacted", False) or getattr(_state, "busy", False):
         return
-    from governance.pii import engine
-
     # Records logged while this thread builds the analyzer (presidio's, spaCy's) come from inside the build
     # and hold no user text; redacting them would wait for the build they are part of.
     if engine.building():
         return
     _state.busy = True
     try:
-        from governance.pii.redaction import redact_text
-
-        record.msg, record.args = redact_text(record.getMessage()), ()
+        record.msg, record.args = redaction.redact_text(record.getMessage()), ()
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redaction.redact_text(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
-            record.exc_text = redact_text(record.exc_text)
+            record.exc_text = redaction.redact_text(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info)
+            record.stack_info = redaction.redact_text(record.stack_info)
     except Exception:  # noqa: BLE001 — any failure must withhold the line, never let it through raw
         record.msg, record.args, record.exc_info, record.exc_text = WITHHELD, (), None, None
     finally:

@@ -1,5 +1,6 @@
 """Reads of the document domain. Every selector takes the acting user and applies the access rule inside its
-query (``access``): records (``records``), hybrid search (``search``)."""
+query (``access``): records (``records``), hybrid search (``search``). One exception, ``chunks_by_id``: the
+audit trail's drill-down, which only compliance officers reach."""
 
 from rag.selectors.access import (
     can_write,
@@ -15,6 +16,7 @@ from rag.selectors.records import (
     NotFound,
     answer_get,
     answer_ratings,
+    chunks_by_id,
     collection_get,
     collection_list,
     conversation_answers,
@@ -41,6 +43,7 @@ __all__ = [
     "can_write",
     "chunk_search",
     "chunk_vector_search",
+    "chunks_by_id",
     "collection_get",
     "collection_ids_sql",
     "collection_list",

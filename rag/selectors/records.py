@@ -3,6 +3,7 @@ applies the access rule (rag.selectors.access) inside its query."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Case, F, Q, QuerySet, Value, When
@@ -96,6 +97,16 @@ def document_chunks(*, user: Any, document: Document) -> QuerySet[Any]:
         .only("id", "ordinal", "page", "section", "text", "special_categories")
         .order_by("ordinal")
     )
+
+
+def chunks_by_id(*, chunk_ids: Iterable[int | None]) -> dict[int, Chunk]:
+    """The passages with these ids that still exist, by id, in one query. No access rule: this is the audit
+    trail's drill-down, where a compliance officer sees what an answer was built from; withholding
+    special-category text is the caller's job."""
+    chunks = Chunk.objects.filter(pk__in=[pk for pk in chunk_ids if pk is not None]).only(
+        "text", "document_id", "collection_id", "special_categories"
+    )
+    return {chunk.pk: chunk for chunk in chunks}
 
 
 def answer_ratings(*, user: Any, conversation: Conversation) -> dict[int, str]:

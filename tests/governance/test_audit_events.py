@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from governance.audit import verify_export
+from governance.audit import audit_record, verify_export
 from governance.models import AuditEvent
 from governance.roles import COMPLIANCE_GROUP
-from rag.models import Collection
+from rag.models import Answer, Chunk, Collection, Conversation
+from rag.services.answers import chunk_version
 from tests.rag.helpers import ingest_bytes
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +153,44 @@ def test_compliance_pages(
     assert "Unrelated lighthouse keeper schedule" in detail and "drilldown" in detail
     verified = client.post("/compliance/").content.decode()
     assert 'id="verify-result"' in verified and "Intact" in verified
+
+
+def test_drill_down_shows_each_passage_as_it_is_now_in_one_query(
+    client: Client, alice: Any, officer: Any, collection_a: Collection
+) -> None:
+    plain = Chunk.objects.get(document=ingest_bytes(collection_a, alice, b"Harbour logbook rota.", "a.txt"))
+    edited = Chunk.objects.get(document=ingest_bytes(collection_a, alice, b"Pier lamp inventory.", "b.txt"))
+    health = "Sağlık raporu: çalışana tip 2 diyabet teşhisi kondu, insülin tedavisi görüyor."
+    special = Chunk.objects.get(document=ingest_bytes(collection_a, alice, health.encode(), "c.txt"))
+    assert special.special_categories
+    answer = Answer.objects.create(
+        conversation=Conversation.objects.create(user=alice, title="q"), question="Who keeps the logbook?"
+    )
+
+    def ref(chunk_id: int, text: str) -> dict[str, Any]:
+        return {"chunk_id": chunk_id, "version": chunk_version(text)}
+
+    def drill_down(*refs: dict[str, Any]) -> tuple[str, int]:
+        event = audit_record(
+            action="ask", target_type="answer", target_id=answer.pk, details={"chunks": list(refs)}
+        )
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(f"/compliance/events/{event.seq}/").content.decode()
+        return page, len(queries)
+
+    client.force_login(officer)
+    _, one_passage = drill_down(ref(plain.pk, plain.text))
+    page, four_passages = drill_down(
+        ref(plain.pk, plain.text),
+        ref(edited.pk, "Pier lamp inventory, as it was."),
+        ref(special.pk, special.text),
+        ref(10**9, "deleted"),
+    )
+    assert four_passages == one_passage  # the passages come in one query, however many there are
+    assert "Harbour logbook rota." in page and "Pier lamp inventory." in page
+    assert page.count("changed since") == 1 and page.count("deleted since") == 1
+    # Special-category passages need the special grant, officer or not.
+    assert "[special-category passage]" in page and "diyabet" not in page
 
 
 def test_correlation_ids_from_callers_are_taken_only_when_they_are_uuids(

@@ -9,6 +9,8 @@ import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
+from governance.apikeys import api_key_create
+from governance.audit import SYSTEM
 from governance.models import AuditEvent, CollectionGrant
 from rag.models import Collection
 from tests.rag.helpers import ingest_bytes
@@ -98,3 +100,45 @@ def test_only_owners_and_administrators_manage_grants(
     for payload in bad:
         assert client_for(alice).post(url, payload, format="json").status_code == 400, payload
     assert APIClient().get(url).status_code == 401
+
+
+def test_the_admin_creates_and_deletes_grants_through_the_audited_service(
+    client: Any, admin_user: Any, bob: Any, collection_a: Collection
+) -> None:
+    client.force_login(admin_user)
+    added = client.post(
+        "/admin/governance/collectiongrant/add/",
+        {"collection": collection_a.pk, "user": bob.pk, "permission": "read"},
+    )
+    assert added.status_code == 302, added.content
+    first = CollectionGrant.objects.get(user=bob, permission="read")
+    assert first.granted_by == admin_user
+    team = Group.objects.create(name="finance")
+    client.post(
+        "/admin/governance/collectiongrant/add/",
+        {"collection": collection_a.pk, "group": team.pk, "permission": "read"},
+    )
+    second = CollectionGrant.objects.get(group=team)
+    # An API key's service user gets its collections with the key, never through a grant.
+    key, _secret = api_key_create(
+        name="etl", collection_ids=[], actions=["upload"], created_by=admin_user, actor=SYSTEM
+    )
+    refused = client.post(
+        "/admin/governance/collectiongrant/add/",
+        {"collection": collection_a.pk, "user": key.service_user_id, "permission": "read"},
+    )
+    assert refused.status_code == 200 and "API keys get their collections" in refused.content.decode()
+
+    client.post(f"/admin/governance/collectiongrant/{first.pk}/delete/", {"post": "yes"})
+    client.post(
+        "/admin/governance/collectiongrant/",
+        {"action": "delete_selected", "_selected_action": [second.pk], "post": "yes"},
+    )
+    assert not CollectionGrant.objects.exists()
+    events = AuditEvent.objects.filter(action__startswith="grant.").order_by("seq")
+    assert [(e.action, e.target_id, e.role) for e in events] == [
+        ("grant.create", str(first.pk), "admin"),
+        ("grant.create", str(second.pk), "admin"),
+        ("grant.delete", str(first.pk), "admin"),
+        ("grant.delete", str(second.pk), "admin"),
+    ]

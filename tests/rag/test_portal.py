@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from governance.models import CollectionGrant
+from governance.roles import COMPLIANCE_GROUP
 from rag.models import Collection
 from rag.services import answers
 from tests.conftest import with_inventory
@@ -37,6 +39,22 @@ def test_login_page_logs_in_and_out(web: Client, alice: Any) -> None:
     assert web.get("/").status_code == 200
     assert web.post("/logout/")["Location"] == "/login/"
     assert web.get("/").status_code == 302
+
+
+def test_login_page_costs_no_query_and_pages_show_the_sidebar(
+    web: Client, alice: Any, carol: Any, django_assert_num_queries: Any
+) -> None:
+    with django_assert_num_queries(0):  # the portal's context processor is lazy for anonymous visitors
+        login = web.get("/login/").content.decode()
+    assert 'id="conversation-list"' not in login
+    web.force_login(alice)
+    page = web.get("/documents/").content.decode()
+    assert 'id="conversation-list"' in page and 'id="ui-strings"' in page
+    assert 'href="/compliance/"' not in page
+    carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
+    web.force_login(carol)
+    assert 'href="/compliance/"' in web.get("/documents/").content.decode()
+    assert web.get("/documents/", {"collection": "no such"}).status_code == 404
 
 
 def test_conversation_page_is_only_for_its_owner(
