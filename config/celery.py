@@ -17,7 +17,8 @@ app.autodiscover_tasks()
 
 @worker_process_init.connect
 def _load_embedding_model(**_: Any) -> None:
-    """Load the embedding model when a worker process starts, not inside the first task's time limit."""
+    """Load the embedding model when a worker process starts, not inside the first task's time limit.
+    The imports are here because config/__init__.py imports this module before Django's settings exist."""
     from django.conf import settings
 
     if settings.EMBEDDING_PRELOAD:

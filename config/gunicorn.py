@@ -16,6 +16,7 @@ def post_worker_init(worker: Any) -> None:
     ~10 s for them; put the PII log filter on gunicorn's own handlers (access and error log)."""
     import logging
 
+    # Here, not at the top: gunicorn reads this file before Django is set up.
     from governance.pii import engine
     from governance.pii.logfilter import install
     from inference import embeddings

@@ -12,21 +12,21 @@ PACKAGES = ("config", "rag", "governance", "inference")
 
 # (module, imported project module): why it is imported inside a function.
 LAZY = {
-    # Workers and gunicorn load the models and the log filter when their process starts, not at import.
-    ("config.celery", "inference.embeddings"): "torch loads in the worker process, not in the web process",
-    ("config.celery", "governance.pii.engine"): "presidio builds in the worker process",
-    ("config.celery", "governance.pii.logfilter"): "installed on Celery's own loggers once they exist",
-    ("config.gunicorn", "inference.embeddings"): "preloaded in the gunicorn master only when configured",
-    ("config.gunicorn", "governance.pii.engine"): "presidio builds in the gunicorn master",
-    ("config.gunicorn", "governance.pii.logfilter"): "installed once gunicorn has set up logging",
-    ("config.health", "inference.embeddings"): "the health check must not load torch into the web process",
+    # config/__init__.py imports the Celery app before Django's settings exist; its worker hooks load the
+    # models and the log filter once the worker process runs. Gunicorn reads its config file before Django is
+    # set up at all.
+    ("config.celery", "inference.embeddings"): "worker hook: after Django is set up",
+    ("config.celery", "governance.pii.engine"): "worker hook: after Django is set up",
+    ("config.celery", "governance.pii.logfilter"): "worker hook: after Django is set up",
+    ("config.gunicorn", "inference.embeddings"): "gunicorn hook: after Django is set up",
+    ("config.gunicorn", "governance.pii.engine"): "gunicorn hook: after Django is set up",
+    ("config.gunicorn", "governance.pii.logfilter"): "gunicorn hook: after Django is set up",
     ("governance.pii.engine", "governance.pii.recognizers"): "presidio loads on the first analysis only",
     ("governance.pii.engine", "governance.pii.person"): "presidio loads on the first analysis only",
     (
         "governance.apps",
         "governance.audit.auth_events",
     ): "signal receivers connect once the app registry is ready",
-    ("governance.apps", "governance.pii.logfilter"): "installed once the app registry is ready",
     ("inference.apps", "inference.egress"): "the egress check runs once the app registry is ready",
 }
 
