@@ -98,17 +98,11 @@ def retention_run(
                 if document is None:  # destroyed meanwhile, or locked by someone deleting it right now
                     run.skipped_locked += 1
                     continue
-                deleted = document_delete(
+                deleted = document_destroy(
                     document=document,
                     actor=actor,
-                    action="retention.destroy",
-                    details={"run_id": run.run_id},
-                )
-                destruction_record(
-                    deleted,
                     reason=DestructionRecord.Reason.RETENTION,
                     run_id=run.run_id,
-                    destroyed_by=actor.user_id,
                     expired_at=document.expires_at,
                 )
                 described = {**_describe_plain(document), "chunks": deleted.chunks}
@@ -152,17 +146,21 @@ def _describe_plain(document: Any) -> dict[str, Any]:
     }
 
 
-def destruction_record(
-    deleted: DeletedDocument,
+def document_destroy(
     *,
+    document: Any,
+    actor: Actor,
     reason: str,
     run_id: str,
-    destroyed_by: int | None = None,
     expired_at: datetime | None = None,
-) -> DestructionRecord:
-    """The kept evidence that a document was destroyed: ids, hash and counts, no content."""
+) -> DeletedDocument:
+    """Destroy a document through the one deletion service (audited as ``<reason>.destroy`` with the run) and
+    keep the evidence: a DestructionRecord with ids, hash and counts, no content. Call inside a transaction."""
+    deleted = document_delete(
+        document=document, actor=actor, action=f"{reason}.destroy", details={"run_id": run_id}
+    )
     now = timezone.now()
-    return DestructionRecord.objects.create(
+    DestructionRecord.objects.create(
         run_id=run_id,
         reason=reason,
         collection_id=deleted.collection_id,
@@ -172,6 +170,7 @@ def destruction_record(
         uploaded_at=deleted.uploaded_at,
         expired_at=expired_at,
         destroyed_at=now,
-        destroyed_by=destroyed_by,
+        destroyed_by=actor.user_id,
         keep_until=now + timedelta(days=settings.DESTRUCTION_RECORD_KEEP_DAYS),
     )
+    return deleted

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.audit import Actor
-from governance.compliance.retention import destruction_record
+from governance.compliance.retention import document_destroy
 from governance.compliance.subjects.finding import Occurrences, subject_find, unsearchable_listed
 from governance.compliance.subjects.identifiers import (
     identifier_patterns,
@@ -44,7 +44,6 @@ from rag.services.deletion import (
     DeletedAnswers,
     answers_delete,
     chunks_vacuum,
-    document_delete,
     passages_delete,
 )
 
@@ -169,17 +168,11 @@ def erasure_delete(
         files += passages_delete(document=plan.documents[doc], chunk_ids=pks)
     destroyed = []
     for doc in sorted(plan.whole):
-        deleted = document_delete(
+        deleted = document_destroy(
             document=plan.documents[doc],
             actor=actor,
-            action="subject_request.destroy_document",
-            details={"request_id": request.pk},
-        )
-        destruction_record(
-            deleted,
             reason=DestructionRecord.Reason.ERASURE,
             run_id=f"erasure-{request.pk}",
-            destroyed_by=actor.user_id,
         )
         destroyed.append({"document_id": doc, "sha256": deleted.sha256, "chunks": deleted.chunks})
     SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()
