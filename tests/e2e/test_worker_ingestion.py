@@ -127,7 +127,7 @@ def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
         document_id = _upload(client, "machines.txt", text.encode())
         # Do not wait for the worker to answer pings: by then it may have finished the document.
         doomed = new_worker(wait=False)
-        wait_for_status(document_id, {"processing"}, timeout=60)
+        wait_for_status(document_id, {"processing"})
         time.sleep(0.5)  # mid-way: claimed, model loading or embedding under way
         doomed.kill()
         assert Document.objects.get(pk=document_id).status == "processing"
@@ -135,7 +135,7 @@ def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
 
         # acks_late: the unacknowledged message returns after the visibility timeout (25 s in tests).
         new_worker()
-        document = wait_for_status(document_id, {"ready", "failed"}, timeout=150)
+        document = wait_for_status(document_id, {"ready", "failed"})
         assert document.status == "ready", document.error
         assert document.attempts == 2
         ordinals = list(Chunk.objects.filter(document_id=document_id).values_list("ordinal", flat=True))
@@ -155,7 +155,7 @@ def test_database_connection_lost_mid_task_is_retried_and_completes(
         for i in range(1600)
     )
     document_id = _upload(client, "contract.txt", text.encode())
-    wait_for_status(document_id, {"processing"}, timeout=60)
+    wait_for_status(document_id, {"processing"})
     time.sleep(0.5)  # the worker holds its database connection while it embeds
     with connection.cursor() as cursor:
         # A real transient outage: the server drops the worker's connection (failover, restart, proxy).
@@ -164,7 +164,7 @@ def test_database_connection_lost_mid_task_is_retried_and_completes(
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         assert cursor.fetchone()[0] >= 1
-    document = wait_for_status(document_id, {"ready", "failed"}, timeout=120)
+    document = wait_for_status(document_id, {"ready", "failed"})
     assert document.status == "ready", document.error
     assert document.attempts == 2  # the autoretry re-claimed its own document
     assert Chunk.objects.filter(document_id=document_id).count() == document.chunk_count
