@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -30,6 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # How long a test waits for something that should happen before it gives up and says what state things were in.
 # Below pytest-timeout's 600 s, so that this report comes first.
 WAIT_S = float(os.environ.get("EMANET_TEST_WAIT_S", "300"))
+
+# Hypothesis fails an example that takes longer than 200 ms by default: on a loaded machine, the machine's fault.
+hypothesis_settings.register_profile("emanet", deadline=None)
+hypothesis_settings.load_profile("emanet")
 
 T = TypeVar("T")
 
