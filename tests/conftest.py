@@ -2,6 +2,10 @@
 
 Three principals make access boundaries easy to test everywhere:
 alice owns collection A, bob owns collection B, carol (compliance officer) holds no grants yet.
+
+Tests wait for events (a status, a ping answer, a log line), never for time to pass: a slow or loaded machine
+makes the suite slower, not red. ``EMANET_TEST_WAIT_S`` (default 300) bounds every such wait; it is a safety
+net against hangs only (raise pytest's ``--timeout``, 600 s per test, with it).
 """
 
 from __future__ import annotations
@@ -12,16 +16,40 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from rag.models import Collection, Document
+from rag.models import Chunk, Collection, Document
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# How long a test waits for something that should happen before it gives up and says what state things were in.
+# Below pytest-timeout's 600 s, so that this report comes first.
+WAIT_S = float(os.environ.get("EMANET_TEST_WAIT_S", "300"))
+
+# Hypothesis fails an example that takes longer than 200 ms by default: on a loaded machine, the machine's fault.
+hypothesis_settings.register_profile("emanet", deadline=None)
+hypothesis_settings.load_profile("emanet")
+
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T | None], *, what: str, state: Callable[[], object]) -> T:
+    """Poll ``check`` until it returns something truthy, and return that. After WAIT_S, fail with what was
+    awaited and ``state()``, the state things were in."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {WAIT_S:.0f} s waiting for {what}; state: {state()}")
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -146,25 +174,32 @@ class WorkerProcess:
         )
         if not wait:
             return
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+        pings = 0
+
+        def answers() -> bool:
+            nonlocal pings
+            if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early, see {self.log_path}")
-            if app.control.ping(destination=[self.name], timeout=0.5):
-                return
-        raise RuntimeError(f"worker did not answer within 90 s, see {self.log_path}")
+            # A ping sent before the worker listens is lost, and a busy worker may answer late: each try
+            # waits longer (limit=1 returns at the answer, so a quick worker costs no extra time).
+            pings += 1
+            return bool(app.control.ping(destination=[self.name], timeout=min(0.5 * pings, 5), limit=1))
+
+        wait_for(answers, what=f"worker {self.name} to answer a ping", state=lambda: f"see {self.log_path}")
 
     def kill(self) -> None:
         """SIGKILL, like a crash or an OOM kill: no cleanup, no acknowledgement."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, 9)
-            self.process.wait(10)
+            self.process.wait(WAIT_S)
 
     def stop(self) -> None:
+        """Warm shutdown: a task under way finishes and is acknowledged (a SIGKILL would leave its message
+        unacknowledged until the visibility timeout, 35 minutes)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(20)
+                self.process.wait(WAIT_S)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -197,14 +232,25 @@ def new_worker(worker_env: dict[str, str], worker_log: Path) -> Iterator[Callabl
         worker.stop()
 
 
-def wait_for_status(document_id: int, statuses: set[str], timeout: float = 120) -> Document:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for_document(document_id: int, condition: Callable[[Document], bool], what: str) -> Document:
+    def check() -> Document | None:
         document = Document.objects.get(pk=document_id)
-        if document.status in statuses:
-            return document
-        time.sleep(0.1)
-    raise AssertionError(f"document {document_id} stuck in {document.status!r} after {timeout} s")
+        return document if condition(document) else None
+
+    return wait_for(check, what=f"document {document_id}: {what}", state=lambda: document_state(document_id))
+
+
+def wait_for_status(document_id: int, statuses: set[str]) -> Document:
+    return wait_for_document(document_id, lambda d: d.status in statuses, f"status in {sorted(statuses)}")
+
+
+def document_state(document_id: int) -> dict[str, Any]:
+    state = (
+        Document.objects.filter(pk=document_id)
+        .values("status", "attempts", "task_id", "processing_started_at", "updated_at", "error")
+        .first()
+    )
+    return {**(state or {"status": "gone"}), "chunks": Chunk.objects.filter(document_id=document_id).count()}
 
 
 def _free_port() -> int:
@@ -222,7 +268,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     port = _free_port()
     log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    process = local_server.start(port=port, log_path=log_path)
+    process = local_server.start(port=port, log_path=log_path, wait_s=WAIT_S)
     yield f"http://127.0.0.1:{port}/v1"
     os.killpg(process.pid, 15)
     try:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from rag import storage
 from rag.models import Collection, Document
 from rag.services.documents import documents_requeue_stale
-from tests.conftest import ROOT, WorkerProcess, wait_for_status
+from tests.conftest import ROOT, WAIT_S, WorkerProcess, wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -70,7 +70,7 @@ def test_upload_during_a_broker_outage_is_kept_and_queued_later(
     )
     env = {**worker_env, "REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing listens on the discard port
     result = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=WAIT_S
     )
     assert result.returncode == 0, result.stderr[-2000:]
     document_id, status, created = result.stdout.split()[-3:]

@@ -27,7 +27,7 @@ from rest_framework.test import APIClient
 from governance.models import SubjectMention
 from governance.pii.redaction import subject_key
 from rag.models import Answer, Chunk, Citation, Conversation, Document
-from tests.conftest import WorkerProcess, wait_for_status
+from tests.conftest import WAIT_S, WorkerProcess, wait_for, wait_for_status
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -87,7 +87,7 @@ class RecordingProxy:
                     proxy.upstream + self.path,
                     content=body,
                     headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-                    timeout=120,
+                    timeout=WAIT_S,
                 )
                 self.send_response(upstream.status_code)
                 self.send_header("Content-Type", upstream.headers.get("content-type", "application/json"))
@@ -123,7 +123,7 @@ class BrokerMonitor:
         self._ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
-        assert self._ready.wait(10)
+        assert self._ready.wait(WAIT_S)
 
     def _run(self) -> None:
         with self.client.monitor() as monitor:
@@ -136,7 +136,8 @@ class BrokerMonitor:
     def stop(self) -> None:
         self._stop.set()
         self.client.ping()  # one more command wakes the listener up
-        self.thread.join(5)
+        self.thread.join(WAIT_S)
+        assert not self.thread.is_alive(), "the monitor has not seen every command yet"
 
     def decoded(self) -> str:
         """Raw commands plus every base64 message body in them, decoded."""
@@ -232,9 +233,16 @@ def test_no_planted_value_leaves_the_system_under_the_default_policy(
     assert leaked(messages) == set()
 
     # Logs: the worker's and this process's (web side).
-    worker_lines = worker_log.read_bytes()[log_start:].decode("utf-8", "replace")
-    assert f"document {document.pk} ready" in worker_lines
-    assert leaked(worker_lines) == set()
+    # The worker logs "ready" after it has committed the document: wait for the line, do not race it.
+    def worker_lines() -> str:
+        return worker_log.read_bytes()[log_start:].decode("utf-8", "replace")
+
+    wait_for(
+        lambda: f"document {document.pk} ready" in worker_lines(),
+        what=f"the worker to log that document {document.pk} is ready",
+        state=lambda: f"see {worker_log}",
+    )
+    assert leaked(worker_lines()) == set()
     assert leaked(caplog.text) == set()
 
     # API responses: the answer, the document, search, the conversation.

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rag.models import Answer, AnswerFeedback, Collection, Document
-from tests.conftest import WorkerProcess
+from tests.conftest import WAIT_S, WorkerProcess, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -38,6 +38,7 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM,
+                timeout=WAIT_S * 1000,
                 args=[
                     "--headless",
                     "--no-sandbox",
@@ -50,7 +51,8 @@ def browser_page(tmp_path: Path) -> Iterator[Any]:
             )
             context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
             page = context.new_page()
-            page.set_default_timeout(20_000)
+            # Every wait below is for an element, a URL or a load state; this bound is only a safety net.
+            page.set_default_timeout(WAIT_S * 1000)
             yield page
             shots = Path(os.environ.get("EMANET_SCREENSHOTS", tmp_path))
             shots.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ def test_upload_ask_cite_rate_and_switch_language(
     page.set_input_files("#upload-files", str(handbook))
     page.click("#upload-form button[type=submit]")
     row = page.locator("#upload-table tbody tr").first
-    row.locator(".status-ready").wait_for(timeout=120_000)
+    row.locator(".status-ready").wait_for()
     assert Document.objects.get().status == Document.Status.READY
     page.screenshot(path=str(shots / "upload.png"))
     page.goto(f"{url}/documents/")
@@ -102,7 +104,7 @@ def test_upload_ask_cite_rate_and_switch_language(
     page.fill("#question", "What is the launch code of the Kestrel project?")
     page.click("#ask-button")
     turn = page.locator("#turns .turn").last
-    turn.locator(".feedback .rate, [role=alert]").first.wait_for(timeout=180_000)
+    turn.locator(".feedback .rate, [role=alert]").first.wait_for()
     assert turn.locator("[role=alert]").count() == 0, turn.locator("[role=alert]").first.inner_text()
     answer_text = turn.locator(".answer").inner_text()
     assert "BLUEFIN-4471" in answer_text
@@ -248,7 +250,8 @@ def test_two_officers_erase_a_subject_from_the_compliance_pages(
 ) -> None:
     from django.contrib.auth.models import Group
 
-    from governance.compliance.subjects import identifiers_clean, subject_find
+    from governance.compliance.subjects import OPEN, identifiers_clean, subject_find
+    from governance.models import SubjectRequest
     from governance.roles import COMPLIANCE_GROUP
     from rag.models import Chunk
     from tests.rag.helpers import ingest_bytes
@@ -290,12 +293,12 @@ def test_two_officers_erase_a_subject_from_the_compliance_pages(
     log_in("dave", "officer-pass-2", request_path)
     page.wait_for_selector("#approve")
     page.click("#approve")
-    for _ in range(60):
-        page.wait_for_selector("#request-status")
-        if "completed" in page.inner_text("#request-status"):
-            break
-        page.wait_for_timeout(1000)
-        page.reload()
+    wait_for(
+        lambda: SubjectRequest.objects.exclude(status__in=OPEN).first(),
+        what="the worker to finish the erasure",
+        state=lambda: list(SubjectRequest.objects.values_list("status", "error")),
+    )
+    page.reload()
     assert "completed" in page.inner_text("#request-status")
     assert "chunks: " in page.inner_text("#receipt-counts")
     assert not Chunk.objects.filter(pk__in=found).exists()

@@ -5,6 +5,7 @@ These tests commit (transaction=True) so the worker, a separate process, sees wh
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from rag.models import Chunk, Document
-from tests.conftest import WorkerProcess, wait_for_status
+from tests.conftest import WorkerProcess, wait_for_document, wait_for_status
 from tests.files import make_docx, make_pdf
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -108,6 +109,33 @@ def test_bad_files_fail_with_reasons_and_leave_others_alone(
     assert client.get(f"/api/v1/documents/{bad['corrupt']}").json()["error"] == reasons["corrupt"].error
 
 
+def _visibility_timeout_passes(task_id: str) -> None:
+    """Let the broker's visibility timeout (35 minutes) pass for the unacknowledged message of ``task_id``.
+
+    Redis has no acknowledgements of its own: kombu keeps each delivered, unacknowledged message in a hash,
+    with its delivery time in a sorted set, and every worker's periodic sweep (every 2 s in tests) puts the
+    messages delivered longer than the visibility timeout ago back on the queue. Back-dating this message's
+    delivery lets that real sweep redeliver it now. The alternative, test limits short enough to wait out,
+    had the redelivered ingestion race its time limit on a slow machine.
+    """
+    from config.celery import app
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            tags = [
+                tag
+                for tag, message in client.hgetall(channel.unacked_key).items()
+                if json.loads(message)[0]["headers"]["id"] == task_id
+            ]
+            assert len(tags) == 1, f"{len(tags)} unacknowledged messages of task {task_id}"
+            delivered = time.time() - channel.visibility_timeout - 1
+            client.zadd(channel.unacked_index_key, {tags[0]: delivered}, xx=True)
+            # The sweep's lock expires after 5 minutes, long before 35 have passed: the killed worker may
+            # have died holding it.
+            client.delete(channel.unacked_mutex_key)
+
+
 def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
     new_worker: Callable[..., WorkerProcess],
     alice: Any,
@@ -127,15 +155,18 @@ def test_worker_killed_mid_task_is_redelivered_and_leaves_one_set_of_chunks(
         document_id = _upload(client, "machines.txt", text.encode())
         # Do not wait for the worker to answer pings: by then it may have finished the document.
         doomed = new_worker(wait=False)
-        wait_for_status(document_id, {"processing"}, timeout=60)
-        time.sleep(0.5)  # mid-way: claimed, model loading or embedding under way
+        # Mid-way: the worker has claimed the document and counted its attempt; chunks are stored last.
+        claimed = wait_for_document(document_id, lambda d: d.attempts >= 1, "claimed by the first worker")
         doomed.kill()
-        assert Document.objects.get(pk=document_id).status == "processing"
+        document = Document.objects.get(pk=document_id)
+        assert (document.status, document.attempts) == ("processing", 1)
         assert not Chunk.objects.filter(document_id=document_id).exists()
 
-        # acks_late: the unacknowledged message returns after the visibility timeout (25 s in tests).
+        # acks_late: the message was never acknowledged; once its visibility timeout has passed, a worker's
+        # periodic sweep puts it back on the queue.
+        _visibility_timeout_passes(claimed.task_id)
         new_worker()
-        document = wait_for_status(document_id, {"ready", "failed"}, timeout=150)
+        document = wait_for_status(document_id, {"ready", "failed"})
         assert document.status == "ready", document.error
         assert document.attempts == 2
         ordinals = list(Chunk.objects.filter(document_id=document_id).values_list("ordinal", flat=True))
@@ -155,8 +186,8 @@ def test_database_connection_lost_mid_task_is_retried_and_completes(
         for i in range(1600)
     )
     document_id = _upload(client, "contract.txt", text.encode())
-    wait_for_status(document_id, {"processing"}, timeout=60)
-    time.sleep(0.5)  # the worker holds its database connection while it embeds
+    # Claimed and counted: the worker now holds its database connection until it stores the chunks.
+    wait_for_document(document_id, lambda d: d.attempts >= 1, "claimed by the worker")
     with connection.cursor() as cursor:
         # A real transient outage: the server drops the worker's connection (failover, restart, proxy).
         cursor.execute(
@@ -164,7 +195,7 @@ def test_database_connection_lost_mid_task_is_retried_and_completes(
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         assert cursor.fetchone()[0] >= 1
-    document = wait_for_status(document_id, {"ready", "failed"}, timeout=120)
+    document = wait_for_status(document_id, {"ready", "failed"})
     assert document.status == "ready", document.error
     assert document.attempts == 2  # the autoretry re-claimed its own document
     assert Chunk.objects.filter(document_id=document_id).count() == document.chunk_count

@@ -8,6 +8,7 @@ import pytest
 
 from governance.pii.logfilter import WITHHELD, RedactingFilter
 from governance.pii.redaction import Action, Policy, Redactor, pseudonym, redact_text, subject_key
+from tests.conftest import WAIT_S
 
 pytestmark = pytest.mark.django_db(databases=[])
 
@@ -169,7 +170,7 @@ def test_logging_during_the_analyzer_build_does_not_wait_for_the_build() -> None
     thread = threading.Thread(target=log_while_building)
     with engine._build_lock:  # as if this thread's build held the lock
         thread.start()
-        assert done.wait(5), "a log record inside the build blocked on the build lock"
+        assert done.wait(WAIT_S), "a log record inside the build blocked on the build lock"
 
 
 def test_a_second_pass_leaves_placeholders_whole_even_when_their_hex_looks_like_a_number() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from inference.egress import EgressRefused, check_configured, check_url
-from tests.conftest import ROOT
+from tests.conftest import ROOT, WAIT_S
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_the_service_refuses_to_start_with_a_public_llm_endpoint() -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=WAIT_S,
         env={
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings_test",
