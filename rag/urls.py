@@ -7,7 +7,7 @@ from rag import answer_apis, apis, views
 
 api_v1 = [
     path("api/v1/collections", apis.CollectionListCreateApi.as_view(), name="collections"),
-    path("api/v1/documents", apis.DocumentListCreateApi.as_view(), name="documents"),
+    path("api/v1/documents", apis.DocumentListCreateApi.as_view(), name="api-documents"),
     path("api/v1/documents/<int:document_id>", apis.DocumentDetailApi.as_view(), name="document-detail"),
     path("api/v1/search", apis.SearchApi.as_view(), name="search"),
     path("api/v1/ask", answer_apis.AskApi.as_view(), name="ask"),

@@ -108,5 +108,10 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     for chunk in chunks:
         chunk.text = redact_text(chunk.text, policy=policy)
         chunk.section = redact_text(chunk.section, policy=policy)
-    context = {"document": document, "chunks": chunks}
+    context = {
+        "document": document,
+        "chunks": chunks,
+        # Deleting goes through DELETE /api/v1/documents/{id} (rag.services.deletion), like every deletion.
+        "can_delete": selectors.can_write(request.user, document.collection),
+    }
     return render(request, "portal/document.html", context)

@@ -173,6 +173,33 @@ def test_model_down_shows_a_readable_message(
     assert alert.inner_text().startswith("The language model is not reachable")
 
 
+def test_delete_a_document_from_its_page(
+    browser_page: Any, live_server: Any, alice: Any, collection_a: Collection
+) -> None:
+    from governance.models import AuditEvent
+    from rag.models import Chunk, Citation, Conversation
+    from tests.rag.helpers import ingest_bytes
+
+    document = ingest_bytes(collection_a, alice, FACT.encode(), "kestrel.txt")
+    chunk = Chunk.objects.filter(document=document).first()
+    answer = Answer.objects.create(
+        conversation=Conversation.objects.create(user=alice, title="Kestrel"), question="Code?", text="[1]"
+    )
+    Citation.objects.create(answer=answer, n=1, chunk=chunk, document=document, title="t", snippet=chunk.text)
+    page = browser_page
+    page.context.add_cookies(_session_cookie(live_server.url, alice))
+    page.goto(f"{live_server.url}/documents/{document.pk}/")
+    page.on("dialog", lambda dialog: dialog.accept())  # the "Delete this document …?" confirmation
+    page.click("#delete-document button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/documents/")
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    citation = Citation.objects.get(answer=answer)
+    assert (citation.snippet, citation.chunk_id, citation.document_id) == ("", None, None)
+    event = AuditEvent.objects.filter(action="document.delete").get()
+    assert (event.actor_user_id, event.target_id) == (alice.pk, str(document.pk))
+
+
 def _session_cookie(url: str, user: Any) -> list[dict[str, Any]]:
     from django.test import Client
 

@@ -121,3 +121,29 @@ def test_a_new_user_creates_a_collection_on_the_upload_page(web: Client, alice: 
     taken = web.post("/upload/", {"name": "Contracts"})
     assert taken.status_code == 400 and "already exists" in taken.content.decode()
     assert web.post("/upload/", {"name": "  "}).status_code == 400
+
+
+def test_document_page_offers_delete_only_to_writers_and_the_page_deletes_through_the_api(
+    alice: Any, bob: Any, collection_a: Collection
+) -> None:
+    document = ingest_bytes(collection_a, alice, b"Quarterly ledger balanced.", "ledger.txt", title="Ledger")
+    CollectionGrant.objects.create(
+        collection=collection_a, user=bob, permission=CollectionGrant.Permission.READ
+    )
+    reader, owner = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    reader.force_login(bob)
+    owner.force_login(alice)
+    assert 'id="delete-document"' not in reader.get(f"/documents/{document.pk}/").content.decode()
+    page = owner.get(f"/documents/{document.pk}/")
+    assert 'id="delete-document"' in page.content.decode()
+    # After deleting, the page goes back to the documents list (the portal page, not the API's route).
+    assert 'data-next="/documents/"' in page.content.decode()
+    assert '<a href="/documents/"' in page.content.decode()  # the header's "Documents" link too
+    # What the page's script sends: the session cookie and the CSRF token from the cookie.
+    token = (
+        page.cookies["csrftoken"].value if "csrftoken" in page.cookies else owner.cookies["csrftoken"].value
+    )
+    assert reader.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=token).status_code == 403
+    assert owner.delete(f"/api/v1/documents/{document.pk}").status_code == 403  # no CSRF token: refused
+    assert owner.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=token).status_code == 204
+    assert owner.get(f"/documents/{document.pk}/").status_code == 404

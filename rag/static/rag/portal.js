@@ -338,10 +338,32 @@
     });
   }
 
+  // The document page: delete through the API (the one deletion path), then back to the list.
+  function setupDocumentDelete() {
+    const form = document.getElementById("delete-document");
+    if (!form) return;
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!window.confirm(form.dataset.confirm)) return;
+      const alert = form.querySelector("[role=alert]");
+      try {
+        const response = await fetch(`/api/v1/documents/${form.dataset.document}`, {
+          method: "DELETE", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken() },
+        });
+        if (response.status !== 204) throw new Error(await errorMessage(response));
+        window.location.assign(form.dataset.next);
+      } catch (e) {
+        alert.textContent = e.message || T.error;
+        alert.hidden = false;
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     setupChat();
     setupDocuments();
     setupUpload();
     setupPiiPreview();
+    setupDocumentDelete();
   });
 })();
