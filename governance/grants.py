@@ -44,7 +44,7 @@ def grant_create(
     group_name: str | None = None,
 ) -> CollectionGrant:
     if permission not in CollectionGrant.Permission.values:
-        raise GrantError("permission must be read or upload.")
+        raise GrantError("permission must be read, upload or special.")
     user, group = grant_holder(username=username, group_name=group_name)
     try:
         with transaction.atomic():

@@ -20,8 +20,9 @@ from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
 from rag.selectors import writable_collections
-from rag.services.answers import citation_data, special_flag
+from rag.services.answers import citation_data
 from rag.services.collections import CollectionNameTaken, collection_create
+from rag.services.search import special_flag
 
 
 @login_required

@@ -4,8 +4,9 @@ Each collection's records-of-processing entry sets how many days a document is k
 Celery beat job (``RETENTION_RUN_EVERY_S``, at most six months as the by-law requires; daily by default) and
 ``manage.py retention`` destroy every expired document with its chunks, vectors, subject-index rows, stored
 file and the citation snippets that copied it, and write one ``DestructionRecord`` per document (kept for
-``DESTRUCTION_RECORD_KEEP_DAYS``, at least three years; a trigger refuses earlier deletion) plus one audit
-event per run. ``retention_preview`` is the dry run: what the next run would destroy.
+``DESTRUCTION_RECORD_KEEP_DAYS``, at least three years; a trigger refuses earlier deletion), an audit event
+per document (``retention.destroy``, written by the deletion service) and one per run. ``retention_preview``
+is the dry run: what the next run would destroy.
 
 Conversations (questions, answers, citation snippets) are kept ``CONVERSATION_RETENTION_DAYS`` after their
 last activity (0: kept until their owner or an erasure deletes them) and destroyed by the same run.

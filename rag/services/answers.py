@@ -35,6 +35,7 @@ from rag.selectors import SearchHit
 from rag.services.prompt import PromptTooLong as PromptTooLong  # raised by answer_prepare
 from rag.services.prompt import Source, prompt_fit
 from rag.services.search import (
+    Scope,
     governed_hits,
     governed_question,
     redactions_added,
@@ -82,7 +83,7 @@ def chunk_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def governed_sources(hits: list[SearchHit]) -> list[Source]:
+def governed_sources(hits: list[SearchHit], *, scope: Scope) -> list[Source]:
     """Numbered sources from the search hits: the text redacted again (``governed_hits``), the version hashed
     from the text as stored."""
     return [
@@ -97,7 +98,7 @@ def governed_sources(hits: list[SearchHit]) -> list[Source]:
             version=chunk_version(stored.text),
             special=bool(hit.special_categories),
         )
-        for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits), strict=True), start=1)
+        for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits, scope=scope), strict=True), start=1)
     ]
 
 
@@ -147,7 +148,7 @@ def answer_prepare(
         question=question,
         conversation=conversation,
         collection_ids=collection_ids,
-        sources=governed_sources(relevant),
+        sources=governed_sources(relevant, scope=scope),
         actor=actor,
         readable_collections=scope.collection_ids,
         question_redactions=redactions_added(raw_question.strip(), question),

@@ -22,6 +22,7 @@ from django.utils import timezone
 from governance.audit import Actor, audit_record
 from rag import storage
 from rag.models import Answer, Chunk, Citation, Conversation, Document
+from rag.selectors import NotFound
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ class DeletedDocument:
     sha256: str
     chunks: int
     uploaded_at: datetime
-    had_file: bool
 
 
 def document_delete(
@@ -50,10 +50,12 @@ def document_delete(
 ) -> DeletedDocument:
     """Delete a document whole, in one transaction (a savepoint inside the caller's). ``action`` and
     ``details`` name the audit event (``retention.destroy`` for a retention run, …); the acting user is
-    ``actor``'s."""
+    ``actor``'s. Raises NotFound when the document is already gone."""
     with transaction.atomic():
         # Lock first: an ingestion finishing right now waits, then finds the row gone and discards its work.
-        Document.objects.select_for_update().filter(pk=document.pk).first()
+        if Document.objects.select_for_update().filter(pk=document.pk).first() is None:
+            # Deleted meanwhile (by another request, retention or an erasure): nothing to delete or audit.
+            raise NotFound(f"Document {document.pk} not found.")
         chunks = Chunk.objects.filter(document_id=document.pk).delete()[1].get("rag.Chunk", 0)
         # The passages copied into answers go with the document; the answers keep their text and the record
         # that a source was cited.
@@ -67,7 +69,6 @@ def document_delete(
             sha256=document.sha256,
             chunks=chunks,
             uploaded_at=document.created_at,
-            had_file=bool(document.file_path),
         )
         audit_record(
             action=action,

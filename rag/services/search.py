@@ -25,7 +25,6 @@ class Scope:
     requested), and their redaction policies. Computed once per question and passed on."""
 
     collection_ids: list[int]
-    requested: list[int] | None
     policies: dict[int, Policy]
 
     @property
@@ -37,9 +36,7 @@ class Scope:
 
 def scope_for(*, user: Any, collection_ids: list[int] | None = None) -> Scope:
     readable = selectors.readable_scope(user, collection_ids)
-    return Scope(
-        collection_ids=readable, requested=collection_ids, policies=policies_for_collections(readable)
-    )
+    return Scope(collection_ids=readable, policies=policies_for_collections(readable))
 
 
 def governed_question(*, scope: Scope, question: str) -> str:
@@ -52,11 +49,12 @@ def redactions_added(raw: str, governed: str) -> int:
     return len(MARKER.findall(governed)) - len(MARKER.findall(raw))
 
 
-def governed_hits(hits: list[SearchHit]) -> list[SearchHit]:
+def governed_hits(hits: list[SearchHit], *, scope: Scope) -> list[SearchHit]:
     """Retrieved chunks were redacted at ingestion. This second pass, under each chunk's collection policy,
     catches what an older ingestion or a policy change left behind (a document waiting to be processed again
-    still has its old chunks) before the text reaches the model or a search result."""
-    policies = policies_for_collections({hit.collection_id for hit in hits})
+    still has its old chunks) before the text reaches the model or a search result. Every hit lies in
+    ``scope`` (the search was restricted to it), whose policies were read with it."""
+    policies = scope.policies
     governed = []
     for hit in hits:
         policy = policies[hit.collection_id].for_prompt()
@@ -89,7 +87,7 @@ def search(
     scope = scope_for(user=user, collection_ids=collection_ids)
     # The query is redacted like a question: personal data does not reach the search logs or statistics.
     governed_query = governed_question(scope=scope, question=query)
-    hits = governed_hits(scope_search(user=user, scope=scope, query=governed_query, k=k))
+    hits = governed_hits(scope_search(user=user, scope=scope, query=governed_query, k=k), scope=scope)
     audit_record(
         action="search",
         actor=actor,

@@ -133,17 +133,18 @@ def test_document_page_offers_delete_only_to_writers_and_the_page_deletes_throug
     reader, owner = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
     reader.force_login(bob)
     owner.force_login(alice)
-    assert 'id="delete-document"' not in reader.get(f"/documents/{document.pk}/").content.decode()
+    page_for_reader = reader.get(f"/documents/{document.pk}/")
+    assert 'id="delete-document"' not in page_for_reader.content.decode()
     page = owner.get(f"/documents/{document.pk}/")
     assert 'id="delete-document"' in page.content.decode()
     # After deleting, the page goes back to the documents list (the portal page, not the API's route).
     assert 'data-next="/documents/"' in page.content.decode()
     assert '<a href="/documents/"' in page.content.decode()  # the header's "Documents" link too
-    # What the page's script sends: the session cookie and the CSRF token from the cookie.
-    token = (
-        page.cookies["csrftoken"].value if "csrftoken" in page.cookies else owner.cookies["csrftoken"].value
-    )
-    assert reader.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=token).status_code == 403
+    # What the page's script sends: the session cookie and the CSRF token from that session's cookie.
+    reader_token, owner_token = reader.cookies["csrftoken"].value, owner.cookies["csrftoken"].value
+    refused = reader.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=reader_token)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == "You may read this collection but not delete its documents."
     assert owner.delete(f"/api/v1/documents/{document.pk}").status_code == 403  # no CSRF token: refused
-    assert owner.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=token).status_code == 204
+    assert owner.delete(f"/api/v1/documents/{document.pk}", HTTP_X_CSRFTOKEN=owner_token).status_code == 204
     assert owner.get(f"/documents/{document.pk}/").status_code == 404
