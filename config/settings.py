@@ -138,8 +138,20 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------
-_database_url = env_str("DATABASE_URL") or embedded.postgres_url(DATA_DIR)
+# Two roles (config.db_roles): the service connects as the application role (DATABASE_URL: no DDL, no
+# TRUNCATE, the audit tables append-only); `manage.py migrate` connects as the owner (DATABASE_OWNER_URL, given
+# only to the process that migrates). Without DATABASE_OWNER_URL, migrate uses DATABASE_URL (one role for
+# everything, as before). The embedded server sets both roles up; DATABASE_SUPERUSER_URL is for
+# `manage.py db_roles` (creating and refreshing the roles) only.
+_database_url = env_str("DATABASE_URL")
+_database_owner_url = env_str("DATABASE_OWNER_URL")
+DATABASE_SUPERUSER_URL = env_str("DATABASE_SUPERUSER_URL")
+if not _database_url:
+    _embedded_db = embedded.postgres_urls(DATA_DIR)
+    _database_url, _database_owner_url = _embedded_db.app, _embedded_db.owner
+    DATABASE_SUPERUSER_URL = DATABASE_SUPERUSER_URL or _embedded_db.superuser
 DATABASES = {"default": parse_database_url(_database_url)}
+DATABASE_OWNER = parse_database_url(_database_owner_url) if _database_owner_url else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Broker ---------------------------------------------------------------------------------------------

@@ -26,14 +26,35 @@ os.environ.setdefault("MEDIA_ROOT", str(Path(tempfile.gettempdir()) / f"emanet-t
 # its message past the visibility timeout instead of waiting it out (tests/e2e/test_worker_ingestion.py).
 os.environ.setdefault("MAX_UPLOAD_MB", "2")
 
+from config.env import parse_database_url  # noqa: E402
 from config.settings import *  # noqa: E402,F403
-from config.settings import DATABASES  # noqa: E402
+from config.settings import DATABASE_SUPERUSER_URL, DATABASES  # noqa: E402
 
+# The test database has its own two roles (config.db_roles), so that a shared server's service roles are never
+# touched; tests.conftest creates them and the database, as a superuser (the embedded server's, or
+# DATABASE_SUPERUSER_URL, or else DATABASE_URL). Migrations run as the owner; the tests' own connection logs in
+# as the superuser and works as the application role (SET ROLE), so that a test may still tamper as the
+# superuser inside its transaction (tests.conftest.as_superuser); the Celery workers log in as the
+# application role itself.
 TEST_DATABASE_NAME = "test_emanet"
-DATABASES["default"]["TEST"] = {"NAME": TEST_DATABASE_NAME}
+TEST_OWNER_ROLE = "emanet_test_owner"
+TEST_APP_ROLE = "emanet_test_app"
+# Over a unix socket the embedded server asks for none; a server reached over TCP gets this one.
+TEST_ROLE_PASSWORD = os.environ.get("EMANET_TEST_DB_PASSWORD", "emanet-test-only")
 if os.environ.get("EMANET_TEST_WORKER") == "1":
-    # A worker started by the tests works on the database pytest created.
+    # A worker started by the tests works on the database pytest created, as the application role
+    # (tests.conftest.worker_env sets DATABASE_URL).
     DATABASES["default"]["NAME"] = TEST_DATABASE_NAME
+else:
+    _superuser = parse_database_url(DATABASE_SUPERUSER_URL or os.environ["DATABASE_URL"])
+    DATABASES["default"] = {
+        **_superuser,
+        "NAME": DATABASES["default"]["NAME"],
+        "ENGINE": "config.testdb",  # flushes as the superuser, past the audit tables' TRUNCATE guard
+        "OPTIONS": {**_superuser["OPTIONS"], "assume_role": TEST_APP_ROLE},
+    }
+    DATABASE_OWNER = {**_superuser, "USER": TEST_OWNER_ROLE, "PASSWORD": TEST_ROLE_PASSWORD}
+DATABASES["default"]["TEST"] = {"NAME": TEST_DATABASE_NAME}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,6 +10,7 @@ net against hangs only (raise pytest's ``--timeout``, 600 s per test, with it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -20,10 +21,14 @@ from typing import Any, TypeVar
 
 import pytest
 from django.conf import settings
+from django.db import connection, connections
+from django.test.utils import setup_databases
 from hypothesis import settings as hypothesis_settings
+from psycopg import sql
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from config import db_roles
 from rag.models import Chunk, Collection, Document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,8 +113,65 @@ def client_for() -> Callable[[Any], APIClient]:
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(
+    request: pytest.FixtureRequest,
+    django_test_environment: None,
+    django_db_blocker: Any,
+    django_db_keepdb: bool,
+    django_db_createdb: bool,
+) -> Iterator[None]:
+    """The test database as in production (config.db_roles): the superuser creates the two roles and the
+    database and hands it to the owner role, migrations run as the owner (governance's ``migrate``), the tests
+    work as the application role (config.settings_test) and so do the Celery workers they start."""
+    superuser = settings.DATABASES["default"]
+    name = settings.TEST_DATABASE_NAME
+    owner, app = settings.TEST_OWNER_ROLE, settings.TEST_APP_ROLE
+    with db_roles.connect(superuser, dbname="postgres") as conn:
+        db_roles.roles_ensure(
+            conn, roles={owner: settings.TEST_ROLE_PASSWORD, app: settings.TEST_ROLE_PASSWORD}
+        )
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and django_db_createdb:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not exists or django_db_createdb:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(owner))
+            )
+    # Also hands a test database made before the roles existed (all of it the superuser's) to the owner.
+    with db_roles.connect(superuser, dbname=name) as conn:
+        db_roles.database_prepare(conn, owner=owner, app=app)
+    with django_db_blocker.unblock():
+        # keepdb: the database exists now; this sets the connection up for it and migrates.
+        setup_databases(verbosity=request.config.option.verbose, interactive=False, keepdb=True)
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            connections.close_all()
+        with db_roles.connect(superuser, dbname="postgres") as conn:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@contextlib.contextmanager
+def as_superuser() -> Iterator[None]:
+    """Inside a test's transaction, act as the superuser the tests' connection logged in as, with triggers off:
+    tampering that only direct database access allows (the service's role could not)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL ROLE NONE")
+        cursor.execute("SET LOCAL session_replication_role = replica")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = origin")
+            cursor.execute(
+                sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(settings.TEST_APP_ROLE)).as_string()
+            )
+
+
+@pytest.fixture(scope="session")
 def worker_env(django_db_setup: Any, django_db_blocker: Any) -> dict[str, str]:
-    """Environment for Celery worker processes: same test database, queue and upload folder as pytest."""
+    """Environment for Celery worker processes: same test database, queue and upload folder as pytest; they
+    log in as the application role."""
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings_test",
@@ -120,10 +182,11 @@ def worker_env(django_db_setup: Any, django_db_blocker: Any) -> dict[str, str]:
 
 
 def _database_url() -> str:
+    """The application role's URL for the test database."""
     from urllib.parse import quote
 
     db = settings.DATABASES["default"]
-    auth = quote(str(db["USER"])) + (":" + quote(str(db["PASSWORD"])) if db["PASSWORD"] else "")
+    auth = quote(settings.TEST_APP_ROLE) + ":" + quote(settings.TEST_ROLE_PASSWORD)
     host = str(db["HOST"])
     if host.startswith("/"):
         return f"postgresql://{auth}@/{settings.TEST_DATABASE_NAME}?host={quote(host, safe='/')}"

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend of the test suite (config.settings_test); see base.py."""
