@@ -59,6 +59,9 @@ PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _dev_secret("PII_HMAC_KEY")
 # Signs the audit trail's checkpoints (governance.audit). Give it as a file: AUDIT_CHECKPOINT_KEY_FILE=/run/secrets/…
 AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY") or _dev_secret("AUDIT_CHECKPOINT_KEY")
 AUDIT_CHECKPOINT_EVERY_S = env_int("AUDIT_CHECKPOINT_EVERY_S", 3600)
+# The newest signed checkpoint is also kept here, outside the database: emptying both audit tables is then
+# reported as a broken trail, not as a new one ("" switches it off).
+AUDIT_CHECKPOINT_WITNESS = env_str("AUDIT_CHECKPOINT_WITNESS", str(DATA_DIR / "audit-checkpoint.json"))
 # Data-subject requests, retention (governance.compliance.subjects, governance.compliance.retention).
 DSR_ERASURE_APPROVAL = env_bool("DSR_ERASURE_APPROVAL", True)  # an erasure needs a second compliance officer
 RETENTION_RUN_EVERY_S = env_int("RETENTION_RUN_EVERY_S", 24 * 3600)

@@ -4,9 +4,12 @@
 
 - ``audit_record`` is the only writer. It takes a transaction-scoped advisory lock, reads the last row and
   appends ``seq + 1``: two writers can never chain onto the same row (no fork), ``seq`` has no gaps.
-- A trigger (migration 0003) rejects UPDATE and DELETE for the application's database role.
+- The application's database role may only SELECT and INSERT here (config.db_roles); triggers reject UPDATE
+  and DELETE (migration 0003) and TRUNCATE (0010) for every role, the owner's included.
 - ``audit_checkpoint`` signs (HMAC, key from ``AUDIT_CHECKPOINT_KEY_FILE``) the current end of the chain;
-  beat does it hourly and every export does it. Rows deleted from the end are detected against it.
+  beat does it hourly and every export does it. Rows deleted from the end are detected against it. The newest
+  checkpoint is also kept outside the database (``AUDIT_CHECKPOINT_WITNESS``, a file under ``DATA_DIR``), so
+  that emptying both tables does not pass for a new, empty trail.
 - ``audit_verify`` (``manage.py audit_verify``, ``GET /api/v1/audit/verify``) recomputes the chain and names
   the first row that does not match; ``verify_export`` checks an exported file offline.
 Rows hold ids, pseudonyms and counts — never raw personal data: ``details`` passes the PII redactor.
@@ -14,6 +17,7 @@ Rows hold ids, pseudonyms and counts — never raw personal data: ``details`` pa
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -22,6 +26,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -157,7 +163,8 @@ def checkpoint_signature(seq: int, chain_end: str, created_at: str) -> str:
 
 
 def audit_checkpoint() -> AuditCheckpoint | None:
-    """Sign the current end of the chain (nothing to sign on an empty trail)."""
+    """Sign the current end of the chain (nothing to sign on an empty trail). Once committed, the checkpoint
+    is also written to the witness file."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_WRITER_LOCK])
@@ -165,12 +172,54 @@ def audit_checkpoint() -> AuditCheckpoint | None:
         if last is None:
             return None
         now = timezone.now()
-        return AuditCheckpoint.objects.create(
+        checkpoint = AuditCheckpoint.objects.create(
             seq=last["seq"],
             hash=last["hash"],
             created_at=now,
             signature=checkpoint_signature(last["seq"], last["hash"], _iso(now)),
         )
+        transaction.on_commit(partial(_witness_write, checkpoint_data(checkpoint)), robust=True)
+    return checkpoint
+
+
+def _witness_path() -> Path | None:
+    path = settings.AUDIT_CHECKPOINT_WITNESS
+    return Path(path) if path else None
+
+
+def _witness_write(data: dict[str, Any]) -> None:
+    """Keep the newest checkpoint (never an older one: web and beat both checkpoint) in the witness file."""
+    path = _witness_path()
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = witness_read()
+        if current is not None and int(current["seq"]) > int(data["seq"]):
+            return
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(canonical(data) + "\n", encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+
+
+def witness_read() -> dict[str, Any] | None:
+    """The checkpoint kept outside the database, or None (no file yet, or the witness is switched off)."""
+    path = _witness_path()
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            "seq": int(data["seq"]),
+            **{key: str(data[key]) for key in ("hash", "created_at", "signature")},
+        }
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError):
+        # Unreadable or edited: verification must not pass on it, nor crash.
+        return {"seq": 0, "hash": "", "created_at": "", "signature": "", "unreadable": str(path)}
 
 
 def checkpoint_data(checkpoint: AuditCheckpoint) -> dict[str, Any]:
@@ -232,38 +281,69 @@ def verify_checkpoint(
     if checkpoint is None or not result.ok:
         return
     result.checkpoint = dict(checkpoint)
-    expected = checkpoint_signature(int(checkpoint["seq"]), checkpoint["hash"], checkpoint["created_at"])
-    if not hmac.compare_digest(expected, checkpoint["signature"]):
-        result.fail(int(checkpoint["seq"]), "the checkpoint's signature is not valid (wrong key or forged)")
-        return
     seq = int(checkpoint["seq"])
+    expected = checkpoint_signature(seq, str(checkpoint["hash"]), str(checkpoint["created_at"]))
+    if not hmac.compare_digest(expected, str(checkpoint["signature"])):
+        result.fail(seq, "the checkpoint's signature is not valid (wrong key or forged)")
+        return
+    named = f"the checkpoint signed at {checkpoint['created_at']} covers rows 1–{seq}"
     if seq > result.last_seq:
+        ends = f"ends at row {result.last_seq}" if result.last_seq else "is empty"
         result.fail(
             result.last_seq + 1,
-            f"rows {result.last_seq + 1}–{seq} are gone: a signed checkpoint covers row {seq} "
-            f"but the trail ends at row {result.last_seq} (truncated)",
+            f"rows {result.last_seq + 1}–{seq} are gone: {named} but the trail {ends} (truncated)",
         )
     elif seq in hash_at and hash_at[seq] != checkpoint["hash"]:
-        result.fail(seq, f"row {seq} differs from the signed checkpoint")
+        result.fail(seq, f"row {seq} differs from the signed checkpoint ({named})")
+
+
+def _newest_checkpoint(in_database: AuditCheckpoint | None) -> tuple[dict[str, Any] | None, str]:
+    """The newest signed checkpoint: the database's or the witness file's, whichever covers more rows; and
+    why verification fails already when the two disagree (checkpoints removed from the database)."""
+    newest = checkpoint_data(in_database) if in_database is not None else None
+    witness = witness_read()
+    if witness is None:
+        return newest, ""
+    if witness.get("unreadable"):
+        return newest, f"the checkpoint witness {witness['unreadable']} cannot be read (edited or damaged)"
+    signed = checkpoint_signature(int(witness["seq"]), str(witness["hash"]), str(witness["created_at"]))
+    if not hmac.compare_digest(signed, str(witness["signature"])):
+        return (
+            newest,
+            f"the signature of the checkpoint witness {_witness_path()} is not valid (edited or forged)",
+        )
+    if newest is None or int(witness["seq"]) > int(newest["seq"]):
+        newest = witness
+    kept = AuditCheckpoint.objects.filter(seq=int(witness["seq"]), signature=str(witness["signature"]))
+    if not kept.exists():
+        return newest, (
+            f"the checkpoint signed at {witness['created_at']} over rows 1–{witness['seq']} (kept in "
+            f"{_witness_path()}) is not in the database: checkpoints were removed"
+        )
+    return newest, ""
 
 
 def audit_verify() -> Verification:
     """The whole trail in the database against its chain and the newest checkpoint."""
     hashes: dict[int, str] = {}
-    checkpoint = AuditCheckpoint.objects.order_by("-seq", "-id").first()
+    checkpoint, removed = _newest_checkpoint(AuditCheckpoint.objects.order_by("-seq", "-id").first())
+    checkpoint_seq = int(checkpoint["seq"]) if checkpoint else None
 
     def rows() -> Iterable[dict[str, Any]]:
         for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=2000):
-            if checkpoint is not None and event.seq == checkpoint.seq:
+            if event.seq == checkpoint_seq:
                 hashes[event.seq] = event.hash
             yield {**payload_of(event), "prev_hash": event.prev_hash, "hash": event.hash}
 
     result = verify_rows(rows())
-    verify_checkpoint(result, checkpoint_data(checkpoint) if checkpoint else None, hashes)
+    # A trail shorter than its newest signed checkpoint, an empty one included, is broken.
+    verify_checkpoint(result, checkpoint, hashes)
+    if result.ok and removed:
+        result.fail(checkpoint_seq, removed)
     if result.ok and result.rows and checkpoint is None:
         result.notes.append("no signed checkpoint yet: rows removed from the end could not be detected")
     elif result.ok and checkpoint is not None:
-        age = (timezone.now() - checkpoint.created_at).total_seconds()
+        age = (timezone.now() - datetime.fromisoformat(str(checkpoint["created_at"]))).total_seconds()
         if age > 2 * settings.AUDIT_CHECKPOINT_EVERY_S:
             result.notes.append(f"the newest checkpoint is {age / 3600:.1f} h old: is Celery beat running?")
     return result
@@ -310,6 +390,10 @@ def verify_export(export: Mapping[str, Any]) -> Verification:
             None, "the manifest's signature is missing or not valid (edited, or wrong key)"
         )
     if not rows:
+        if manifest.get("rows"):  # every row cut out of the file, the signed manifest left as it was
+            return Verification().fail(
+                manifest.get("first_seq"), "the export's rows are gone (its manifest names some)"
+            )
         return Verification(notes=["the export holds no rows"])
     result = verify_rows(rows, first_seq=int(manifest["first_seq"]), prev_hash=manifest["first_prev_hash"])
     if result.ok and (result.last_seq != manifest["last_seq"] or result.last_hash != manifest["last_hash"]):
