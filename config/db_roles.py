@@ -25,6 +25,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 OWNER_ROLE = "emanet_owner"
 APP_ROLE = "emanet_app"
@@ -44,7 +45,7 @@ def app_table_privileges(server_version: int) -> str:
 def connect(conninfo: str | dict[str, Any], *, dbname: str | None = None) -> psycopg.Connection[Any]:
     """An autocommit psycopg connection from a URL or a Django DATABASES entry."""
     if isinstance(conninfo, dict):
-        params = {
+        params: dict[str, Any] = {
             "dbname": dbname or conninfo["NAME"],
             "user": conninfo["USER"] or None,
             "password": conninfo["PASSWORD"] or None,
@@ -52,9 +53,8 @@ def connect(conninfo: str | dict[str, Any], *, dbname: str | None = None) -> psy
             "port": conninfo["PORT"] or None,
             **{k: v for k, v in conninfo.get("OPTIONS", {}).items() if k != "assume_role"},
         }
-        return psycopg.connect(**{k: v for k, v in params.items() if v is not None}, autocommit=True)
-    extra = {"dbname": dbname} if dbname else {}
-    return psycopg.connect(conninfo, autocommit=True, **extra)
+        return psycopg.connect(autocommit=True, **{k: v for k, v in params.items() if v is not None})
+    return psycopg.connect(make_conninfo(conninfo, **({"dbname": dbname} if dbname else {})), autocommit=True)
 
 
 def roles_ensure(conn: psycopg.Connection[Any], *, roles: dict[str, str | None]) -> None:
