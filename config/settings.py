@@ -84,11 +84,16 @@ PII_NER_MODEL = env_str("PII_NER_MODEL", "") or ""
 # POST /api/v1/pii/analyze per user; DRF rate syntax.
 PII_ANALYZE_RATE = env_str("PII_ANALYZE_RATE", "60/min") or "60/min"
 PII_ANALYZE_MAX_CHARS = env_int("PII_ANALYZE_MAX_CHARS", 100_000)
+# Days a new personal API token lives (governance.tokens) unless its creator asks for fewer or more.
+PERSONAL_TOKEN_DAYS = env_int("PERSONAL_TOKEN_DAYS", 90)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # First: its management commands replace Django's and DRF's of the same name (createsuperuser is audited,
+    # drf_create_token makes a hashed, expiring personal token), and the first app listed wins.
+    "governance",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -97,11 +102,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "rag",
-    "governance",
     "inference",
 ]
 
@@ -262,7 +265,8 @@ LOGOUT_REDIRECT_URL = "/login/"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # First: its "Token" challenge makes a missing or bad credential a 401 (not a 403).
+        "governance.tokens.PersonalTokenAuthentication",
         "governance.apikeys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],

@@ -1,14 +1,26 @@
+"""The admin of the governance layer, users and groups. Every security-relevant change goes through an audited
+service (governance.users, grants, apikeys, tokens, inventory; rag.services.collections); what only a service
+may change is read-only here."""
+
 from __future__ import annotations
 
 import re
 from typing import Any
 
+# Imported first, so that its User and Group admins are registered before they are replaced below (this app
+# is listed before django.contrib.auth, whose admin module the admin's autodiscovery would import later).
+from django.contrib.auth import admin as auth_admin  # isort: skip
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
-from governance.apikeys import api_key_create, api_key_revoke
+from governance.apikeys import ApiKeyRefused, api_key_create, api_key_revoke
 from governance.audit import actor_for
 from governance.grants import GrantError, grant_create, grant_holder, grant_revoke
 from governance.inventory import FIELDS, InventoryError, inventory_clean, inventory_set
@@ -16,13 +28,32 @@ from governance.models import (
     ApiKey,
     CollectionGrant,
     DestructionRecord,
+    PersonalToken,
     ProcessingRecord,
     RedactionPolicy,
     SubjectRequest,
 )
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy
+from governance.roles import COMPLIANCE_GROUP
+from governance.tokens import personal_token_revoke
+from governance.users import (
+    RoleChangeRefused,
+    group_delete,
+    group_members_set,
+    group_permissions_set,
+    group_save,
+    user_created,
+    user_delete,
+    user_groups_set,
+    user_password_changed,
+    user_permissions_set,
+    user_roles_set,
+)
 from rag.models import Collection
 from rag.services.collections import redaction_policy_set
+
+User = get_user_model()
+ROLE_FIELDS = ("is_staff", "is_superuser", "is_active")
 
 
 class CollectionGrantForm(forms.ModelForm):
@@ -106,6 +137,11 @@ class RedactionPolicyAdmin(admin.ModelAdmin):
         )
         obj.refresh_from_db()
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting a policy would silently fall back to the default without re-processing the documents:
+        # change it instead (the service re-ingests under the new one).
+        return False
+
 
 class ApiKeyCreateForm(forms.ModelForm):
     collection_choices: forms.ModelMultipleChoiceField[Any] = forms.ModelMultipleChoiceField(
@@ -155,18 +191,32 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return []
         return [f.name for f in ApiKey._meta.fields] + ["collections"]
 
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        # Without the admin's own transaction around the view: api_key_create owns its transactions, and a
+        # refusal's audit event must survive the 403 (inside the admin's transaction it would be rolled back).
+        return self._changeform_view(request, object_id, form_url, extra_context)  # type: ignore[attr-defined]
+
     def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
         if change:
             return
-        key, secret = api_key_create(
-            name=form.cleaned_data["name"],
-            collection_ids=[c.pk for c in form.cleaned_data["collection_choices"]],
-            actions=form.cleaned_data["action_choices"],
-            expires_at=form.cleaned_data.get("expires_at"),
-            rate=form.cleaned_data.get("rate") or "120/min",
-            created_by=request.user,
-            actor=actor_for(request),
-        )
+        try:
+            key, secret = api_key_create(
+                name=form.cleaned_data["name"],
+                collection_ids=[c.pk for c in form.cleaned_data["collection_choices"]],
+                actions=form.cleaned_data["action_choices"],
+                expires_at=form.cleaned_data.get("expires_at"),
+                rate=form.cleaned_data.get("rate") or "120/min",
+                created_by=request.user,
+                actor=actor_for(request),
+            )
+        except ApiKeyRefused as exc:
+            raise PermissionDenied(str(exc)) from exc
         obj.pk = key.pk
         messages.warning(request, f"The key for {key.name} (shown once, store it now): {secret}")
 
@@ -248,3 +298,146 @@ class SubjectRequestAdmin(_ReadOnly):
 class DestructionRecordAdmin(_ReadOnly):
     list_display = ["destroyed_at", "reason", "document_id", "collection_id", "chunks", "keep_until"]
     list_filter = ["reason"]
+
+
+# --- users, groups and personal tokens ------------------------------------------------------------------
+
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class UserAdmin(auth_admin.UserAdmin):
+    """Django's user admin, with every role change (staff, superuser, active, groups, permissions), a new
+    account, a password set and a deletion going through governance.users, which audits them. Nobody
+    changes their own role."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        actor = actor_for(request)
+        if not change:
+            super().save_model(request, obj, form, change)  # the add form: a name and a password only
+            user_created(user=obj, actor=actor)
+            return
+        wanted = {flag: getattr(obj, flag) for flag in ROLE_FIELDS}
+        stored = type(obj).objects.get(pk=obj.pk)
+        for flag in ROLE_FIELDS:  # the other fields (names, e-mail) are saved as they are; the roles below
+            setattr(obj, flag, getattr(stored, flag))
+        super().save_model(request, obj, form, change)
+        try:
+            user_roles_set(user=obj, actor=actor, **wanted)
+        except RoleChangeRefused as exc:
+            messages.error(request, str(exc))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Not form.save_m2m(): groups and permissions go through the audited services.
+        actor = actor_for(request)
+        try:
+            if "groups" in form.cleaned_data:
+                user_groups_set(user=form.instance, groups=form.cleaned_data["groups"], actor=actor)
+            if "user_permissions" in form.cleaned_data:
+                user_permissions_set(
+                    user=form.instance, permissions=form.cleaned_data["user_permissions"], actor=actor
+                )
+        except RoleChangeRefused as exc:
+            messages.error(request, str(exc))
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        user_delete(user=obj, actor=actor_for(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for user in queryset:
+            user_delete(user=user, actor=actor_for(request))
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        before = User.objects.filter(pk=id).values_list("password", flat=True).first()
+        response = super().user_change_password(request, id, form_url)
+        user = User.objects.filter(pk=id).first()
+        if user is not None and user.password != before:
+            user_password_changed(user=user, actor=actor_for(request))
+        return response
+
+
+class GroupForm(forms.ModelForm):
+    """A group's name, permissions and members (membership is editable from the group too)."""
+
+    members = forms.ModelMultipleChoiceField(
+        queryset=User.objects.filter(api_key__isnull=True).order_by("username"),
+        required=False,
+        widget=FilteredSelectMultiple("users", is_stacked=False),
+    )
+
+    class Meta:
+        model = Group
+        fields = ["name", "permissions", "members"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["members"].initial = list(self.instance.user_set.values_list("pk", flat=True))
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        before = self.initial.get("name") if self.instance.pk else None
+        if before is not None and before != name and COMPLIANCE_GROUP in (before, name):
+            raise forms.ValidationError(f"The group {COMPLIANCE_GROUP!r} is a role: it cannot be renamed.")
+        return name
+
+
+@admin.register(Group)
+class GroupAdmin(auth_admin.GroupAdmin):
+    """Groups through governance.users: a rename, a permission and each member joining or leaving are
+    audited (joining "Compliance officers" as a role change)."""
+
+    form = GroupForm
+
+    def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
+        group_save(group=obj, name=form.cleaned_data["name"], actor=actor_for(request))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        actor = actor_for(request)
+        group = form.instance
+        group_permissions_set(group=group, permissions=form.cleaned_data["permissions"], actor=actor)
+        try:
+            group_members_set(group=group, users=form.cleaned_data["members"], actor=actor)
+        except RoleChangeRefused as exc:
+            messages.error(request, str(exc))
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        group_delete(group=obj, actor=actor_for(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
+        for group in queryset:
+            group_delete(group=group, actor=actor_for(request))
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(admin.ModelAdmin):
+    """Everybody's personal tokens, without their secrets (only hashes are stored): list and revoke. Tokens
+    are made by their owners (the API, manage.py drf_create_token), never here."""
+
+    list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["prefix", "user__username"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in PersonalToken._meta.fields if f.name != "key_hash"]
+
+    @admin.action(description="Revoke the selected tokens (effective on their next request)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[PersonalToken]) -> None:
+        for token in queryset.filter(revoked_at__isnull=True):
+            personal_token_revoke(token=token, actor=actor_for(request), by=request.user)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # revoke instead: the audit trail refers to tokens by id

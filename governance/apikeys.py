@@ -11,10 +11,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
+from governance.access import Permission, can_manage, collection_rule
 from governance.audit import Actor, audit_record
 from governance.models import ApiKey, CollectionGrant
 
@@ -22,8 +25,39 @@ KEYWORD = "Api-Key"
 READ_ACTIONS = {ApiKey.Action.SEARCH, ApiKey.Action.ASK}
 
 
+class ApiKeyRefused(PermissionError):
+    """The creator may not give a key these collections (the API answers 403); ``collections`` names them."""
+
+    def __init__(self, collections: list[int]) -> None:
+        super().__init__(
+            "You may only give a key collections you manage and whose documents you may yourself "
+            "read (search, ask) or upload to (upload)."
+        )
+        self.collections = collections
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _refused_collections(user: Any, collection_ids: list[int], actions: list[str]) -> list[int]:
+    """The collections ``user`` may not put in a key with ``actions``. A key is a delegation: its creator
+    must manage each collection (owner or administrator) and hold every permission the key will have on
+    it — ``read`` for search and ask, ``upload`` for upload. Administration is no licence to read
+    (governance.access), so an administrator without a grant cannot read through a key either."""
+    collection_model: Any = ApiKey._meta.get_field("collections").related_model
+    ids = set(collection_ids)
+    managed = {c.pk for c in collection_model.objects.filter(pk__in=ids) if can_manage(user, c)}
+    needed = ([Permission.READ] if READ_ACTIONS & set(actions) else []) + (
+        [Permission.UPLOAD] if ApiKey.Action.UPLOAD in actions else []
+    )
+    allowed = managed
+    for permission in needed:
+        rule, params = collection_rule(user, permission, alias="c")
+        table = collection_model._meta.db_table
+        held = RawSQL(f"SELECT c.id FROM {table} c WHERE {rule}", params)  # noqa: S608,S611 - bound values
+        allowed &= set(collection_model.objects.filter(pk__in=held).values_list("pk", flat=True))
+    return sorted(ids - allowed)
 
 
 def api_key_create(
@@ -36,10 +70,29 @@ def api_key_create(
     expires_at: datetime | None = None,
     rate: str = "120/min",
 ) -> tuple[ApiKey, str]:
-    """Returns the key and its secret — the only time the secret exists outside the caller."""
+    """Returns the key and its secret — the only time the secret exists outside the caller. Raises
+    ApiKeyRefused (recorded in the trail as a denied ``apikey.create``) when ``created_by`` may not delegate
+    one of the collections (``_refused_collections``)."""
     unknown = set(actions) - set(ApiKey.Action.values)
     if not actions or unknown:
         raise ValueError(f"actions must be a non-empty subset of {', '.join(ApiKey.Action.values)}.")
+    refused = _refused_collections(created_by, collection_ids, actions)
+    if refused:
+        # Committed on its own unless the caller holds a transaction open; the admin does not (ApiKeyAdmin).
+        audit_record(
+            action="apikey.create",
+            actor=actor,
+            outcome="denied",
+            target_type="api_key",
+            details={
+                "outcome": "denied",
+                "name": name,
+                "collections": refused,
+                "requested": sorted(set(collection_ids)),
+                "actions": sorted(set(actions)),
+            },
+        )
+        raise ApiKeyRefused(refused)
     prefix = secrets.token_hex(4)
     secret = f"em_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
@@ -110,11 +163,23 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         if key.expires_at is not None and key.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed("This API key has expired.")
+        if not key.service_user.is_active:
+            raise exceptions.AuthenticationFailed("This API key's account is disabled.")
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         return key.service_user, key
 
     def authenticate_header(self, request: Request) -> str:
         return KEYWORD
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """The OpenAPI schema names the API key scheme."""
+
+    target_class = "governance.apikeys.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {"type": "apiKey", "in": "header", "name": "Authorization", "description": "`Api-Key <key>`"}
 
 
 class ApiKeyActionAllowed(permissions.BasePermission):
@@ -126,7 +191,7 @@ class ApiKeyActionAllowed(permissions.BasePermission):
     def has_permission(self, request: Request, view: Any) -> bool:
         key = request.auth
         if not isinstance(key, ApiKey):
-            # A key's service user acts only through its key (not a session or a DRF token made for it).
+            # A key's service user acts only through its key (not a session or a personal token made for it).
             if ApiKey.objects.filter(service_user_id=getattr(request.user, "pk", None)).exists():
                 self.message = "This account belongs to an API key; use the key."
                 return False

@@ -1,4 +1,5 @@
-"""REST API of the governance layer: PII analysis and collections' redaction policies. Thin views."""
+"""REST API of the governance layer: PII analysis, collections' redaction policies and grants, API keys and
+personal tokens. Thin views."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from governance.access import can_manage
-from governance.apikeys import api_key_create, api_key_revoke
+from governance.apikeys import ApiKeyRefused, api_key_create, api_key_revoke
 from governance.audit import actor_for
 from governance.grants import GrantError, grant_create, grant_revoke
-from governance.models import ApiKey, CollectionGrant
+from governance.models import ApiKey, CollectionGrant, PersonalToken
 from governance.pii import engine
 from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
 from governance.roles import is_admin
+from governance.tokens import TokenError, personal_token_create, personal_token_revoke, personal_tokens_of
 from rag.models import Collection
 from rag.selectors import readable_collections
 from rag.services.collections import redaction_policy_set
@@ -240,15 +242,18 @@ class ApiKeyListCreateApi(_AdminOnly):
             raise ValidationError({"collections": ["Unknown collection id."]})
         if ApiKey.objects.filter(name=data.validated_data["name"]).exists():
             raise ValidationError({"name": ["An API key with this name exists."]})
-        key, secret = api_key_create(
-            name=data.validated_data["name"],
-            collection_ids=ids,
-            actions=data.validated_data["actions"],
-            expires_at=data.validated_data.get("expires_at"),
-            rate=data.validated_data["rate"],
-            created_by=request.user,
-            actor=actor_for(request),
-        )
+        try:
+            key, secret = api_key_create(
+                name=data.validated_data["name"],
+                collection_ids=ids,
+                actions=data.validated_data["actions"],
+                expires_at=data.validated_data.get("expires_at"),
+                rate=data.validated_data["rate"],
+                created_by=request.user,
+                actor=actor_for(request),
+            )
+        except ApiKeyRefused as exc:
+            raise PermissionDenied(f"{exc} Refused: collections {exc.collections}.") from exc
         return Response({**_ApiKeyOutput(key).data, "key": secret}, status=201)
 
 
@@ -259,4 +264,59 @@ class ApiKeyDetailApi(_AdminOnly):
         if key is None:
             raise NotFound("No such API key.")
         api_key_revoke(key=key, actor=actor_for(request))
+        return Response(status=204)
+
+
+class _TokenOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="the token's visible start: et_<prefix>_…")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenListCreateApi(APIView):
+    """The signed-in user's own personal tokens. The secret is in the creation response only; nobody can
+    read it back. A token cannot make another token (a stolen one could otherwise outlive its expiry):
+    create them from a signed-in session or with ``manage.py drf_create_token``."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        days = serializers.IntegerField(
+            required=False, min_value=1, max_value=3650, help_text="lifetime; default PERSONAL_TOKEN_DAYS"
+        )
+
+    @extend_schema(responses=_TokenOutput(many=True), summary="List my personal tokens")
+    def get(self, request: Request) -> Response:
+        return Response({"results": _TokenOutput(personal_tokens_of(request.user), many=True).data})
+
+    @extend_schema(request=InputSerializer, responses={201: _TokenOutput}, summary="Create a personal token")
+    def post(self, request: Request) -> Response:
+        if isinstance(request.auth, PersonalToken):
+            raise PermissionDenied(
+                "A token cannot create tokens: sign in, or use manage.py drf_create_token."
+            )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            token, secret = personal_token_create(
+                user=request.user,
+                name=data.validated_data["name"],
+                days=data.validated_data.get("days"),
+                actor=actor_for(request),
+            )
+        except TokenError as exc:
+            raise PermissionDenied(str(exc)) from exc
+        return Response({**_TokenOutput(token).data, "token": secret}, status=201)
+
+
+class TokenDetailApi(APIView):
+    @extend_schema(responses={204: None}, summary="Revoke a personal token (its owner or an administrator)")
+    def delete(self, request: Request, token_id: int) -> Response:
+        token = PersonalToken.objects.filter(pk=token_id).first()
+        if token is None or not (token.user_id == request.user.pk or is_admin(request.user)):
+            raise NotFound("No such token.")
+        personal_token_revoke(token=token, actor=actor_for(request), by=request.user)
         return Response(status=204)

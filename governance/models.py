@@ -315,3 +315,32 @@ class DestructionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"document {self.document_id} destroyed ({self.reason})"
+
+
+class PersonalToken(models.Model):
+    """A person's API token (``Authorization: Token <key>``), like an API key: shown once, stored as its
+    SHA-256 (256 random bits: no salt or slow hash needed), expirable, revocable by its owner and by
+    administrators, listed by its visible ``prefix`` only (governance.tokens). Nobody can read a secret back,
+    so no administrator can act as somebody else with their token."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="personal_tokens"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    is_personal_token = True  # request.auth marker
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'token'} ({self.prefix}…)"

@@ -1,5 +1,6 @@
-"""Routes of the governance layer: grants, API keys, redaction policies, the audit trail, and the compliance
-section (records of processing, data-subject requests, retention), as portal pages and REST API."""
+"""Routes of the governance layer: grants, API keys, personal tokens, redaction policies, the audit trail, and
+the compliance section (records of processing, data-subject requests, retention), as portal pages and REST
+API."""
 
 from django.urls import path
 
@@ -14,6 +15,8 @@ api_v1 = [
     ),
     path("api/v1/api-keys", apis.ApiKeyListCreateApi.as_view(), name="api-keys"),
     path("api/v1/api-keys/<int:key_id>", apis.ApiKeyDetailApi.as_view(), name="api-key-detail"),
+    path("api/v1/tokens", apis.TokenListCreateApi.as_view(), name="tokens"),
+    path("api/v1/tokens/<int:token_id>", apis.TokenDetailApi.as_view(), name="token-detail"),
     path("api/v1/audit/events", audit_apis.AuditEventListApi.as_view(), name="audit-events"),
     path("api/v1/audit/verify", audit_apis.AuditVerifyApi.as_view(), name="audit-verify"),
     path("api/v1/audit/export", audit_apis.AuditExportApi.as_view(), name="audit-export"),

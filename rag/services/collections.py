@@ -69,3 +69,29 @@ def redaction_policy_set(
             details={"rules": policy.rules(), "documents_requeued": queued},
         )
     return policy, queued
+
+
+def collection_owner_set(*, collection_id: int, owner: Any, actor: Actor) -> Collection:
+    """Hand a collection to another owner (ownership gives read and upload, and the right to grant them):
+    the only way its owner changes, audited with the owner before and after. An API key's service user
+    owns nothing (its scope is its key's)."""
+    if hasattr(owner, "api_key"):
+        raise ValueError("An API key's service user cannot own a collection.")
+    if not owner.is_active:
+        raise ValueError("A disabled account cannot own a collection.")
+    with transaction.atomic():
+        collection = Collection.objects.select_for_update().get(pk=collection_id)
+        before = collection.owner_id
+        if before == owner.pk:
+            return collection
+        collection.owner = owner
+        collection.save(update_fields=["owner"])
+        audit_record(
+            action="collection.owner_change",
+            actor=actor,
+            target_type="collection",
+            target_id=collection.pk,
+            collection_id=collection.pk,
+            details={"before": before, "after": owner.pk},
+        )
+    return collection
