@@ -25,10 +25,11 @@ from django.db import connection, connections
 from django.test.utils import setup_databases
 from hypothesis import settings as hypothesis_settings
 from psycopg import sql
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from config import db_roles
+from governance.models import PersonalToken
+from governance.tokens import token_secret_new
 from rag.models import Chunk, Collection, Document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,8 +106,10 @@ def collection_b(bob: Any) -> Collection:
 def client_for() -> Callable[[Any], APIClient]:
     def make(user: Any) -> APIClient:
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        # A personal token made directly (no audit event, so tests that count events see only their own).
+        prefix, secret, key_hash = token_secret_new()
+        PersonalToken.objects.create(user=user, prefix=prefix, key_hash=key_hash)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {secret}")
         return client
 
     return make
