@@ -43,9 +43,12 @@ class Occurrences:
 
 def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
     found = Occurrences()
-    for chunk_id, entity_type in SubjectMention.objects.filter(
+    for chunk_id, document_id, entity_type in SubjectMention.objects.filter(
         subject__in=subject_keys(identifiers)
-    ).values_list("chunk_id", "entity_type"):
+    ).values_list("chunk_id", "document_id", "entity_type"):
+        if chunk_id is None:  # the document's file name or title (redacted at upload) names the subject
+            found.titled_documents.add(document_id)
+            continue
         found.by_index.add(chunk_id)
         found.entity_types.setdefault(chunk_id, set()).add(entity_type)
     pattern = identifiers_regex(identifiers)
