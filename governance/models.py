@@ -274,7 +274,12 @@ class SubjectRequest(models.Model):
     identifier_types = models.JSONField(default=list)
     sealed_identifiers = models.TextField(blank=True)
     subject_refs = models.JSONField(default=dict, blank=True, help_text="type → per-subject pseudonym")
-    note = models.TextField(blank=True, help_text="reference of the person's application; no personal data")
+    note = models.TextField(
+        blank=True, help_text="reference of the person's application; identifiers in it are pseudonymised"
+    )
+    # An access export with special-category passages (KVKK Art. 6) of collections where the requesting
+    # officer holds no ``special`` grant: released only after a second officer approves.
+    include_special = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
