@@ -128,6 +128,7 @@ def request_data(request: SubjectRequest, *, full: bool) -> dict[str, Any]:
         "identifier_types": request.identifier_types,
         "subject": request.subject_refs,
         "note": request.note,
+        "include_special": request.include_special,
         "requested_by": request.requested_by.get_username() if request.requested_by else None,
         "approved_by": request.approved_by.get_username() if request.approved_by else None,
         "created_at": request.created_at.isoformat(),
@@ -147,6 +148,12 @@ class SubjectRequestListCreateApi(APIView):
         kind = serializers.ChoiceField(choices=SubjectRequest.Kind.values)
         identifiers = serializers.DictField(help_text=f"any of: {', '.join(IDENTIFIERS)} (a value or a list)")
         note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+        include_special = serializers.BooleanField(
+            required=False,
+            default=False,
+            help_text="access: also special-category passages of collections where you hold no special grant; "
+            "the request then waits for a second compliance officer's approval",
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("status", str), OpenApiParameter("overdue", bool)],
@@ -169,6 +176,7 @@ class SubjectRequestListCreateApi(APIView):
                 kind=data.validated_data["kind"],
                 identifiers=data.validated_data["identifiers"],
                 note=data.validated_data["note"],
+                include_special=data.validated_data["include_special"],
                 user=request.user,
                 actor=actor_for(request),
             )

@@ -108,7 +108,7 @@ IDENTIFIER_LABELS = {
 }
 
 
-@sensitive_post_parameters(*IDENTIFIERS)
+@sensitive_post_parameters(*IDENTIFIERS, "note")
 @compliance_officer_required
 def compliance_requests(request: HttpRequest) -> HttpResponse:
     """The list (overdue ones flagged) and the form that opens a request."""
@@ -120,6 +120,7 @@ def compliance_requests(request: HttpRequest) -> HttpResponse:
                 kind=request.POST.get("kind", ""),
                 identifiers={name: value for name, value in identifiers.items() if value},
                 note=request.POST.get("note", ""),
+                include_special=request.POST.get("include_special") == "on",
                 user=request.user,
                 actor=actor_for(request),
             )

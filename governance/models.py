@@ -81,23 +81,33 @@ class RedactionPolicy(models.Model):
 
 
 class SubjectMention(models.Model):
-    """Chunk ``chunk`` mentions the person behind ``subject`` = HMAC(PII_HMAC_KEY, type + normalised value).
+    """Chunk ``chunk`` mentions the person behind ``subject`` = HMAC(PII_HMAC_KEY, type + normalised value);
+    without a chunk, the document's own file name or title does (``cv_deniz.korkmaz@firma.com.tr.pdf``).
 
     The value itself is never stored: a data-subject request computes the key from what the person gives and
-    finds their chunks after redaction. Rows go with their chunk (re-ingestion rewrites both)."""
+    finds their chunks after redaction. Rows go with their chunk (re-ingestion rewrites both) or, for the
+    name, with their document."""
 
     subject = models.CharField(max_length=64)
     entity_type = models.CharField(max_length=32)
-    chunk = models.ForeignKey("rag.Chunk", on_delete=models.CASCADE, related_name="+")
+    chunk = models.ForeignKey("rag.Chunk", on_delete=models.CASCADE, related_name="+", null=True, blank=True)
     document = models.ForeignKey("rag.Document", on_delete=models.CASCADE, related_name="+")
     collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["subject", "chunk"], name="subject_mention_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["subject", "chunk"], name="subject_mention_unique"),
+            models.UniqueConstraint(
+                fields=["subject", "document"],
+                condition=models.Q(chunk__isnull=True),
+                name="subject_mention_name_unique",
+            ),
+        ]
         indexes = [models.Index(fields=["subject"], name="subject_mention_subject")]
 
     def __str__(self) -> str:
-        return f"{self.entity_type} {self.subject[:12]}… in chunk {self.chunk_id}"
+        where = f"chunk {self.chunk_id}" if self.chunk_id else f"the name of document {self.document_id}"
+        return f"{self.entity_type} {self.subject[:12]}… in {where}"
 
 
 class AuditEvent(models.Model):
@@ -264,7 +274,12 @@ class SubjectRequest(models.Model):
     identifier_types = models.JSONField(default=list)
     sealed_identifiers = models.TextField(blank=True)
     subject_refs = models.JSONField(default=dict, blank=True, help_text="type → per-subject pseudonym")
-    note = models.TextField(blank=True, help_text="reference of the person's application; no personal data")
+    note = models.TextField(
+        blank=True, help_text="reference of the person's application; identifiers in it are pseudonymised"
+    )
+    # An access export with special-category passages (KVKK Art. 6) of collections where the requesting
+    # officer holds no ``special`` grant: released only after a second officer approves.
+    include_special = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

@@ -145,9 +145,9 @@ def _phone_tr(text: str) -> bool:
     if len(digits) != 10 or len(set(digits[3:])) == 1:
         return False
     area = digits[:3]
-    if area[0] == "5":  # mobile operators: 50x, 53x, 54x, 55x, 56x
-        return area[1] in "03456"
-    return area[0] in "234" or area in {"850", "444"}
+    # 5xx is the mobile and personal range as a whole: no list of operator prefixes (they go stale with new
+    # ranges and number porting — 51x, 52x, 57x are real), the shape decides. Geographic areas are 2xx–4xx.
+    return area[0] in "2345" or area in {"850", "444"}
 
 
 def _phone_intl(text: str) -> bool:
@@ -301,7 +301,7 @@ def build(language: str) -> list[PatternRecognizer]:
                 ),
                 Candidate(  # 5321234567 — a mobile number written without anything: needs a context word
                     "tr_bare_compact",
-                    r"(?<![\w+])5[03456]\d{8}(?!\w|[.,]\d)",
+                    r"(?<![\w+])5\d{9}(?!\w|[.,]\d)",
                     0.35,
                 ),
                 Candidate(  # other countries, written with their +country code

@@ -216,6 +216,39 @@ class Redactor:
         parts.append(text[cursor:])
         return "".join(parts)
 
+    def redact_name(self, name: str) -> str:
+        """A file name: ``cv_deniz.korkmaz@firma.com.tr.pdf``, ``Ayse-Kaya_10000000146.docx``. Separators
+        glue identifiers to words, so the name is read three ways — as written, with ``_`` as a space (an
+        e-mail address keeps its dots and hyphens) and with ``_ . -`` as spaces (names, numbers) — one
+        character for one, so every reading's offsets are the name's. Overlapping findings are redacted as one
+        span, and every value any reading found is recorded (``mentions``): ``cv_deniz.korkmaz@…`` and
+        ``deniz.korkmaz@…`` both reach the subject index. The extension stays when it is one."""
+        stem, suffix = split_extension(name)
+        found: list[tuple[int, int, float, str, str]] = []  # start, end, score, type, value
+        for reading in dict.fromkeys((stem, stem.replace("_", " "), re.sub(r"[_.\-]", " ", stem))):
+            for finding in engine.analyze(reading, language=self.language):
+                value = reading[finding.start : finding.end]
+                self._marker(finding.entity_type, value)  # recorded, whichever finding names the span
+                found.append((finding.start, finding.end, finding.score, finding.entity_type, value))
+        if not found:
+            return name
+        spans: list[list[int]] = []
+        for start, end, *_rest in sorted(found):
+            if spans and start < spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        parts, cursor = [], 0
+        for start, end in spans:
+            # The strongest (then longest) finding inside the span gives its placeholder.
+            _s, _e, _score, entity_type, value = max(
+                (f for f in found if start <= f[0] and f[1] <= end), key=lambda f: (f[2], f[1] - f[0])
+            )
+            parts.append(stem[cursor:start] + self.mentions[self._marker(entity_type, value)].replacement)
+            cursor = end
+        parts.append(stem[cursor:])
+        return "".join(parts) + suffix
+
     def finalize(self, text: str) -> tuple[str, set[tuple[str, str]]]:
         """Markers → final text; also the (entity type, subject key) pairs the text mentions."""
         subjects: set[tuple[str, str]] = set()
@@ -252,6 +285,20 @@ class Redactor:
             replacement = value if action == Action.KEEP else ""
         self.mentions.setdefault(marker, Mention(entity_type, subject_key(entity_type, value), replacement))
         return marker
+
+
+# Extensions of the files people upload: what follows the last dot is kept only when it is one of these (in
+# ``deniz@firma.com`` the ``.com`` belongs to the address).
+_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,5}$")
+_NOT_EXTENSIONS = {".com", ".net", ".org", ".tr", ".edu", ".gov", ".info", ".io", ".uk", ".de", ".eu"}
+
+
+def split_extension(name: str) -> tuple[str, str]:
+    """(stem, extension) of a file name; the extension is empty when the name has none that is a file type."""
+    match = _EXTENSION.search(name)
+    if match is None or match.group(0).lower() in _NOT_EXTENSIONS or match.start() == 0:
+        return name, ""
+    return name[: match.start()], match.group(0)
 
 
 def redact_text(text: str, *, policy: Policy | None = None, language: str | None = None) -> str:

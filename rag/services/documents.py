@@ -4,7 +4,6 @@ rag.services.deletion."""
 from __future__ import annotations
 
 import logging
-import re
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -18,12 +17,12 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.inventory import inventory_require
+from governance.models import SubjectMention
 from governance.pii.policies import policy_for_collection
-from governance.pii.redaction import Redactor
+from governance.pii.redaction import MARKER, Redactor, split_extension
 from governance.special import special_categories_in
 from rag import storage
 from rag.models import Chunk, Collection, Document
-from rag.parsing.formats import title_from_filename
 
 logger = logging.getLogger(__name__)
 
@@ -99,15 +98,15 @@ def document_create(
     ``special_declared``: the uploader says the file holds special-category data; every chunk is flagged.
     """
     inventory_require(collection)
-    filename = Path(filename or "upload").name[:500]
-    # File names carry personal data too ("Ayşe_Kaya_TCKN_10000000146.pdf"): the name and title are redacted
-    # under the collection's policy before they are stored, listed or logged; the extension stays.
+    # File names carry personal data too ("cv_deniz.korkmaz@firma.com.tr.pdf", "Ayşe_Kaya_10000000146.pdf"):
+    # the name and the title are redacted under the collection's policy before they are stored, listed or
+    # logged (the raw name lives only in this frame); the extension stays. What the name and title mention
+    # goes to the subject index, so access and erasure requests find the document by them.
     redactor = Redactor(policy=policy_for_collection(collection.pk), language=language or None)
-    title = redactor.redact(title.strip() or title_from_filename(filename))
-    stem, suffix = Path(filename).stem, Path(filename).suffix
-    words = re.sub(r"[_.\-]+", " ", stem)  # "Ayse-Kaya_CV" is read as words
-    safe = redactor.redact(words)
-    filename = filename if safe == words else f"{safe}{suffix}"
+    filename = redactor.redact_name(Path(filename or "upload").name)[:500]
+    title = redactor.redact(title.strip()) if title.strip() else default_title(filename)
+    named = sorted({(m.entity_type, m.subject) for m in redactor.mentions.values()})
+    suffix = split_extension(filename)[1]
     stored = storage.store(stream, suffix=suffix)
     existing = _live_duplicate(collection, stored.sha256)
     if existing is not None:
@@ -132,6 +131,16 @@ def document_create(
                 uploaded_by=uploaded_by,
             )
             document_id = document.pk
+            SubjectMention.objects.bulk_create(
+                SubjectMention(
+                    subject=subject,
+                    entity_type=entity_type,
+                    chunk=None,
+                    document_id=document_id,
+                    collection_id=collection.pk,
+                )
+                for entity_type, subject in named
+            )
             audit_record(
                 action="document.upload",
                 actor=actor,
@@ -153,6 +162,19 @@ def document_create(
             raise
         return existing, False
     return document, True
+
+
+def default_title(filename: str) -> str:
+    """The title of a document uploaded without one: its (redacted) file name as words; placeholders such as
+    ``<EMAIL_1>`` stay whole."""
+    stem = split_extension(filename)[0]
+    parts, cursor = [], 0
+    for match in MARKER.finditer(stem):
+        parts += [stem[cursor : match.start()].replace("_", " ").replace("-", " "), match.group(0)]
+        cursor = match.end()
+    parts.append(stem[cursor:].replace("_", " ").replace("-", " "))
+    words = "".join(parts)
+    return words.strip() or filename
 
 
 def _declare_special(document: Document, *, actor: Actor) -> None:

@@ -37,6 +37,7 @@ from rag.language import detect_language, search_config_for
 from rag.models import Chunk, Document
 from rag.parsing import ParseError, Section, mime_type_for, parse
 from rag.parsing.formats import title_from_filename
+from rag.services.documents import default_title
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         language, detected = detect_language(parsed.text), True
     config = search_config_for(language)
     title = document.title
-    if parsed.title and title == _default_title(document):
+    if parsed.title and title in _default_titles(document):
         title = parsed.title
 
     redactor = Redactor(policy=policy_for_collection(document.collection_id), language=language)
@@ -294,5 +295,7 @@ def _special_categories(document: Document, chunk: TextChunk, title: str) -> lis
     return found
 
 
-def _default_title(document: Document) -> str:
-    return title_from_filename(document.original_filename)
+def _default_titles(document: Document) -> set[str]:
+    """What the title is when the uploader gave none (documents uploaded before placeholders were kept whole
+    in it have the older form)."""
+    return {default_title(document.original_filename), title_from_filename(document.original_filename)}

@@ -1,7 +1,9 @@
-"""The canary test: a document full of planted personal data goes through the real system — API upload, Redis,
-a real Celery worker, the real embedding model, PostgreSQL, the real vLLM server — and no planted value
-comes out anywhere under the default policy: not in stored chunks, not in what was embedded, not in the
-request body the model server received, not in broker messages, not in logs, not in API responses.
+"""The canary tests. First: a document full of planted personal data goes through the real system — API
+upload, Redis, a real Celery worker, the real embedding model, PostgreSQL, the real vLLM server — and no
+planted value comes out anywhere under the default policy: not in stored chunks, not in what was embedded,
+not in the request body the model server received, not in broker messages, not in logs, not in API
+responses. Second: canaries in an uploaded file name and in a data-subject request's note are never stored
+in clear (document rows, requests, exports, the audit trail, logs), and an erasure takes them away.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import numpy as np
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from governance.models import SubjectMention
+from governance.models import AuditEvent, SubjectMention, SubjectRequest
 from governance.pii.redaction import subject_key
+from governance.roles import COMPLIANCE_GROUP
 from rag.models import Answer, Chunk, Citation, Conversation, Document
 from tests.conftest import WAIT_S, WorkerProcess, wait_for, wait_for_status
 
@@ -260,3 +264,140 @@ def test_no_planted_value_leaves_the_system_under_the_default_policy(
         key = subject_key(entity_type, CANARIES[entity_type])
         assert SubjectMention.objects.filter(subject=key, document=document).exists(), entity_type
     assert not SubjectMention.objects.filter(subject__in=list(ALL)).exists()
+
+
+# --- canaries in a file name and in a data-subject request note --------------------------------------------
+
+NAME_CANARIES = {"EMAIL": "ayten.sezer@posta-ornek.com.tr", "PHONE": "05229876076"}
+NOTE_CANARIES = {"PHONE": "+90 517 118 36 78", "EMAIL": "a.sezer.yedek@posta-ornek.com.tr"}
+CANARY_FILENAME = f"cv_{NAME_CANARIES['EMAIL']}_{NAME_CANARIES['PHONE']}.txt"
+CANARY_NOTE = (
+    f"Dilekçe 2024/88; başvuran ayrıca {NOTE_CANARIES['PHONE']} numarasını ve {NOTE_CANARIES['EMAIL']} "
+    "adresini verdi."
+)
+NAME_NOTE_ALL = (
+    set(NAME_CANARIES.values())
+    | set(NOTE_CANARIES.values())
+    | {CANARY_FILENAME, "ayten.sezer", "a.sezer.yedek", "5229876076", "517 118 36 78", "5171183678"}
+)
+CV_TEXT = (
+    "Özgeçmiş\n\nYazılım geliştirme alanında on yıllık deneyim; dağıtık sistemler ve ekip liderliği. "
+    "Referanslar istek üzerine verilir.\n"
+)
+
+
+def name_note_leaked(text: str) -> set[str]:
+    return {value for value in NAME_NOTE_ALL if value in text}
+
+
+def _request_done(client: APIClient, request_id: int) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        body: dict[str, Any] = client.get(f"/api/v1/subject-requests/{request_id}").json()
+        return body if body["status"] in {"completed", "failed", "rejected"} else None
+
+    return wait_for(
+        finished,
+        what=f"subject request {request_id} to finish",
+        state=lambda: client.get(f"/api/v1/subject-requests/{request_id}").json()["status"],
+    )
+
+
+def _stored_in_database() -> str:
+    """Every row where a file name or a note could be kept: documents, requests (with their exports and
+    receipts), the audit trail."""
+    rows = [
+        json.dumps(list(Document.objects.values("title", "original_filename", "error")), ensure_ascii=False),
+        json.dumps(
+            list(SubjectRequest.objects.values("note", "error", "result")), ensure_ascii=False, default=str
+        ),
+        json.dumps(list(AuditEvent.objects.values("details")), ensure_ascii=False, default=str),
+    ]
+    return "\n".join(rows)
+
+
+def test_canaries_in_a_file_name_and_a_request_note_are_never_stored_in_clear_and_erasure_removes_them(
+    celery_worker: WorkerProcess,
+    worker_log: Path,
+    alice: Any,
+    carol: Any,
+    django_user_model: Any,
+    collection_a: Any,
+    client_for: Callable[[Any], APIClient],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    group = Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0]
+    dave = django_user_model.objects.create_user(username="dave", password="pw-dave-123")
+    carol.groups.add(group)
+    dave.groups.add(group)
+    caplog.set_level(logging.DEBUG)
+    log_start = worker_log.stat().st_size if worker_log.exists() else 0
+    uploader, officer = client_for(alice), client_for(carol)
+
+    upload = uploader.post(
+        "/api/v1/documents",
+        {"file": SimpleUploadedFile(CANARY_FILENAME, CV_TEXT.encode()), "collection": "A"},
+        format="multipart",
+    )
+    assert upload.status_code == 202, upload.content
+    document = wait_for_status(upload.json()["id"], {"ready", "failed"})
+    assert document.status == "ready", document.error
+    listed = uploader.get("/api/v1/documents").content.decode()
+    assert name_note_leaked(listed) == set()
+    # Indexed by what its name names, though no passage mentions the person.
+    for entity_type, value in NAME_CANARIES.items():
+        key = subject_key(entity_type, value)
+        assert SubjectMention.objects.filter(subject=key, document=document, chunk=None).exists(), entity_type
+
+    access = officer.post(
+        "/api/v1/subject-requests",
+        {"kind": "access", "identifiers": {"email": NAME_CANARIES["EMAIL"]}, "note": CANARY_NOTE},
+        format="json",
+    )
+    assert access.status_code == 201, access.content
+    export = _request_done(officer, access.json()["id"])
+    assert export["status"] == "completed", export["error"]
+    assert [d["document_id"] for d in export["export"]["documents"]] == [document.pk]
+    assert "<PHONE_" in export["note"] and "<EMAIL_" in export["note"]
+
+    assert name_note_leaked(_stored_in_database()) == set()
+
+    erasure = officer.post(
+        "/api/v1/subject-requests",
+        {
+            "kind": "erasure",
+            "identifiers": {
+                "email": [NAME_CANARIES["EMAIL"], NOTE_CANARIES["EMAIL"]],
+                "phone": [NAME_CANARIES["PHONE"], NOTE_CANARIES["PHONE"]],
+            },
+        },
+        format="json",
+    )
+    assert erasure.status_code == 201, erasure.content
+    if erasure.json()["status"] == "awaiting_approval":
+        approved = client_for(dave).post(
+            f"/api/v1/subject-requests/{erasure.json()['id']}/approve", {}, format="json"
+        )
+        assert approved.status_code == 200, approved.content
+    receipt = _request_done(officer, erasure.json()["id"])
+    assert receipt["status"] == "completed", receipt["error"]
+    assert receipt["receipt"]["counts"]["documents_destroyed"] == 1
+    assert receipt["receipt"]["counts"]["request_notes_redacted"] == 1
+
+    # Gone: the document (and its name), the index rows, the note's pseudonyms; nothing finds the person.
+    assert not Document.objects.filter(pk=document.pk).exists()
+    keys = [subject_key(t, v) for t, v in (*NAME_CANARIES.items(), *NOTE_CANARIES.items())]
+    assert not SubjectMention.objects.filter(subject__in=keys).exists()
+    note = SubjectRequest.objects.get(pk=access.json()["id"]).note
+    assert note.startswith("Dilekçe 2024/88") and "<PHONE_" not in note and "<EMAIL_" not in note
+    assert name_note_leaked(_stored_in_database()) == set()
+
+    def worker_lines() -> str:
+        return worker_log.read_bytes()[log_start:].decode("utf-8", "replace")
+
+    wait_for(
+        lambda: f"document {document.pk} ready" in worker_lines(),
+        what=f"the worker to log that document {document.pk} is ready",
+        state=lambda: f"see {worker_log}",
+    )
+    assert name_note_leaked(worker_lines()) == set()
+    assert name_note_leaked(caplog.text) == set()

@@ -20,11 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from governance.audit import Actor
 from governance.compliance.retention import document_destroy
-from governance.compliance.subjects.finding import Occurrences, subject_find, unsearchable_listed
+from governance.compliance.subjects.finding import (
+    Occurrences,
+    requests_matching,
+    subject_find,
+    unsearchable_listed,
+)
 from governance.compliance.subjects.identifiers import (
     identifier_patterns,
     identifiers_regex,
@@ -66,6 +72,7 @@ class Deleted:
     answers: DeletedAnswers
     source_files: int  # stored files of the documents redacted (not destroyed)
     destroyed: list[dict[str, Any]]  # per document destroyed: id, sha256, chunks
+    request_notes: int = 0  # data-subject requests whose note or reason named the subject
 
 
 def subject_erase(
@@ -176,7 +183,24 @@ def erasure_delete(
         )
         destroyed.append({"document_id": doc, "sha256": deleted.sha256, "chunks": deleted.chunks})
     SubjectMention.objects.filter(subject__in=subject_keys(identifiers)).delete()
-    return Deleted(answers=dropped, source_files=files, destroyed=destroyed)
+    notes = request_notes_erase(identifiers=identifiers)
+    return Deleted(answers=dropped, source_files=files, destroyed=destroyed, request_notes=notes)
+
+
+def request_notes_erase(*, identifiers: dict[str, list[str]]) -> int:
+    """Notes and reasons of data-subject requests (this one included) that name the subject: every spelling
+    and pseudonym of the subject's identifiers becomes ``<erased>``. Returns how many requests changed."""
+    pattern = identifiers_regex(identifiers)
+    ids = requests_matching(pattern)
+    for field in ("note", "error"):
+        SubjectRequest.objects.filter(pk__in=ids).update(
+            **{
+                field: Func(
+                    F(field), Value(pattern), Value("<erased>"), Value("gi"), function="regexp_replace"
+                )
+            }
+        )
+    return len(ids)
 
 
 def erasure_verify(*, identifiers: dict[str, list[str]]) -> Occurrences:
@@ -220,6 +244,7 @@ def erasure_receipt(
             "citations": dropped.citations,
             "conversations_deleted": dropped.conversations_deleted,
             "conversations_retitled": dropped.conversations_retitled,
+            "request_notes_redacted": deleted.request_notes,
         },
         "collections": sorted({documents[d].collection_id for d in documents}),
         "documents_destroyed": deleted.destroyed,
@@ -234,7 +259,8 @@ def erasure_receipt(
             "other_hits": len(after.titled_documents)
             + len(after.answers)
             + len(after.conversations)
-            + len(after.unindexed_documents),
+            + len(after.unindexed_documents)
+            + len(after.requests),
             "patterns": len(identifier_patterns(identifiers)),
         },
     }

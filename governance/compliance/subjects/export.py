@@ -7,7 +7,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from governance.audit import Actor
+from governance.audit import Actor, audit_record
 from governance.compliance.subjects.finding import subject_find, unsearchable_listed
 from governance.compliance.subjects.identifiers import identifier_pairs, subject_keys
 from governance.compliance.subjects.lifecycle import Status, request_complete
@@ -23,6 +24,7 @@ from governance.inventory import GDPR_BASIS, entry_of
 from governance.models import AuditEvent, ProcessingRecord, SubjectRequest
 from governance.pii import engine
 from governance.pii.redaction import MARKER, pseudonym, subject_key
+from rag.selectors.access import special_collections
 from rag.selectors.subjects import answers_asked, chunks_for_export, collections_by_id, documents_by_id
 
 
@@ -49,8 +51,49 @@ def _own_text(text: str, own: set[str], own_pseudonyms: set[str]) -> str:
     return "".join(parts)
 
 
-def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
-    """Everything held about the subject, for the person (GDPR Art. 15 / KVKK Art. 11)."""
+@dataclass(frozen=True)
+class SpecialRelease:
+    """Who may see special-category passages in an export (KVKK Art. 6): the exporting officer where they hold
+    the ``special`` grant on the collection, or anyone once a second officer approved the request for it."""
+
+    granted_collections: frozenset[int] = frozenset()
+    approved: bool = False
+
+    @classmethod
+    def for_request(cls, request: SubjectRequest) -> SpecialRelease:
+        officer = request.requested_by
+        granted = (
+            frozenset(special_collections(officer).values_list("pk", flat=True)) if officer else frozenset()
+        )
+        approved = bool(
+            request.include_special
+            and request.approved_by_id
+            and request.approved_by_id != request.requested_by_id
+        )
+        return cls(granted_collections=granted, approved=approved)
+
+    def route(self, collection_id: int) -> str:
+        """grant, approval, or "" (withheld)."""
+        if collection_id in self.granted_collections:
+            return "grant"
+        return "approval" if self.approved else ""
+
+
+WITHHELD_REASON = (
+    "Special-category passages (KVKK Art. 6, GDPR Art. 9) of collections where the exporting officer holds no "
+    "special grant are withheld; a second compliance officer's approval of a request opened with "
+    "include_special releases them."
+)
+
+
+def subject_access_export(
+    identifiers: dict[str, list[str]], *, release: SpecialRelease | None = None
+) -> dict[str, Any]:
+    """Everything held about the subject, for the person (GDPR Art. 15 / KVKK Art. 11). Special-category
+    passages (and titles that name a special category) appear only as far as ``release`` allows; the others
+    are counted, not shown."""
+    release = release or SpecialRelease()
+    special: Counter[str] = Counter()
     found = subject_find(identifiers)
     own = subject_keys(identifiers)
     own_pseudonyms = {f"<{t}_{pseudonym(t, v)}>" for t, v in identifier_pairs(identifiers)}
@@ -61,7 +104,14 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
     collections = collections_by_id(collection_ids=collection_ids)
     records = {r.collection_id: r for r in ProcessingRecord.objects.filter(collection_id__in=collection_ids)}
     by_document: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    withheld_in: Counter[int] = Counter()
     for chunk in chunks:
+        if chunk.special_categories:
+            route = release.route(chunk.collection_id)
+            special[route or "withheld"] += 1
+            if not route:
+                withheld_in[chunk.document_id] += 1
+                continue
         by_document[chunk.document_id].append(
             {
                 "chunk_id": chunk.pk,
@@ -83,7 +133,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
         {
             "document_id": d.pk,
             "collection_id": d.collection_id,
-            "title": _own_text(d.title, own, own_pseudonyms),
+            "title": _own_text(d.title, own, own_pseudonyms) if _title_shown(d, release, special) else None,
             "held_since": d.created_at.isoformat(),
             "ingested_at": d.ingested_at.isoformat() if d.ingested_at else None,
             "uploaded_by": users.get(d.uploaded_by_id or 0, ""),
@@ -91,6 +141,7 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
             "status": d.status,  # not "ready": held as the uploaded file only, found by searching it
             "sha256": d.sha256,
             "passages": by_document.get(d.pk, []),
+            "special_passages_withheld": withheld_in[d.pk],
         }
         for d in sorted(documents.values(), key=lambda d: (d.created_at, d.pk))
     ]
@@ -118,8 +169,15 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
         "summary": {
             "collections": len(export_collections),
             "documents": len(export_documents),
-            "passages": len(chunks),
+            "passages": len(chunks) - special["withheld"],
             "questions_and_answers": len(found.answers),
+        },
+        "special_categories": {
+            "released_by_grant": special["grant"],
+            "released_by_approval": special["approval"],
+            "withheld": special["withheld"],
+            "titles_withheld": special["title_withheld"],
+            "reason": WITHHELD_REASON if special["withheld"] or special["title_withheld"] else "",
         },
         "collections": export_collections,
         "documents": export_documents,
@@ -132,10 +190,20 @@ def subject_access_export(identifiers: dict[str, list[str]]) -> dict[str, Any]:
             }
             for a in answers
         ],
-        "accessed": _accesses(document_ids, {c.pk for c in chunks}, users),
+        "accessed": _accesses(
+            document_ids, {p["chunk_id"] for passages in by_document.values() for p in passages}, users
+        ),
         # Failed uploads whose file could not be read as text: they may mention the person; an officer checks.
         "unsearchable_documents": unsearchable_listed(found.unsearchable_documents),
     }
+
+
+def _title_shown(document: Any, release: SpecialRelease, special: Counter[str]) -> bool:
+    """A title that names a special category ("… psikiyatri raporu") follows the passages' rule."""
+    if not document.special_title or release.route(document.collection_id):
+        return True
+    special["title_withheld"] += 1
+    return False
 
 
 def _usernames() -> dict[int, str]:
@@ -175,7 +243,9 @@ def subject_access(
 ) -> SubjectRequest:
     """Carry out an access request: the export is made first, then the request completed with it under a
     lock (a redelivered run that finds it done stops)."""
-    export = subject_access_export(identifiers)
+    release = SpecialRelease.for_request(request)
+    export = subject_access_export(identifiers, release=release)
+    special = export["special_categories"]
     export = {
         "request_id": request.pk,
         "kind": "access",
@@ -197,8 +267,24 @@ def subject_access(
                 "summary": export["summary"],
                 "export_sha256": hashlib.sha256(_canonical(export).encode()).hexdigest(),
                 "documents": [d["document_id"] for d in export["documents"]],
+                "special": {k: v for k, v in special.items() if k != "reason"},
             },
         )
+        if any(v for k, v in special.items() if k != "reason"):
+            # Counts only: which route released special-category passages, who approved, what was withheld.
+            audit_record(
+                action="subject_request.access_special",
+                actor=actor,
+                target_type="subject_request",
+                target_id=request.pk,
+                details={
+                    "subject": request.subject_refs,
+                    "requested_by": request.requested_by_id,
+                    "approved_by": request.approved_by_id if release.approved else None,
+                    "include_special": request.include_special,
+                    **{k: v for k, v in special.items() if k != "reason"},
+                },
+            )
     return request
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import Q
+
 from governance.compliance.subjects.identifiers import identifiers_regex, subject_keys
-from governance.models import SubjectMention
+from governance.models import SubjectMention, SubjectRequest
 from rag.selectors.subjects import documents_by_id, documents_unindexed_matching, texts_matching
 
 
@@ -26,6 +28,8 @@ class Occurrences:
     unindexed_documents: set[int] = field(default_factory=set)
     # Not indexed and not readable as text (a damaged PDF that failed ingestion): cannot be ruled out.
     unsearchable_documents: set[int] = field(default_factory=set)
+    # Data-subject requests whose note or rejection reason names the subject (stored pseudonymised).
+    requests: set[int] = field(default_factory=set)
 
     @property
     def chunks(self) -> set[int]:
@@ -38,14 +42,18 @@ class Occurrences:
             + len(self.answers)
             + len(self.conversations)
             + len(self.unindexed_documents)
+            + len(self.requests)
         )
 
 
 def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
     found = Occurrences()
-    for chunk_id, entity_type in SubjectMention.objects.filter(
+    for chunk_id, document_id, entity_type in SubjectMention.objects.filter(
         subject__in=subject_keys(identifiers)
-    ).values_list("chunk_id", "entity_type"):
+    ).values_list("chunk_id", "document_id", "entity_type"):
+        if chunk_id is None:  # the document's file name or title (redacted at upload) names the subject
+            found.titled_documents.add(document_id)
+            continue
         found.by_index.add(chunk_id)
         found.entity_types.setdefault(chunk_id, set()).add(entity_type)
     pattern = identifiers_regex(identifiers)
@@ -55,7 +63,17 @@ def subject_find(identifiers: dict[str, list[str]]) -> Occurrences:
     found.answers.update(matches.answers)
     found.conversations.update(matches.conversations)
     found.unindexed_documents, found.unsearchable_documents = documents_unindexed_matching(pattern=pattern)
+    found.requests = requests_matching(pattern)
     return found
+
+
+def requests_matching(pattern: str) -> set[int]:
+    """Ids of the data-subject requests whose note or reason matches (``~*``, as the domain's exact search)."""
+    return set(
+        SubjectRequest.objects.filter(Q(note__iregex=pattern) | Q(error__iregex=pattern)).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def unsearchable_listed(document_ids: set[int]) -> list[dict[str, Any]]:

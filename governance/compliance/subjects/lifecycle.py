@@ -26,11 +26,14 @@ from governance.compliance.subjects.identifiers import (
     subject_refs,
 )
 from governance.models import SubjectRequest
+from governance.pii.redaction import ENTITY_TYPES, Action, Policy, Redactor
 from governance.roles import is_compliance_officer
 
 logger = logging.getLogger(__name__)
 
 PROCESS_TASK = "governance.tasks.subject_request_process"
+# Notes and reasons: every identifier pseudonymised (searchable by the exact search, never in clear).
+NOTE_POLICY = Policy({entity_type: Action.HASH for entity_type in ENTITY_TYPES})
 
 DUE_DAYS = 30  # KVKK Art. 13: at the latest thirty days
 SEAL_PURPOSE = "subject-request"
@@ -51,12 +54,26 @@ def _require_officer(user: Any) -> None:
         raise SubjectRequestError("Only compliance officers handle data-subject requests.")
 
 
-@sensitive_variables("identifiers", "clean")
+def note_redacted(note: str) -> str:
+    """A request's note or reason as stored: identifiers in it become their pseudonyms (``<EMAIL_3fa9…>``),
+    the same ones the exact search looks for, so a later request about that person finds the note and its
+    erasure removes them."""
+    return Redactor(policy=NOTE_POLICY).redact(note.strip()[:500])
+
+
+@sensitive_variables("identifiers", "clean", "note")
 def subject_request_create(
-    *, kind: str, identifiers: Any, user: Any, actor: Actor, note: str = ""
+    *,
+    kind: str,
+    identifiers: Any,
+    user: Any,
+    actor: Actor,
+    note: str = "",
+    include_special: bool = False,
 ) -> SubjectRequest:
     """Open a request, due in 30 days. An erasure waits for a second officer when DSR_ERASURE_APPROVAL is on;
-    otherwise the request is queued for processing at once."""
+    so does an access request that asks for special-category passages beyond the officer's own ``special``
+    grants (``include_special``); otherwise the request is queued for processing at once."""
     _require_officer(user)
     if kind not in Kind.values:
         raise SubjectRequestError("kind must be access or erasure.", {"kind": "access or erasure"})
@@ -67,7 +84,8 @@ def subject_request_create(
             "identifier (T.C. kimlik no, e-mail, phone, IBAN or tax number).",
             {"identifiers": "a name and at least one other identifier"},
         )
-    waits = kind == Kind.ERASURE and settings.DSR_ERASURE_APPROVAL
+    include_special = include_special and kind == Kind.ACCESS
+    waits = (kind == Kind.ERASURE and settings.DSR_ERASURE_APPROVAL) or include_special
     with transaction.atomic():
         request = SubjectRequest.objects.create(
             kind=kind,
@@ -75,16 +93,20 @@ def subject_request_create(
             identifier_types=sorted(IDENTIFIERS[name] for name in clean),
             sealed_identifiers=sealing.seal(clean, purpose=SEAL_PURPOSE),
             subject_refs=subject_refs(clean, create=True),
-            note=note.strip()[:500],
+            note=note_redacted(note),
+            include_special=include_special,
             requested_by=user,
             due_at=timezone.now() + timedelta(days=DUE_DAYS),
         )
+        details = {"kind": kind, "subject": request.subject_refs, "status": request.status}
+        if include_special:
+            details["include_special"] = True
         audit_record(
             action="subject_request.create",
             actor=actor,
             target_type="subject_request",
             target_id=request.pk,
-            details={"kind": kind, "subject": request.subject_refs, "status": request.status},
+            details=details,
         )
         if not waits:
             _queue_on_commit(request.pk)
@@ -92,22 +114,26 @@ def subject_request_create(
 
 
 def subject_request_approve(*, request: SubjectRequest, user: Any, actor: Actor) -> SubjectRequest:
-    """The second pair of eyes on an erasure: another compliance officer than the one who opened it."""
+    """The second pair of eyes on an erasure, or on an access export with special-category passages: another
+    compliance officer than the one who opened it."""
     _require_officer(user)
     with transaction.atomic():
         locked = SubjectRequest.objects.select_for_update().get(pk=request.pk)
         if locked.status != Status.AWAITING_APPROVAL:
             raise SubjectRequestError(f"This request is {locked.status}, not awaiting approval.")
         if locked.requested_by_id == user.pk:
-            raise SubjectRequestError("A second compliance officer must approve an erasure you opened.")
+            raise SubjectRequestError("A second compliance officer must approve a request you opened.")
         locked.status, locked.approved_by, locked.approved_at = Status.QUEUED, user, timezone.now()
         locked.save(update_fields=["status", "approved_by", "approved_at"])
+        details: dict[str, Any] = {"kind": locked.kind, "subject": locked.subject_refs}
+        if locked.include_special:
+            details["include_special"] = True  # this approval releases special-category passages
         audit_record(
             action="subject_request.approve",
             actor=actor,
             target_type="subject_request",
             target_id=locked.pk,
-            details={"kind": locked.kind, "subject": locked.subject_refs},
+            details=details,
         )
         _queue_on_commit(locked.pk)
     return locked
@@ -124,7 +150,7 @@ def subject_request_reject(
             raise SubjectRequestError(f"This request is {locked.status}; it cannot be rejected now.")
         locked.status, locked.completed_at = Status.REJECTED, timezone.now()
         locked.sealed_identifiers = ""
-        locked.error = reason.strip()[:500]
+        locked.error = note_redacted(reason)
         locked.save(update_fields=["status", "completed_at", "sealed_identifiers", "error"])
         audit_record(
             action="subject_request.reject",
