@@ -17,7 +17,7 @@ DELETE FROM django_migrations WHERE app = 'authtoken';
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0009_processing_labels"),
+        ("governance", "0010_audit_truncate_guard"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("governance", "0009_processing_labels"),
+        ("governance", "0011_personal_tokens"),
         ("rag", "0009_flag_existing_special_categories"),
     ]
 
