@@ -250,6 +250,16 @@ ALLOWED_MODEL_NETWORKS = env_list(
 # --- Uploads --------------------------------------------------------------------------------------------
 MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 50)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "uploads")) or "")
+# Uploaded originals are encrypted at rest (rag.storage): a random data key per file, wrapped by this
+# key-encryption key. At least 32 random characters; give it as a file (FILE_ENCRYPTION_KEY_FILE=/run/secrets/…)
+# and keep it apart from the database and file backups. Rotate: the new key here, the old one in
+# FILE_ENCRYPTION_OLD_KEYS, then `manage.py rewrap_file_keys`.
+FILE_ENCRYPTION_KEY = env_str("FILE_ENCRYPTION_KEY") or _dev_secret("FILE_ENCRYPTION_KEY")
+FILE_ENCRYPTION_OLD_KEYS = env_list("FILE_ENCRYPTION_OLD_KEYS", [])
+if len(FILE_ENCRYPTION_KEY) < 32 or any(len(key) < 32 for key in FILE_ENCRYPTION_OLD_KEYS):
+    raise ConfigurationError(
+        "FILE_ENCRYPTION_KEY (and each FILE_ENCRYPTION_OLD_KEYS) needs 32+ random characters."
+    )
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

@@ -1,8 +1,12 @@
 """Client for the language model: vLLM's OpenAI-compatible HTTP API, and the only module that talks to it.
 
 Streaming and non-streaming chat completions with timeouts and bounded retries. Any way the server can be
-unavailable (refused, timed out, 5xx, malformed reply) surfaces as one typed error, InferenceUnavailable,
-which the API turns into a 503 with its message.
+unavailable (refused, timed out, 5xx, malformed reply, an address outside ALLOWED_MODEL_NETWORKS) surfaces as
+one typed error, InferenceUnavailable, which the API turns into a 503 with its message.
+
+Every connection goes through the egress guard's transport (inference.egress): the server's name is resolved and
+checked on each connection, not only at start-up. Credentials in LLM_BASE_URL (``http://user:secret@host/v1``)
+are sent as HTTP basic auth and never appear in a message, a log line or a URL that httpx logs.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 from django.conf import settings
+
+from inference.egress import EgressRefused, guarded_transport, redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +55,30 @@ class StreamState:
     finish_reason: str | None = None
 
 
-def _base_url() -> str:
+def _configured_url() -> str:
     if not settings.LLM_BASE_URL:
         raise InferenceUnavailable("no language model is configured (LLM_BASE_URL is empty)")
-    return settings.LLM_BASE_URL.rstrip("/")
+    return str(settings.LLM_BASE_URL).rstrip("/")
+
+
+def _base_url() -> str:
+    """LLM_BASE_URL without its user name and password (those travel as basic auth, see ``_client``)."""
+    parts = urlsplit(_configured_url())
+    if parts.username is None and parts.password is None:
+        return _configured_url()
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _shown_url() -> str:
+    return redact_url(_configured_url())
+
+
+def _auth() -> httpx.BasicAuth | None:
+    parts = urlsplit(_configured_url())
+    if parts.username is None and parts.password is None:
+        return None
+    return httpx.BasicAuth(unquote(parts.username or ""), unquote(parts.password or ""))
 
 
 _clients: dict[tuple[str, str, float, float], httpx.Client] = {}
@@ -62,7 +89,7 @@ def _client() -> httpx.Client:
     """One pooled client per configuration, shared by all threads (httpx.Client is thread-safe): creating a
     client costs ~20 ms (TLS context) and a fresh connection per request, which would add to every answer's
     time to first token."""
-    key = (_base_url(), settings.LLM_API_KEY, settings.LLM_TIMEOUT_S, settings.LLM_CONNECT_TIMEOUT_S)
+    key = (_configured_url(), settings.LLM_API_KEY, settings.LLM_TIMEOUT_S, settings.LLM_CONNECT_TIMEOUT_S)
     client = _clients.get(key)
     if client is None:
         with _clients_lock:
@@ -70,18 +97,28 @@ def _client() -> httpx.Client:
             if client is None:
                 headers = {"Authorization": f"Bearer {settings.LLM_API_KEY}"} if settings.LLM_API_KEY else {}
                 timeout = httpx.Timeout(settings.LLM_TIMEOUT_S, connect=settings.LLM_CONNECT_TIMEOUT_S)
-                # trust_env=False: never route model traffic through a proxy from the environment (egress guard).
-                client = httpx.Client(base_url=key[0], headers=headers, timeout=timeout, trust_env=False)
+                # trust_env=False: never route model traffic through a proxy from the environment; the guarded
+                # transport checks the address of every connection it opens (egress guard).
+                client = httpx.Client(
+                    base_url=_base_url(),
+                    auth=_auth(),
+                    headers=headers,
+                    timeout=timeout,
+                    trust_env=False,
+                    transport=guarded_transport(),
+                )
                 _clients[key] = client
     return client
 
 
 def _unavailable(exc: Exception) -> InferenceUnavailable:
+    if isinstance(exc, EgressRefused):
+        return InferenceUnavailable(f"refused to connect to the model server at {_shown_url()}: {exc}")
     if isinstance(exc, httpx.TimeoutException):
-        return InferenceUnavailable(f"the model server at {_base_url()} did not answer in time")
+        return InferenceUnavailable(f"the model server at {_shown_url()} did not answer in time")
     if isinstance(exc, httpx.HTTPStatusError):
         return InferenceUnavailable(f"the model server answered HTTP {exc.response.status_code}")
-    return InferenceUnavailable(f"cannot reach the model server at {_base_url()} ({type(exc).__name__})")
+    return InferenceUnavailable(f"cannot reach the model server at {_shown_url()} ({type(exc).__name__})")
 
 
 def _retrying(action: str) -> Iterator[int]:
@@ -132,7 +169,7 @@ def chat(messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: 
                 usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
                 finish_reason=choice.get("finish_reason"),
             )
-        except (httpx.HTTPError, ValueError, KeyError, IndexError) as exc:
+        except (httpx.HTTPError, EgressRefused, ValueError, KeyError, IndexError) as exc:
             last = exc
             if not _retryable(exc) or attempt == settings.LLM_MAX_RETRIES:
                 break
@@ -177,7 +214,7 @@ def chat_stream(
                             started = True
                             yield delta
             return
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx.HTTPError, EgressRefused, ValueError) as exc:
             if started or not _retryable(exc) or attempt == settings.LLM_MAX_RETRIES:
                 if isinstance(exc, ValueError):
                     raise InferenceUnavailable("the model server sent a malformed stream") from exc
@@ -190,7 +227,7 @@ def models() -> list[str]:
         response = _client().get("/models", timeout=httpx.Timeout(3.0))
         response.raise_for_status()
         return [item["id"] for item in response.json().get("data", [])]
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except (httpx.HTTPError, EgressRefused, ValueError, KeyError) as exc:
         raise _unavailable(exc) from exc
 
 
@@ -208,7 +245,7 @@ def tokenize_chat(messages: list[dict[str, str]]) -> TokenCount | None:
     payload = {"model": settings.LLM_MODEL, "messages": messages, "add_generation_prompt": True}
     try:
         response = _client().post(f"{root}/tokenize", json=payload)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, EgressRefused) as exc:
         raise _unavailable(exc) from exc
     if response.status_code in (404, 405, 501):
         return None

@@ -49,6 +49,11 @@ class Document(models.Model):
     size_bytes = models.BigIntegerField()
     # Path of the stored upload relative to MEDIA_ROOT; empty once the file is gone.
     file_path = models.CharField(max_length=500, blank=True)
+    # The stored file's data key, wrapped by the key-encryption key ``file_key_id`` (rag.storage). Kept here, not
+    # beside the file: deleting the row shreds the file, in backups of the file store too. Empty: a file
+    # stored in clear by an older version (``manage.py encrypt_uploads``), or no file.
+    file_key = models.CharField(max_length=200, blank=True, editable=False)
+    file_key_id = models.CharField(max_length=40, blank=True, editable=False)
     language = models.CharField(max_length=8, blank=True, help_text="ISO 639-1 code, given or detected")
     language_detected = models.BooleanField(default=False)
     # The uploader declared special-category data (KVKK Art. 6) in it: every chunk is flagged, found or not.

@@ -62,11 +62,16 @@ def documents_unindexed_matching(*, pattern: str) -> tuple[set[int], set[int]]:
     hits: set[int] = set()
     unsearchable: set[int] = set()
     pending = Document.objects.exclude(status=Document.Status.READY).exclude(file_path="")
-    rows = pending.values_list("pk", "file_path", "original_filename", "status", "attempts")
-    for document_id, path, filename, status, attempts in rows:
+    rows = pending.values_list(
+        "pk", "file_path", "file_key", "file_key_id", "original_filename", "status", "attempts"
+    )
+    for document_id, path, file_key, file_key_id, filename, status, attempts in rows:
         try:
-            data = storage.read(path)
+            data = storage.read(path, wrapped_key=file_key, key_id=file_key_id)
         except (FileNotFoundError, ValueError):
+            continue
+        except storage.FileUnreadable:
+            unsearchable.add(document_id)  # a file nobody can read now is not a file that is clean
             continue
         text, complete = None, False
         if not (status == Document.Status.FAILED and attempts > MAX_ATTEMPTS):

@@ -93,6 +93,8 @@ def passages_delete(*, document: Document, chunk_ids: Iterable[int]) -> bool:
     Document.objects.filter(pk=document.pk).update(
         chunk_count=Chunk.objects.filter(document_id=document.pk).count(),
         file_path="",
+        file_key="",  # the wrapped data key goes first: the file is unreadable from now on, backups included
+        file_key_id="",
         status=Document.Status.READY,
         task_id="",
         updated_at=timezone.now(),

@@ -125,6 +125,8 @@ def document_create(
                 sha256=stored.sha256,
                 size_bytes=stored.size,
                 file_path=stored.relative_path,
+                file_key=stored.wrapped_key,
+                file_key_id=stored.key_id,
                 language=language,
                 special_declared=special_declared,
                 special_title=bool(special_categories_in(f"{title}\n{filename}")),

@@ -139,9 +139,11 @@ def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | 
 
 def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     try:
-        data = storage.read(document.file_path)
+        data = storage.read_document(document)
     except (FileNotFoundError, ValueError) as exc:
         raise IngestFailed("The uploaded file is no longer on the server; upload it again.") from exc
+    except storage.FileUnreadable as exc:
+        raise IngestFailed(str(exc)) from exc
     try:
         kind, parsed = parse(data, document.original_filename)
     except ParseError as exc:

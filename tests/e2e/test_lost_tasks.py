@@ -30,6 +30,8 @@ def _orphan(collection: Collection, user: Any, text: str, **fields: Any) -> Docu
         sha256=stored.sha256,
         size_bytes=stored.size,
         file_path=stored.relative_path,
+        file_key=stored.wrapped_key,
+        file_key_id=stored.key_id,
         uploaded_by=user,
         **fields,
     )
@@ -77,4 +79,4 @@ def test_upload_during_a_broker_outage_is_kept_and_queued_later(
     assert (status, created) == ("queued", "True")
     assert "stays queued until the stale sweep" in result.stderr
     document = Document.objects.get(pk=int(document_id))
-    assert storage.absolute(document.file_path).read_bytes() == b"Broker outage text."
+    assert storage.read_document(document) == b"Broker outage text."

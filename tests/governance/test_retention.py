@@ -50,8 +50,7 @@ def test_expired_documents_are_destroyed_everywhere_and_recorded(
     Citation.objects.create(
         answer=answer, n=1, chunk=chunk, document=old[0], title=old[0].title, snippet=chunk.text
     )
-    files = [d.file_path for d in old]
-    assert all(storage.read(path) for path in files)
+    assert all(storage.read_document(d) for d in old)
 
     preview = retention_preview()
     assert [row["document_id"] for row in preview] == [d.pk for d in old]

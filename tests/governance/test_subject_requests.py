@@ -442,7 +442,7 @@ def test_erasure_also_takes_unprocessed_files_and_earlier_exports(
         "erased": True,
         "by_erasure_request": erasure.pk,
     }
-    assert storage.read(unrelated.file_path)
+    assert storage.read_document(unrelated)
 
 
 def test_damaged_failed_files_are_reported_unsearchable_and_exports_by_other_identifiers_wiped(

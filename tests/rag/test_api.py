@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from governance.models import CollectionGrant
+from rag import storage
 from rag.models import Chunk, Collection, Document
 from tests.rag.helpers import ingest_bytes
 
@@ -89,7 +90,8 @@ def test_upload_is_accepted_and_queued(alice: Any, collection_a: Collection, cli
     assert body["status"] == "queued" and body["duplicate"] is False
     document = Document.objects.get(pk=body["id"])
     assert (document.title, document.language, document.collection_id) == ("Greeting", "en", collection_a.pk)
-    assert (Path(settings.MEDIA_ROOT) / document.file_path).read_bytes() == b"Hello world, this is a test."
+    assert storage.read_document(document) == b"Hello world, this is a test."
+    assert b"Hello world" not in (Path(settings.MEDIA_ROOT) / document.file_path).read_bytes()  # encrypted
 
 
 def test_collection_can_be_named_by_id(alice: Any, collection_a: Collection, client_for: Client) -> None:
