@@ -1,6 +1,6 @@
-"""Embedded PostgreSQL (+pgvector) and Redis for the development/demo mode.
+"""Embedded PostgreSQL (+pgvector) and Redis for the single-machine mode (the run command).
 
-Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set and ``DEBUG`` is true. Both servers run as
+Used when ``DATABASE_URL`` and ``REDIS_URL`` are both unset (the single-machine mode). Both servers run as
 daemons whose data lives under ``DATA_DIR``; every Emanet process (web, worker, manage.py) reuses a
 running server and starts one only when none answers. They keep running after the process that started
 them exits, so web and worker can come and go independently; ``manage.py embedded stop`` stops them.
