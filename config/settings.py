@@ -1,11 +1,10 @@
 """Emanet settings. Every knob comes from the environment; the README's table lists them all.
 
-Two ways to run, both with ``DEBUG=false`` unless a developer opts in:
-- one machine (the run command): with ``DATABASE_URL`` and ``REDIS_URL`` both unset, an embedded
-  PostgreSQL+pgvector and an embedded Redis start under ``DATA_DIR``, and the secrets not given are generated
-  once there (0600). Nothing else can share them, so nothing else needs the secrets.
-- a deployment (docker-compose, several hosts): with either URL set, both URLs and every secret are required;
-  a secret generated per host would split the pseudonyms and sessions between hosts, so we fail fast instead.
+Safe to leave running with no environment at all (the run command): ``DEBUG=false``; with ``DATABASE_URL`` /
+``REDIS_URL`` unset, an embedded PostgreSQL+pgvector / Redis starts under ``DATA_DIR``; ``SECRET_KEY``,
+``PII_HMAC_KEY`` and ``AUDIT_CHECKPOINT_KEY``, when not given, are generated once and kept there (0600).
+A deployment on several hosts gives the secrets (docker-compose requires them): hosts that do not share
+``DATA_DIR`` would each generate their own, and pseudonyms and sessions would differ between them.
 
 ``DEBUG=true`` (or ``manage.py serve --dev``) is the developer mode: Django's debug pages, never for a network.
 """
@@ -25,22 +24,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DEBUG = env_bool("DEBUG", False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
 
-_SECRETS = ("SECRET_KEY", "PII_HMAC_KEY", "AUDIT_CHECKPOINT_KEY")
-EMBEDDED_SERVICES = not env_str("DATABASE_URL") and not env_str("REDIS_URL")
-_missing = [name for name in (*_SECRETS, "DATABASE_URL", "REDIS_URL") if not env_str(name)]
-if not EMBEDDED_SERVICES and _missing:
-    raise ConfigurationError(
-        "A deployment with external services (DATABASE_URL or REDIS_URL set) needs "
-        + ", ".join(_missing)
-        + ". Set them, or leave DATABASE_URL and REDIS_URL both unset for the single-machine mode with "
-        "embedded servers and generated secrets."
-    )
-
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _installation_secret(name: str) -> str:
-    """Single-machine mode: a random secret generated once and kept in DATA_DIR (0600), never one committed
+    """A secret not given: random, generated once and kept in DATA_DIR (0600), never one committed
     to git. Web, worker and commands start at the same moment: the file appears complete or not at all
     (written aside, then hard-linked into place; the loser of the race reads the winner's)."""
     path = DATA_DIR / name.lower()

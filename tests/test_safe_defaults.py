@@ -115,7 +115,15 @@ def test_run_command_with_no_environment_is_safe_to_leave_running(bare_install: 
     status, content_type, body = seen["page"]
     assert status == 500 and content_type.startswith("text/html")
     assert "Server error" in body
-    for leak in ("Traceback", CANARY_LOCAL, CANARY_MESSAGE, "SECRET_KEY", "DATABASES", "raising_urls", "/work/"):
+    for leak in (
+        "Traceback",
+        CANARY_LOCAL,
+        CANARY_MESSAGE,
+        "SECRET_KEY",
+        "DATABASES",
+        "raising_urls",
+        "/work/",
+    ):
         assert leak not in body, leak
     assert "script-src 'self'" in seen["page_csp"]
     status, content_type, body = seen["api"]

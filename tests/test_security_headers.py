@@ -166,11 +166,15 @@ _PRINT = (
     [
         ({}, "False False False 0 None"),
         ({"HTTPS": "true"}, "True True True 31536000 None"),
-        ({"HTTPS": "true", "TRUST_X_FORWARDED_PROTO": "true", "SECURE_SSL_REDIRECT": "false"},
-         "True True False 31536000 ('HTTP_X_FORWARDED_PROTO', 'https')"),
+        (
+            {"HTTPS": "true", "TRUST_X_FORWARDED_PROTO": "true", "SECURE_SSL_REDIRECT": "false"},
+            "True True False 31536000 ('HTTP_X_FORWARDED_PROTO', 'https')",
+        ),
     ],
 )
-def test_transport_settings_follow_https_not_debug(env: dict[str, str], expected: str, tmp_path: Path) -> None:
+def test_transport_settings_follow_https_not_debug(
+    env: dict[str, str], expected: str, tmp_path: Path
+) -> None:
     result = subprocess.run(  # noqa: S603 - our own interpreter
         [sys.executable, "-c", _PRINT],
         cwd=ROOT,
