@@ -15,8 +15,10 @@ RUN pip install .
 COPY manage.py ./
 COPY templates ./templates
 COPY locale ./locale
-RUN DEBUG=false SECRET_KEY=build DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost \
-    python manage.py collectstatic --noinput \
+# Static files for WhiteNoise (hashed names, compressed). Placeholder settings: collectstatic connects to nothing.
+RUN SECRET_KEY=build PII_HMAC_KEY=build AUDIT_CHECKPOINT_KEY=build DATA_DIR=/tmp/build-data \
+    DATABASE_URL=postgresql://build@localhost/build REDIS_URL=redis://localhost \
+    python manage.py collectstatic --noinput && rm -rf /tmp/build-data \
  && useradd --system --uid 1000 --home /app emanet && mkdir -p /data && chown emanet /data
 USER emanet
 EXPOSE 8000

@@ -1,6 +1,6 @@
-"""Embedded PostgreSQL (+pgvector) and Redis for the development/demo mode.
+"""Embedded PostgreSQL (+pgvector) and Redis for the single-machine mode (the run command).
 
-Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set and ``DEBUG`` is true. The server runs as the
+Used when ``DATABASE_URL`` and ``REDIS_URL`` are both unset (the single-machine mode). The server runs as the
 superuser ``postgres``; the service connects as the application role and migrations run as the owner role
 (config.db_roles), as in production. Both servers run as
 daemons whose data lives under ``DATA_DIR``; every Emanet process (web, worker, manage.py) reuses a

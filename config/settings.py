@@ -1,14 +1,19 @@
 """Emanet settings. Every knob comes from the environment; the README's table lists them all.
 
-Two modes:
-- development/demo (``DEBUG=true``, the default): with ``DATABASE_URL`` / ``REDIS_URL`` unset, an embedded
-  PostgreSQL+pgvector and an embedded Redis start under ``DATA_DIR``.
-- production (``DEBUG=false``): ``SECRET_KEY``, ``DATABASE_URL`` and ``REDIS_URL`` are required; nothing is
-  embedded and start-up fails fast without them.
+Safe to leave running with no environment at all (the run command): ``DEBUG=false``; with ``DATABASE_URL`` /
+``REDIS_URL`` unset, an embedded PostgreSQL+pgvector / Redis starts under ``DATA_DIR``; ``SECRET_KEY``,
+``PII_HMAC_KEY`` and ``AUDIT_CHECKPOINT_KEY``, when not given, are generated once and kept there (0600).
+A deployment on several hosts gives the secrets (docker-compose requires them): hosts that do not share
+``DATA_DIR`` would each generate their own, and pseudonyms and sessions would differ between them.
+
+``DEBUG=true`` (or ``manage.py serve --dev``) is the developer mode: Django's debug pages, never for a network.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
 from pathlib import Path
 
 from config import embedded
@@ -16,48 +21,36 @@ from config.env import ConfigurationError, env_bool, env_int, env_list, env_str,
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / ".data")) or ".data").resolve()
-
-_REQUIRED = ("SECRET_KEY", "PII_HMAC_KEY", "AUDIT_CHECKPOINT_KEY", "DATABASE_URL", "REDIS_URL")
-_missing = [name for name in _REQUIRED if not env_str(name)]
-if not DEBUG and _missing:
-    raise ConfigurationError(
-        "Production mode (DEBUG=false) needs " + ", ".join(_missing) + ". Set them, or run with DEBUG=true "
-        "for the embedded development mode."
-    )
 
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-# Development only: a per-installation random key kept under DATA_DIR, never a key committed to git.
-_dev_key_file = DATA_DIR / "secret_key"
-if env_str("SECRET_KEY"):
-    SECRET_KEY = env_str("SECRET_KEY") or ""
-else:
-    if not _dev_key_file.exists():
-        import secrets
 
-        _dev_key_file.write_text(secrets.token_urlsafe(50))
-        _dev_key_file.chmod(0o600)
-    SECRET_KEY = _dev_key_file.read_text().strip()
-
-
-def _dev_secret(name: str) -> str:
-    """Development only: a per-installation random secret kept under DATA_DIR, never one committed to git."""
+def _installation_secret(name: str) -> str:
+    """A secret not given: random, generated once and kept in DATA_DIR (0600), never one committed
+    to git. Web, worker and commands start at the same moment: the file appears complete or not at all
+    (written aside, then hard-linked into place; the loser of the race reads the winner's)."""
     path = DATA_DIR / name.lower()
     if not path.exists():
-        import secrets
-
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        aside = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, path)
+        finally:
+            aside.unlink()
     return path.read_text().strip()
 
 
+SECRET_KEY = env_str("SECRET_KEY") or _installation_secret("SECRET_KEY")
 # Keys the pseudonyms (hash policy) and the subject index: HMAC(key, value). Separate from SECRET_KEY so that
 # rotating the session key does not orphan the subject index; changing it does (keep it in your secret store).
-PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _dev_secret("PII_HMAC_KEY")
+PII_HMAC_KEY = env_str("PII_HMAC_KEY") or _installation_secret("PII_HMAC_KEY")
 # Signs the audit trail's checkpoints (governance.audit). Give it as a file: AUDIT_CHECKPOINT_KEY_FILE=/run/secrets/…
-AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY") or _dev_secret("AUDIT_CHECKPOINT_KEY")
+AUDIT_CHECKPOINT_KEY = env_str("AUDIT_CHECKPOINT_KEY") or _installation_secret("AUDIT_CHECKPOINT_KEY")
 AUDIT_CHECKPOINT_EVERY_S = env_int("AUDIT_CHECKPOINT_EVERY_S", 3600)
 # The newest signed checkpoint is also kept here, outside the database: emptying both audit tables is then
 # reported as a broken trail, not as a new one ("" switches it off).
@@ -87,7 +80,8 @@ PII_ANALYZE_MAX_CHARS = env_int("PII_ANALYZE_MAX_CHARS", 100_000)
 # Days a new personal API token lives (governance.tokens) unless its creator asks for fewer or more.
 PERSONAL_TOKEN_DAYS = env_int("PERSONAL_TOKEN_DAYS", 90)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+# The run command binds to loopback; behind a proxy or on a network address, list the names clients use.
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -104,6 +98,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "rag",
     "inference",
 ]
@@ -112,6 +107,7 @@ MIDDLEWARE = [
     "config.middleware.CorrelationIdMiddleware",
     "config.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -312,8 +308,58 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")) or "staticfiles")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request when it is missing
 
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Served by WhiteNoise from STATIC_ROOT (`manage.py serve` and the image run collectstatic): hashed names,
+# cached for a year, compressed. In the developer mode the unhashed files are served straight from the apps.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# --- Transport security ---------------------------------------------------------------------------------
+# HTTPS=true: clients reach Emanet over TLS (directly or through a TLS-terminating proxy). Cookies are then
+# sent over TLS only, plain http redirects to https and HSTS pins the browser to it. It is off by default so
+# that the run command's http://127.0.0.1:8000 works: on loopback nothing crosses the network in clear. Serving
+# on a network address without TLS exposes passwords and session cookies to anyone on the path — put a TLS
+# proxy in front and set HTTPS=true.
+HTTPS = env_bool("HTTPS", False)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+# The container's health check asks over plain http from inside; everything else goes to https.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Only behind a proxy that sets X-Forwarded-Proto itself and that clients cannot bypass: anyone who can reach
+# gunicorn directly could otherwise claim https.
+if env_bool("TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = env_str("SECURE_REFERRER_POLICY", "same-origin") or "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp 4): scripts and styles only from our own static files — no inline
+# script, no inline event handler, no inline style — so injected markup cannot run. Data blocks
+# (<script type="application/json">, json_script) are not executed and need no allowance. The Swagger UI
+# (/api/docs/) loads its initialisation script from its own URL (drf-spectacular's split view) and needs the
+# same policy.
+_SELF = "'self'"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [_SELF],
+        "script-src": [_SELF],
+        "style-src": [_SELF],
+        "img-src": [_SELF, "data:"],
+        "font-src": [_SELF],
+        "connect-src": [_SELF],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": [_SELF],
+    }
+}
 
 LOGGING = {
     "version": 1,

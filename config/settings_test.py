@@ -65,3 +65,10 @@ from config.settings import CELERY_BROKER_TRANSPORT_OPTIONS  # noqa: E402
 
 # Sweep for unacknowledged messages every 2 s (default: about every 100 s) so redelivery tests stay short.
 CELERY_BROKER_TRANSPORT_OPTIONS.update({"unacked_restore_interval": 2, "unacked_restore_throttle": 1})
+
+# Tests render pages without running collectstatic first: unhashed static URLs (the manifest storage of
+# config.settings needs collectstatic's manifest).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,6 +1,9 @@
 """Run the whole service on this machine: migrations, web (gunicorn) and a Celery worker, together.
 
-    python manage.py serve [--bind 127.0.0.1:8000] [--workers 2] [--worker-concurrency 1]
+    python manage.py serve [--bind 127.0.0.1:8000] [--workers 2] [--worker-concurrency 1] [--dev]
+
+It serves with DEBUG=false (safe to leave running): static files from STATIC_ROOT through WhiteNoise (collected
+here at each start), plain error pages. ``--dev`` (or DEBUG=true) is the developer mode: Django's debug pages.
 
 With DATABASE_URL / REDIS_URL unset, the embedded PostgreSQL and Redis start first (see config.settings).
 With LLM_BASE_URL unset, the bundled model server (vLLM CPU + SmolLM2-135M-Instruct) starts on
@@ -34,6 +37,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "1"))
         )
+        parser.add_argument(
+            "--dev",
+            action="store_true",
+            help="developer mode (DEBUG=true): debug pages that show settings and code; never on a network",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -43,6 +51,8 @@ class Command(BaseCommand):
             **os.environ,
             "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "config.settings"),
         }
+        if options["dev"]:
+            env["DEBUG"] = "true"
         children: list[subprocess.Popen[bytes]] = []
         if not settings.LLM_BASE_URL:
             model_server = self._start_local_llm()
@@ -88,6 +98,20 @@ class Command(BaseCommand):
         )
         url = f"http://{options['bind']}"
         self.stdout.write(self.style.SUCCESS(f"\nEmanet is running at {url}"))
+        if options["dev"] or settings.DEBUG:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Developer mode (DEBUG=true): error pages show settings and code. Not on a network."
+                )
+            )
+        host = options["bind"].rsplit(":", 1)[0].strip("[]")
+        if host not in ("127.0.0.1", "localhost", "::1") and not settings.HTTPS:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"Serving on {host} over plain http: passwords and session cookies cross the network in clear. "
+                    "Put a TLS proxy in front and set HTTPS=true (and ALLOWED_HOSTS to the names clients use)."
+                )
+            )
         self.stdout.write(login_hint)
         python = os.path.relpath(sys.executable)
         self.stdout.write(

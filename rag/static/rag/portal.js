@@ -359,7 +359,16 @@
     });
   }
 
+  // A <select data-autosubmit> sends its form when changed (language, collection filter). Here and not in an
+  // onchange attribute: the Content-Security-Policy allows no inline script.
+  function setupAutosubmit() {
+    for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+      select.addEventListener("change", () => select.form.submit());
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    setupAutosubmit();
     setupChat();
     setupDocuments();
     setupUpload();
