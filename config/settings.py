@@ -250,7 +250,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "uploads")) or "")
 # key-encryption key. At least 32 random characters; give it as a file (FILE_ENCRYPTION_KEY_FILE=/run/secrets/…)
 # and keep it apart from the database and file backups. Rotate: the new key here, the old one in
 # FILE_ENCRYPTION_OLD_KEYS, then `manage.py rewrap_file_keys`.
-FILE_ENCRYPTION_KEY = env_str("FILE_ENCRYPTION_KEY") or _dev_secret("FILE_ENCRYPTION_KEY")
+FILE_ENCRYPTION_KEY = env_str("FILE_ENCRYPTION_KEY") or _installation_secret("FILE_ENCRYPTION_KEY")
 FILE_ENCRYPTION_OLD_KEYS = env_list("FILE_ENCRYPTION_OLD_KEYS", [])
 if len(FILE_ENCRYPTION_KEY) < 32 or any(len(key) < 32 for key in FILE_ENCRYPTION_OLD_KEYS):
     raise ConfigurationError(
