@@ -25,6 +25,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from governance.audit import SYSTEM
+from governance.users import user_create
 from inference import local_server
 
 
@@ -141,7 +143,8 @@ class Command(BaseCommand):
         password_file = settings.DATA_DIR / "admin-password"
         if not user_model.objects.filter(is_superuser=True).exists():
             password = os.environ.get("EMANET_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-            user_model.objects.create_superuser(username="admin", email="", password=password)
+            # Through the audited service: the trail shows who the first administrator is and when it appeared.
+            user_create(username="admin", password=password, is_staff=True, is_superuser=True, actor=SYSTEM)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         if password_file.exists():
