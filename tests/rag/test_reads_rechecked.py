@@ -211,8 +211,15 @@ def test_conversation_reads_cost_a_fixed_number_of_queries(
 
 @pytest.mark.slow
 def test_follow_up_through_the_real_model_after_deletion_does_not_carry_the_revoked_answer(
-    llm: str, bobs_answer: Answer, bob: Any, alice: Any, handbook: Document, client_for: Clients
+    llm: str,
+    bobs_answer: Answer,
+    bob: Any,
+    alice: Any,
+    handbook: Document,
+    client_for: Clients,
+    settings: Any,
 ) -> None:
+    settings.LLM_BASE_URL = llm  # bobs_answer was stored without the model (no_model); now the real one
     document_delete(document=handbook, actor=Actor(user_id=alice.pk, role="employee"))
     body = client_for(bob).post(
         "/api/v1/ask",
