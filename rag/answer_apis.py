@@ -24,7 +24,10 @@ from rag.services import answers as service
 class AnswerOutput(serializers.Serializer):
     answer_id = serializers.IntegerField(source="pk")
     question = serializers.CharField()
-    answer = serializers.CharField(source="text")
+    answer = serializers.SerializerMethodField()
+    withheld = serializers.SerializerMethodField(
+        help_text="A source of this answer is no longer readable by you: its text is not shown"
+    )
     status = serializers.CharField()
     not_found = serializers.BooleanField()
     citations = serializers.SerializerMethodField()
@@ -32,6 +35,14 @@ class AnswerOutput(serializers.Serializer):
     model = serializers.CharField()
     usage = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
+
+    # Answers come from rag.selectors.answers_shown (answer_get, conversation_answers): ``withheld`` and each
+    # citation's ``readable`` are decided there, in SQL, against what the reader may read now.
+    def get_answer(self, answer: Answer) -> str:
+        return service.answer_text_shown(answer)
+
+    def get_withheld(self, answer: Answer) -> bool:
+        return bool(getattr(answer, "withheld", True))
 
     def get_citations(self, answer: Answer) -> list[dict[str, Any]]:
         policies: dict[int, Any] = {}
@@ -110,7 +121,8 @@ class AskApi(APIView):
             raise ValidationError({"question": [str(exc)]}) from exc
         if not data.validated_data["stream"]:
             answer = service.answer_complete(prepared=prepared)
-            return Response(AnswerOutput(answer).data)
+            shown = selectors.answer_get(user=request.user, answer_id=answer.pk)
+            return Response(AnswerOutput(shown).data)
         events = service.answer_stream(prepared=prepared)
         # Pull the first event now: a model server that cannot be reached still gets a 503, not a broken stream.
         first = next(events)
@@ -150,13 +162,13 @@ class ConversationDetailApi(APIView):
             fields = [*ConversationOutput.Meta.fields, "answers"]
 
         def get_answers(self, conversation: Conversation) -> list[dict[str, Any]]:
-            answers = selectors.conversation_answers(conversation=conversation)
+            answers = selectors.conversation_answers(user=self.context["user"], conversation=conversation)
             return list(AnswerOutput(answers, many=True).data)
 
     @extend_schema(responses=DetailOutput)
     def get(self, request: Request, conversation_id: int) -> Response:
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
-        return Response(self.DetailOutput(conversation).data)
+        return Response(self.DetailOutput(conversation, context={"user": request.user}).data)
 
 
 class AnswerFeedbackApi(APIView):

@@ -22,13 +22,18 @@ class RegConfigField(models.CharField):
 
 
 class Collection(models.Model):
-    name = models.CharField(max_length=200, unique=True)
+    # Unique per owner, not globally: a global constraint told anyone creating a collection the names of
+    # collections they cannot see ("already exists").
+    name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="collection_unique_name_per_owner"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -20,7 +20,7 @@ from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import redact_text
 from rag import selectors
 from rag.selectors import writable_collections
-from rag.services.answers import citation_data
+from rag.services.answers import answer_text_shown, citation_data
 from rag.services.collections import CollectionNameTaken, collection_create
 from rag.services.search import special_flag
 
@@ -33,10 +33,13 @@ def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpRespons
         conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
         ratings = selectors.answer_ratings(user=request.user, conversation=conversation)
         policies: dict[int, Any] = {}
-        for answer in selectors.conversation_answers(conversation=conversation):
+        # Citations and answer text re-checked against what the user may read now (in the selector's SQL).
+        for answer in selectors.conversation_answers(user=request.user, conversation=conversation):
             turns.append(
                 {
                     "answer": answer,
+                    "text": answer_text_shown(answer),
+                    "withheld": answer.withheld,  # type: ignore[attr-defined]
                     "citations": [citation_data(c, policies) for c in answer.citations.all()],
                     "rating": ratings.get(answer.pk, ""),
                 }
@@ -76,7 +79,8 @@ def upload(request: HttpRequest) -> HttpResponse:
             # It takes uploads once its records-of-processing entry is complete: that comes first.
             return redirect(reverse("processing", args=[collection.pk]))
         except CollectionNameTaken:
-            error = _("A collection with this name already exists.")
+            # Names are unique per owner: this speaks only about the user's own collections.
+            error = _("A collection of yours with this name already exists.")
         except ValueError:
             error = _("A collection needs a name.")
     collections = list(writable_collections(request.user).select_related("processing").order_by("name"))

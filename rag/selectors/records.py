@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Case, F, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Exists, F, OuterRef, Prefetch, Q, QuerySet, Value, When
 
-from rag.models import Answer, AnswerFeedback, Chunk, Collection, Conversation, Document
+from rag.models import Answer, AnswerFeedback, Chunk, Citation, Collection, Conversation, Document
 from rag.selectors.access import readable_collections, special_collections, writable_collections
 
 
@@ -30,7 +30,16 @@ def collection_get(*, user: Any, ref: str | int, for_upload: bool = False) -> Co
     # isdecimal() alone accepts "²" and other digits int() refuses.
     found = collections.filter(pk=int(text)).first() if text.isascii() and text.isdecimal() else None
     if found is None:
-        found = collections.filter(name=text).first()
+        # Names are unique per owner: the user's own collection of that name wins; several others of that
+        # name (all of them visible to this user) are ambiguous rather than picked at random.
+        named = list(collections.filter(name=text).order_by("pk")[:50])
+        own = [c for c in named if c.owner_id == getattr(user, "pk", None)]
+        if own:
+            found = own[0]
+        elif len(named) > 1:
+            raise NotFound(f"Several collections you can access are named {text!r}: use the id.")
+        elif named:
+            found = named[0]
     if found is None:
         raise NotFound(f"Collection {text!r} not found.")
     return found
@@ -77,12 +86,101 @@ def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
     return conversation
 
 
-def conversation_answers(*, conversation: Conversation) -> QuerySet[Answer]:
-    return conversation.answers.prefetch_related("citations__document").order_by("created_at", "id")
+# --- answers and citations: re-checked against what the reader may read now --------------------------------
+#
+# A citation copied its passage (title, section, snippet) when the answer was written. Access is not frozen at
+# that moment: a grant revoked, a document deleted or a passage flagged special-category since must hide the
+# copy too. So every read of a citation carries ``readable``, decided here in SQL from the same access rule as
+# search, and every read of an answer carries ``withheld``: one of the sources given to the model is no
+# longer readable, so the text it wrote from them is not shown (nor sent back to the model as history).
+
+
+def _citation_readable(user: Any) -> Q:
+    """True for a citation whose passage ``user`` may read now: the passage still exists, its collection is
+    readable, and it is not special-category unless the user holds a ``special`` grant on the collection.
+    A passage replaced by re-ingestion (its document still exists, the chunk row is new) is judged by its
+    document: readable collection, and no special-category passage in the document without the grant."""
+    readable = readable_collections(user)
+    special = special_collections(user)
+    chunk_readable = Q(chunk__isnull=False, chunk__collection__in=readable) & (
+        Q(chunk__special_categories=[]) | Q(chunk__collection__in=special)
+    )
+    special_in_document = Exists(
+        Chunk.objects.filter(document_id=OuterRef("document_id")).exclude(special_categories=[])
+    )
+    document_readable = Q(chunk__isnull=True, document__isnull=False, document__collection__in=readable) & (
+        ~special_in_document | Q(document__collection__in=special)
+    )
+    return chunk_readable | document_readable
+
+
+def citations_shown(*, user: Any) -> QuerySet[Citation]:
+    """Citations annotated with ``readable`` (see ``_citation_readable``) and ``title_hidden`` (the document's
+    title names a special category and the user holds no ``special`` grant, as in ``document_list``)."""
+    return (
+        Citation.objects.annotate(
+            readable=Case(When(_citation_readable(user), then=Value(True)), default=Value(False)),
+            title_hidden=Case(
+                When(
+                    Q(document__special_title=True) & ~Q(document__collection__in=special_collections(user)),
+                    then=Value(True),
+                ),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .select_related("document")
+        .order_by("n")
+    )
+
+
+def _unreadable_source(user: Any) -> Exists:
+    """True for an answer with a source (a citation) that ``user`` may no longer read."""
+    return Exists(
+        Citation.objects.filter(answer_id=OuterRef("pk"))
+        .annotate(readable=Case(When(_citation_readable(user), then=Value(True)), default=Value(False)))
+        .filter(readable=False)
+    )
+
+
+def answers_shown(*, user: Any) -> QuerySet[Answer]:
+    """The user's own answers, each with ``withheld`` (a source is no longer readable by them) and its
+    citations prefetched with ``readable``/``title_hidden``. Every read of an answer goes through here."""
+    return (
+        Answer.objects.filter(conversation__user=user)
+        .annotate(withheld=_unreadable_source(user))
+        .prefetch_related(Prefetch("citations", queryset=citations_shown(user=user)))
+        .order_by("created_at", "id")
+    )
+
+
+def conversation_answers(*, user: Any, conversation: Conversation) -> QuerySet[Answer]:
+    return answers_shown(user=user).filter(conversation=conversation)
+
+
+def conversation_history(*, user: Any, conversation: Conversation, turns: int) -> list[tuple[str, str]]:
+    """The last ``turns`` completed answers of the user's conversation that go back to the model, oldest
+    first, as (question, answer text). An answer one of whose sources the user may no longer read is left
+    out whole (in SQL): its text was written from that source and would carry it back to the model, and its
+    question without the answer would only mislead the model."""
+    if not conversation.pk or turns <= 0:
+        return []
+    rows = (
+        Answer.objects.filter(
+            conversation=conversation,
+            conversation__user=user,
+            status=Answer.Status.COMPLETE,
+            not_found=False,
+        )
+        .filter(~_unreadable_source(user))
+        .order_by("-id")
+        .values_list("question", "text")[:turns]
+    )
+    return list(rows)[::-1]
 
 
 def answer_get(*, user: Any, answer_id: int) -> Answer:
-    answer = Answer.objects.filter(pk=answer_id, conversation__user=user).first()
+    answer = answers_shown(user=user).filter(pk=answer_id).first()
     if answer is None:
         raise NotFound(f"Answer {answer_id} not found.")
     return answer

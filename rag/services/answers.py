@@ -30,8 +30,9 @@ from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policies_for_collections
 from governance.pii.redaction import Policy, redact_text
 from inference import llm
+from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
-from rag.selectors import SearchHit
+from rag.selectors import HIDDEN_TITLE, SearchHit
 from rag.services.prompt import PromptTooLong as PromptTooLong  # raised by answer_prepare
 from rag.services.prompt import Source, prompt_fit
 from rag.services.search import (
@@ -111,21 +112,21 @@ def _relevant(hit: SearchHit) -> bool:
     return hit.text_rank is not None or (hit.similarity or 0.0) >= settings.ANSWER_MIN_SIMILARITY
 
 
-def _governed_history(conversation: Conversation, *, policy: Policy) -> list[tuple[str, str]]:
-    """Earlier turns go back into the prompt: redacted again under today's policies (they were written under
-    the policies of their day)."""
+def _governed_history(conversation: Conversation, *, user: Any, policy: Policy) -> list[tuple[str, str]]:
+    """Earlier turns go back into the prompt: only those the user may still read (``_history``), redacted
+    again under today's policies (they were written under the policies of their day)."""
     return [
         (redact_text(question, policy=policy), redact_text(text, policy=policy))
-        for question, text in _history(conversation)
+        for question, text in _history(conversation, user=user)
     ]
 
 
-def _history(conversation: Conversation) -> list[tuple[str, str]]:
-    turns = settings.ANSWER_HISTORY_TURNS
-    if not conversation.pk or turns <= 0:
-        return []
-    answers = conversation.answers.filter(status=Answer.Status.COMPLETE, not_found=False).order_by("-id")
-    return [(a.question, a.text) for a in reversed(answers[:turns])]
+def _history(conversation: Conversation, *, user: Any) -> list[tuple[str, str]]:
+    """The last turns the user may still read (``rag.selectors.conversation_history``): a turn whose answer
+    drew on a source no longer readable by the user is left out whole."""
+    return selectors.conversation_history(
+        user=user, conversation=conversation, turns=settings.ANSWER_HISTORY_TURNS
+    )
 
 
 def answer_prepare(
@@ -158,7 +159,7 @@ def answer_prepare(
             prepared.messages, prepared.sources, prepared.prompt_tokens = prompt_fit(
                 question=question,
                 sources=prepared.sources,
-                history=_governed_history(conversation, policy=scope.question_policy),
+                history=_governed_history(conversation, user=user, policy=scope.question_policy),
                 max_tokens=settings.ANSWER_MAX_TOKENS,
             )
         except llm.InferenceUnavailable:
@@ -285,7 +286,7 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
     if prepared.not_found:
         answer = _store_not_found(prepared)
         yield StreamEvent("token", {"text": answer.text})
-        yield from _closing_events(answer)
+        yield from _closing_events(answer, user=prepared.user)
         return
     state = llm.StreamState()
     parts: list[str] = []
@@ -322,18 +323,53 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
         )
     if error is not None:
         yield StreamEvent("error", {"detail": f"The language model is not reachable: {error}"})
-    yield from _closing_events(answer)
+    yield from _closing_events(answer, user=prepared.user)
 
 
-def _closing_events(answer: Answer) -> Iterator[StreamEvent]:
-    yield StreamEvent("citations", {"citations": [citation_data(c) for c in answer.citations.all()]})
+def _closing_events(answer: Answer, *, user: Any) -> Iterator[StreamEvent]:
+    # Read back like any other read of an answer: citations re-checked against what the user may read.
+    shown = selectors.answer_get(user=user, answer_id=answer.pk)
+    yield StreamEvent("citations", {"citations": [citation_data(c) for c in shown.citations.all()]})
     yield StreamEvent("done", answer_summary(answer))
 
 
+def withheld_text() -> str:
+    return _("This answer drew on sources you can no longer read, so it is not shown.")
+
+
+def answer_text_shown(answer: Answer) -> str:
+    """The answer text as its reader may see it now: withheld when one of its sources is no longer readable
+    by them (``rag.selectors.answers_shown`` decides, in SQL). An answer not read through that selector has no
+    ``withheld`` and is withheld: fail closed."""
+    return withheld_text() if getattr(answer, "withheld", True) else answer.text
+
+
+def withheld_citation_data(citation: Citation) -> dict[str, Any]:
+    """A citation the reader may no longer read: kept as a numbered placeholder so the [n] markers of the
+    answer stay aligned, without title, section, snippet, page or ids (a document id would still say which
+    document was cited)."""
+    return {
+        "n": citation.n,
+        "available": False,
+        "document_id": None,
+        "title": _("Source no longer available to you"),
+        "chunk_id": None,
+        "page": None,
+        "section": "",
+        "snippet": "",
+        "cited": citation.cited,
+    }
+
+
 def citation_data(citation: Citation, policies: dict[int, Policy] | None = None) -> dict[str, Any]:
-    """A citation as shown. Its snippet is a copy of the passage taken when the answer was written; it is
-    redacted again under the collection's current policy (a policy may have changed since). ``policies``
+    """A citation as shown. Read it through ``rag.selectors.citations_shown`` (or ``answers_shown``): a
+    citation whose passage the reader may no longer read — or one not read through them — is a placeholder
+    (``withheld_citation_data``). Otherwise its snippet, a copy of the passage taken when the answer was
+    written, is redacted again under the collection's current policy (a policy may have changed since), and
+    a title naming a special category is hidden from readers without the ``special`` grant. ``policies``
     caches policies by collection across the citations of one response."""
+    if not getattr(citation, "readable", False):
+        return withheld_citation_data(citation)
     policies = {} if policies is None else policies
     collection_id = citation.document.collection_id if citation.document is not None else None
     if collection_id is None:
@@ -344,8 +380,11 @@ def citation_data(citation: Citation, policies: dict[int, Policy] | None = None)
         policy = policies[collection_id].for_prompt()
     return {
         "n": citation.n,
+        "available": True,
         "document_id": citation.document_id,
-        "title": redact_text(citation.title, policy=policy),
+        "title": HIDDEN_TITLE
+        if getattr(citation, "title_hidden", True)
+        else redact_text(citation.title, policy=policy),
         "chunk_id": citation.chunk_id,
         "page": citation.page,
         "section": redact_text(citation.section, policy=policy),

@@ -17,7 +17,8 @@ from rag.services.documents import collection_reingest
 
 
 class CollectionNameTaken(Exception):
-    pass
+    """The owner already has a collection of that name. Names are unique per owner only, so this never
+    speaks about collections of other users (which the caller may not be allowed to see)."""
 
 
 def collection_create(
@@ -47,7 +48,8 @@ def collection_create(
                 inventory_set(collection_id=collection.pk, data=inventory, actor=actor, user=owner)
             return collection
     except IntegrityError as exc:
-        raise CollectionNameTaken(f"A collection named {name!r} already exists.") from exc
+        # The one unique constraint on a new collection is (owner, name): this is about the owner's own.
+        raise CollectionNameTaken(f"A collection of yours named {name!r} already exists.") from exc
 
 
 def redaction_policy_set(

@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from governance.audit import Actor, audit_record
@@ -53,15 +54,17 @@ def document_delete(
     ``actor``'s. Raises NotFound when the document is already gone."""
     with transaction.atomic():
         # Lock first: an ingestion finishing right now waits, then finds the row gone and discards its work.
-        if Document.objects.select_for_update().filter(pk=document.pk).first() is None:
+        locked = Document.objects.select_for_update().filter(pk=document.pk).first()
+        if locked is None:
             # Deleted meanwhile (by another request, retention or an erasure): nothing to delete or audit.
             raise NotFound(f"Document {document.pk} not found.")
+        # From here on the locked row, not the caller's copy (an admin's or a queryset's may be stale: a
+        # partial erasure may have removed the stored file meanwhile, an ingestion changed the counts).
+        document = locked
         chunks = Chunk.objects.filter(document_id=document.pk).delete()[1].get("rag.Chunk", 0)
-        # The passages copied into answers go with the document; the answers keep their text and the record
-        # that a source was cited.
-        Citation.objects.filter(document_id=document.pk).update(
-            snippet="", section="", title=DESTROYED_TITLE, chunk=None, document=None
-        )
+        # The passages copied into answers go with the document; the answers keep the record that a source
+        # was cited (their text is withheld from readers from now on: rag.selectors.answers_shown).
+        _citations_blank(Citation.objects.filter(document_id=document.pk))
         Document.objects.filter(pk=document.pk).delete()
         deleted = DeletedDocument(
             document_id=document.pk,
@@ -89,7 +92,10 @@ def passages_delete(*, document: Document, chunk_ids: Iterable[int]) -> bool:
     document is set ready with no task: an ingestion in flight or queued discards its work instead of writing
     the passages back. Call inside the caller's transaction, with the document locked. Returns whether a
     stored file was removed."""
-    Chunk.objects.filter(document_id=document.pk, pk__in=list(chunk_ids)).delete()
+    chunk_ids = list(chunk_ids)
+    # The copies citations made of these passages go with them, as when a whole document is deleted.
+    _citations_blank(Citation.objects.filter(chunk_id__in=chunk_ids))
+    Chunk.objects.filter(document_id=document.pk, pk__in=chunk_ids).delete()
     Document.objects.filter(pk=document.pk).update(
         chunk_count=Chunk.objects.filter(document_id=document.pk).count(),
         file_path="",
@@ -154,6 +160,14 @@ def chunks_vacuum() -> None:
             cursor.execute("VACUUM rag_chunk")
     except Exception:  # noqa: BLE001 — a busy table is vacuumed by autovacuum later
         logger.warning("VACUUM after erasure did not run; autovacuum will reclaim the space")
+
+
+def _citations_blank(citations: QuerySet[Citation]) -> int:
+    """Blank the passages citations copied (title, section, snippet) and unlink them; the citation row and
+    its number stay, so the answer still records that a source was cited."""
+    return citations.update(
+        snippet="", section="", title=DESTROYED_TITLE, page=None, chunk=None, document=None
+    )
 
 
 def _delete_file_on_commit(path: str) -> None:
