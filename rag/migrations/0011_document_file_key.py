@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rag", "0009_flag_existing_special_categories"),
+        ("rag", "0010_collection_name_unique_per_owner"),
     ]
 
     operations = [
