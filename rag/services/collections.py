@@ -86,6 +86,9 @@ def collection_owner_set(*, collection_id: int, owner: Any, actor: Actor) -> Col
         before = collection.owner_id
         if before == owner.pk:
             return collection
+        if Collection.objects.filter(owner=owner, name=collection.name).exists():
+            # Names are unique per owner: the new owner renames theirs first (or this one is renamed).
+            raise ValueError(f"The new owner already has a collection named {collection.name!r}.")
         collection.owner = owner
         collection.save(update_fields=["owner"])
         audit_record(

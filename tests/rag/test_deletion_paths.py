@@ -134,11 +134,6 @@ def test_every_deletion_path_goes_through_the_one_service(
     assert event.collection_id == document.collection_id and event.details["chunks"] >= 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="governance.tasks.subject_request_process runs an erasure as SYSTEM: the per-document "
-    "erasure.destroy events name no officer (the receipt does). Owned by the compliance workflow.",
-)
 def test_an_erasure_run_by_the_worker_is_audited_with_an_officer(
     letter: tuple[Document, Citation], officer: Any, settings: Any
 ) -> None:

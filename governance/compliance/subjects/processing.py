@@ -21,9 +21,10 @@ from governance.models import SubjectRequest
 logger = logging.getLogger(__name__)
 
 
-def subject_request_process(*, request_id: int, actor: Actor = SYSTEM) -> SubjectRequest | None:
+def subject_request_process(*, request_id: int, actor: Actor | None = None) -> SubjectRequest | None:
     """Run a queued request (the Celery task calls this). One run at a time per request: the claim is an
-    atomic status change; a crash rolls the work back and the sweep sends it again."""
+    atomic status change; a crash rolls the work back and the sweep sends it again. Its events name the
+    officer on whose decision it runs (the approving one, else the requesting one), not the worker."""
     stale = timezone.now() - timedelta(seconds=PROCESSING_LEASE_S)
     claimed = (
         SubjectRequest.objects.filter(pk=request_id)
@@ -33,6 +34,9 @@ def subject_request_process(*, request_id: int, actor: Actor = SYSTEM) -> Subjec
     if not claimed:
         return SubjectRequest.objects.filter(pk=request_id).first()
     request = SubjectRequest.objects.get(pk=request_id)
+    if actor is None:
+        officer_id = request.approved_by_id or request.requested_by_id
+        actor = Actor(user_id=officer_id, role="compliance_officer") if officer_id else SYSTEM
     try:
         identifiers = sealing.unseal(request.sealed_identifiers, purpose=SEAL_PURPOSE)
         if request.kind == Kind.ACCESS:
