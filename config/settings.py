@@ -268,6 +268,7 @@ AXES_DISABLE_ACCESS_LOG = True  # logins are in the audit trail; no second, clea
 AXES_ENABLE_ADMIN = False  # lockouts are lifted with the audited manage.py axes_reset* commands only
 # The client address is the connection's: a header such as X-Forwarded-For is the client's to forge.
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False  # no start-up banner: every log line passes the PII redactor, which would load presidio
 # Denied access (governance.audit.denied): distinct (who, action, reason, path) keys per minute that get their
 # own events; beyond it, one overflow key.
 AUDIT_DENIED_KEYS_PER_MINUTE = env_int("AUDIT_DENIED_KEYS_PER_MINUTE", 1000)
@@ -331,6 +332,7 @@ LOGGING = {
         "sentence_transformers": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "presidio-analyzer": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts are audit events; no clear-text line per attempt
     },
 }
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-from governance.audit import Actor, actor_for, audit_record
 from governance import lockout
+from governance.audit import Actor, actor_for, audit_record
 from governance.audit.denied import audit_login_failed
 
 
