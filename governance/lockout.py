@@ -6,8 +6,9 @@ the refusal. Here: the lockout becomes an audit event (``connect``), lifting one
 (``login_lockouts_reset``, used by the ``axes_reset*`` management commands), and axes' log lines name the
 client by pseudonyms (``client_str``).
 
-Axes keeps its attempt rows (user name and address in clear: it must match them) only until the cool-off ends;
-its access log of successful logins is off (``AXES_DISABLE_ACCESS_LOG``) — the audit trail has the logins.
+Axes keeps its attempt rows (user name and address in clear: it must match them) only until the cool-off ends
+(each sign-in deletes the expired ones); its access log of successful logins is off (``AXES_DISABLE_ACCESS_LOG``):
+the audit trail has the logins, with pseudonyms.
 """
 
 from __future__ import annotations

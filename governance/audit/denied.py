@@ -121,7 +121,8 @@ def audit_denied(
             "path": path,
             **({} if overflow else dict(details or {})),
             "minute": _minute_iso(minute),
-            "aggregated": "first of the minute; repeats follow in one summary event",
+            # Repeats of this key in this minute follow in one summary event (details.repeats).
+            "first_of_minute": True,
         },
     )
     if marker:

@@ -20,6 +20,7 @@ from governance.audit.denied import PREFIX, _client, audit_denied, audit_denied_
 from governance.models import AuditEvent
 from governance.pii.redaction import pseudonym
 from governance.roles import COMPLIANCE_GROUP
+from governance.tasks import audit_denied_flush as audit_denied_flush_task
 from rag.models import Answer, Conversation
 
 pytestmark = pytest.mark.django_db
@@ -199,3 +200,13 @@ def test_reading_the_audit_trail_is_audited_with_filters_and_count_not_content(
     portal = AuditEvent.objects.filter(action="audit.read").order_by("-seq").first()
     assert portal is not None and portal.details["via"] == "portal"
     assert portal.details["filters"] == {"action": "audit.read"} and portal.details["count"] == 1
+
+
+def test_celery_beat_flushes_the_summaries_every_minute(settings: Any) -> None:
+    schedule = settings.CELERY_BEAT_SCHEDULE["audit-denied-flush"]
+    assert schedule == {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0}
+    actor = Actor(role="anonymous", ip=pseudonym("IP_ADDRESS", "192.0.2.7"))
+    for _ in range(3):
+        audit_denied(actor=actor, action="access.denied", reason="not_found", path="r", now=MINUTE)
+    assert audit_denied_flush_task() == 1  # the task as beat runs it, at the present time
+    assert [e.details.get("repeats") for e in denied()] == [None, 2]
