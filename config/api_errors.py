@@ -8,7 +8,7 @@ from typing import Any
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found, server_error
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,12 +27,31 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # unexpected: Django's handler500 below answers (and logs) it
+    _mark_denial(exc, context)
     if isinstance(response.data, dict) and "detail" not in response.data:
         # Field validation errors: keep the per-field messages, add one readable summary.
         response.data = {"detail": _summary(response.data), "errors": response.data}
     elif isinstance(response.data, list):
         response.data = {"detail": " ".join(str(item) for item in response.data)}
     return response
+
+
+# Why a request was refused, for the audit event config.middleware.DeniedAccessMiddleware writes.
+_DENIAL_REASONS: tuple[tuple[type[Exception], str], ...] = (
+    (AuthenticationFailed, "bad_credentials"),  # a token or API key was presented and is not valid
+    (NotAuthenticated, "no_credentials"),
+    (PermissionDenied, "forbidden"),
+    (NotFound, "not_found"),
+    (Http404, "not_found"),
+)
+
+
+def _mark_denial(exc: Exception, context: dict[str, Any]) -> None:
+    request = getattr(context.get("request"), "_request", None)
+    for kind, reason in _DENIAL_REASONS:
+        if isinstance(exc, kind) and request is not None:
+            request.denial_reason = reason
+            return
 
 
 def _summary(errors: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """Correlation ids: every request gets one (or keeps the caller's ``X-Request-ID`` when it is a UUID); audit events carry it and
-the response returns it, so one question can be followed from the portal through the audit trail. And the portal's
-one mapping of the domain's ``NotFound`` to the 404 page."""
+the response returns it, so one question can be followed from the portal through the audit trail. The portal's
+one mapping of the domain's ``NotFound`` to the 404 page. And the one place where refusals become audit events."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from collections.abc import Callable
 from django.http import Http404, HttpRequest, HttpResponse
 
 from config.api_errors import handler404
+from governance.audit import actor_for
+from governance.audit.denied import audit_denied
 from rag.selectors import NotFound
 
 # Only UUID-shaped ids are taken from the caller: a free-form header could carry personal data (a TCKN is 11
@@ -27,6 +29,48 @@ class CorrelationIdMiddleware:
         request.correlation_id = given if _VALID.match(given) else uuid.uuid4().hex  # type: ignore[attr-defined]
         response = self.get_response(request)
         response["X-Request-ID"] = request.correlation_id  # type: ignore[attr-defined]
+        return response
+
+
+# Presented credential schemes worth naming in an event; the credential itself never is.
+_SCHEMES = {"token", "api-key", "bearer", "basic"}
+_REASONS = {401: "no_credentials", 403: "forbidden", 404: "not_found"}
+
+
+class DeniedAccessMiddleware:
+    """Every 401, 403 or 404 that a routed view answers — portal and API, object probes, bad tokens and API
+    keys, non-officers on the audit trail — is an ``access.denied`` audit event with outcome ``denied``,
+    aggregated per actor (or pseudonymised address), reason and route per minute (governance.audit.denied).
+
+    Only routed requests: a URL that matches no route (scanners, a browser's favicon) says nothing about
+    anybody's data. The API's exception handler names the reason (``request.denial_reason``); otherwise the
+    status does."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        match = request.resolver_match
+        if response.status_code in _REASONS and match is not None:
+            reason = getattr(request, "denial_reason", "") or _REASONS[response.status_code]
+            if reason == "no_credentials" and request.headers.get("Authorization"):
+                reason = "bad_credentials"
+            scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
+            details: dict[str, object] = {"method": request.method, "status": response.status_code}
+            if scheme:
+                details["scheme"] = scheme if scheme in _SCHEMES else "other"
+            # The probed ids (not personal data) show what was tried; typed strings in a route are not kept.
+            ids = {name: value for name, value in match.kwargs.items() if isinstance(value, int)}
+            if ids:
+                details["ids"] = ids
+            audit_denied(
+                actor=actor_for(request),
+                action="access.denied",
+                reason=reason,
+                path=match.route,
+                details=details,
+            )
         return response
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from config import embedded
@@ -101,6 +102,8 @@ INSTALLED_APPS = [
     "csp",
     "rag",
     "inference",
+    # After governance: its audited axes_reset* commands take precedence over axes' own.
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -116,7 +119,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Sees every 401/403/404 a routed view answers (the API's included) and audits it, aggregated.
+    "config.middleware.DeniedAccessMiddleware",
     "config.middleware.NotFoundMiddleware",
+    # Last, as axes asks: turns a locked-out sign-in into the login page with the lockout message.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -199,6 +206,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retention-run": {"task": "governance.tasks.retention_run", "schedule": float(RETENTION_RUN_EVERY_S)},
     "requeue-subject-requests": {"task": "governance.tasks.requeue_subject_requests", "schedule": 600.0},
+    "audit-denied-flush": {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -265,6 +273,29 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login lockout (django-axes, governance.lockout): AXES_FAILURE_LIMIT failed sign-ins for one user name from
+# one address lock that pair out for AXES_COOLOFF_MINUTES (portal and /admin/ alike); audited.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise ConfigurationError("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True  # a successful sign-in clears that pair's failures
+AXES_LOCKOUT_CALLABLE = "config.login.lockout_response"
+AXES_CLIENT_STR_CALLABLE = "governance.lockout.client_str"  # axes' log lines name pseudonyms
+AXES_DISABLE_ACCESS_LOG = True  # logins are in the audit trail; no second, clear-text log of them
+AXES_ENABLE_ADMIN = False  # lockouts are lifted with the audited manage.py axes_reset* commands only
+# The client address is the connection's: a header such as X-Forwarded-For is the client's to forge.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+AXES_VERBOSE = False  # no start-up banner: every log line passes the PII redactor, which would load presidio
+# Denied access (governance.audit.denied): distinct (who, action, reason, path) keys per minute that get their
+# own events; beyond it, one overflow key.
+AUDIT_DENIED_KEYS_PER_MINUTE = env_int("AUDIT_DENIED_KEYS_PER_MINUTE", 1000)
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -376,6 +407,7 @@ LOGGING = {
         "sentence_transformers": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "presidio-analyzer": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # lockouts are audit events; no clear-text line per attempt
     },
 }
 

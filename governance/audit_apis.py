@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import FIELDS, actor_for, audit_export, audit_record, audit_verify
-from governance.audit.selectors import FILTERS, BadFilter, audit_events
+from governance.audit.selectors import FILTERS, BadFilter, audit_events, read_details
 from governance.models import AuditEvent
 from governance.permissions import IsComplianceOfficer
 
@@ -49,6 +49,11 @@ class AuditEventListApi(APIView):
         except (BadFilter, ValueError) as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         page = list(events[:limit])
+        audit_record(
+            action="audit.read",
+            actor=actor_for(request),
+            details=read_details(request.query_params, count=len(page), via="api"),
+        )
         return Response(
             {
                 "results": AuditEventOutput(page, many=True).data,

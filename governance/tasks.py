@@ -6,6 +6,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from governance.audit import audit_checkpoint as _audit_checkpoint
+from governance.audit.denied import audit_denied_flush as _audit_denied_flush
 from governance.compliance.retention import retention_run as _retention_run
 from governance.compliance.subjects import PROCESS_TASK, subject_requests_requeue
 from governance.compliance.subjects import subject_request_process as _subject_request_process
@@ -16,6 +17,13 @@ def audit_checkpoint() -> int | None:
     """Sign the current end of the audit trail. Idempotent: another checkpoint of the same end is harmless."""
     checkpoint = _audit_checkpoint()
     return checkpoint.seq if checkpoint else None
+
+
+@shared_task(name="governance.tasks.audit_denied_flush", ignore_result=True)
+def audit_denied_flush() -> int:
+    """Write the summaries of denied requests counted in past minutes. Idempotent: each minute's counters are
+    claimed atomically and written once."""
+    return _audit_denied_flush()
 
 
 @shared_task(name="governance.tasks.retention_run", ignore_result=True)

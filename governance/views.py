@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from governance.audit import actor_for, audit_record, audit_verify
-from governance.audit.selectors import FILTERS, BadFilter, audit_events
+from governance.audit.selectors import FILTERS, BadFilter, audit_events, read_details
 from governance.models import AuditEvent
 from governance.permissions import compliance_officer_required
 from governance.pii.policies import policy_for_collection
@@ -86,6 +86,12 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
         page = list(events[:100])
     except BadFilter as exc:
         error, page = str(exc), []
+    audit_record(
+        action="audit.read",
+        actor=actor_for(request),
+        outcome="failed" if error else "ok",
+        details=read_details(request.GET, count=len(page), via="portal"),
+    )
     query = request.GET.copy()
     query.pop("before_seq", None)
     context = {

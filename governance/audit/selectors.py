@@ -63,3 +63,10 @@ def audit_events(params: Mapping[str, Any]) -> QuerySet[AuditEvent]:
         # Retrievals of special-category chunks (KVKK Art. 6): search, ask and document views flag them.
         events = events.filter(details__special_category=True)
     return events.order_by("-seq")
+
+
+def read_details(params: Mapping[str, Any], *, count: int, via: str) -> dict[str, Any]:
+    """What a read of the trail records about itself: the filters used and how many events it returned — never
+    the events' content."""
+    used = {name: str(params[name])[:200] for name in (*FILTERS, "limit", "before_seq") if params.get(name)}
+    return {"filters": used, "count": count, "via": via}

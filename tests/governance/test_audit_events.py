@@ -45,7 +45,7 @@ def test_login_and_failed_login(client: Client, alice: Any) -> None:
     alice.save()
     client.post("/login/", {"username": "alice", "password": "wrong"})
     client.post("/login/", {"username": "alice", "password": "right-pass-1"})
-    assert actions() == [("login", "failed"), ("login", "ok")]
+    assert actions() == [("login", "denied"), ("login", "ok")]
     failed, ok = AuditEvent.objects.order_by("seq")
     assert "alice" not in json.dumps(failed.details) and len(failed.details["username"]) == 16
     assert ok.actor_user_id == alice.pk and ok.role == "employee" and len(ok.ip) == 16
@@ -125,7 +125,8 @@ def test_only_compliance_officers_read_verify_and_export(
     assert [e["action"] for e in listed] == ["document.ingest", "document.upload"]
     assert officer_client.get("/api/v1/audit/events", {"from": "yesterday"}).status_code == 400
     verified = officer_client.get("/api/v1/audit/verify").json()
-    assert verified["ok"] is True and verified["rows"] == 2
+    # The three refusals above (access.denied), the two document events and the officer's listing (audit.read).
+    assert verified["ok"] is True and verified["rows"] == 6
 
     export = officer_client.get("/api/v1/audit/export", {"type": "json"})
     assert export.status_code == 200 and verify_export(json.loads(export.content)).ok
