@@ -3,9 +3,6 @@ per-view action check and per-key rate limits."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -14,14 +11,16 @@ from django.db import transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework import authentication, permissions, throttling
 from rest_framework.request import Request
 
 from governance.access import Permission, can_manage, collection_rule
 from governance.audit import Actor, audit_record
+from governance.credentials import secret_check, secret_new, secret_presented
 from governance.models import ApiKey, CollectionGrant
 
 KEYWORD = "Api-Key"
+TAG = "em"
 READ_ACTIONS = {ApiKey.Action.SEARCH, ApiKey.Action.ASK}
 
 
@@ -34,10 +33,6 @@ class ApiKeyRefused(PermissionError):
             "read (search, ask) or upload to (upload)."
         )
         self.collections = collections
-
-
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _refused_collections(user: Any, collection_ids: list[int], actions: list[str]) -> list[int]:
@@ -93,8 +88,7 @@ def api_key_create(
             },
         )
         raise ApiKeyRefused(refused)
-    prefix = secrets.token_hex(4)
-    secret = f"em_{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, secret, key_hash = secret_new(TAG)
     with transaction.atomic():
         user = get_user_model().objects.create_user(username=f"api-key:{name}"[:150])
         user.set_unusable_password()
@@ -102,7 +96,7 @@ def api_key_create(
         key = ApiKey.objects.create(
             name=name,
             prefix=prefix,
-            key_hash=_digest(secret),
+            key_hash=key_hash,
             service_user=user,
             actions=sorted(set(actions)),
             expires_at=expires_at,
@@ -147,24 +141,20 @@ def api_key_revoke(*, key: ApiKey, actor: Actor) -> None:
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, ApiKey] | None:
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header.startswith(f"{KEYWORD} "):
+        presented = secret_presented(request, keyword=KEYWORD, tag=TAG)
+        if presented is None:
             return None
-        secret = header[len(KEYWORD) + 1 :].strip()
-        parts = secret.split("_", 2)  # em_<prefix>_<secret> (the secret may contain "_")
-        key = (
-            ApiKey.objects.select_related("service_user").filter(prefix=parts[1]).first()
-            if len(parts) == 3
-            else None
+        prefix, secret = presented
+        key = ApiKey.objects.select_related("service_user").filter(prefix=prefix).first() if prefix else None
+        secret_check(
+            noun="API key",
+            secret=secret,
+            stored_hash=key.key_hash if key else None,
+            revoked_at=key.revoked_at if key else None,
+            expires_at=key.expires_at if key else None,
+            user=key.service_user if key else None,
         )
-        if key is None or not hmac.compare_digest(key.key_hash, _digest(secret)):
-            raise exceptions.AuthenticationFailed("Invalid API key.")
-        if key.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This API key has been revoked.")
-        if key.expires_at is not None and key.expires_at <= timezone.now():
-            raise exceptions.AuthenticationFailed("This API key has expired.")
-        if not key.service_user.is_active:
-            raise exceptions.AuthenticationFailed("This API key's account is disabled.")
+        assert key is not None  # noqa: S101 - secret_check refused otherwise
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
         return key.service_user, key
 

@@ -10,9 +10,6 @@ Authentication refuses (401) an unknown, revoked or expired token and a token wh
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +18,15 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication
 from rest_framework.request import Request
 
 from governance.audit import Actor, audit_record
+from governance.credentials import secret_check, secret_new, secret_presented
 from governance.models import ApiKey, PersonalToken
 
 KEYWORD = "Token"
+TAG = "et"
 MAX_DAYS = 3650
 
 
@@ -35,15 +34,9 @@ class TokenError(ValueError):
     """The token cannot be made; the message says why."""
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def token_secret_new() -> tuple[str, str, str]:
     """A fresh secret: its visible prefix, the secret ``et_<prefix>_<256 random bits>`` and its hash."""
-    prefix = secrets.token_hex(4)
-    secret = f"et_{prefix}_{secrets.token_urlsafe(32)}"
-    return prefix, secret, _digest(secret)
+    return secret_new(TAG)
 
 
 def personal_token_create(
@@ -122,24 +115,20 @@ class PersonalTokenAuthentication(authentication.BaseAuthentication):
     disabled accounts are refused at once (401)."""
 
     def authenticate(self, request: Request) -> tuple[Any, PersonalToken] | None:
-        header = authentication.get_authorization_header(request).decode("latin-1")
-        if not header.startswith(f"{KEYWORD} "):
+        presented = secret_presented(request, keyword=KEYWORD, tag=TAG)
+        if presented is None:
             return None
-        secret = header[len(KEYWORD) + 1 :].strip()
-        parts = secret.split("_", 2)  # et_<prefix>_<secret> (the secret may contain "_")
-        token = (
-            PersonalToken.objects.select_related("user").filter(prefix=parts[1]).first()
-            if len(parts) == 3 and parts[0] == "et"
-            else None
+        prefix, secret = presented
+        token = PersonalToken.objects.select_related("user").filter(prefix=prefix).first() if prefix else None
+        secret_check(
+            noun="token",
+            secret=secret,
+            stored_hash=token.key_hash if token else None,
+            revoked_at=token.revoked_at if token else None,
+            expires_at=token.expires_at if token else None,
+            user=token.user if token else None,
         )
-        if token is None or not hmac.compare_digest(token.key_hash, _digest(secret)):
-            raise exceptions.AuthenticationFailed("Invalid token.")
-        if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This token has been revoked.")
-        if token.expires_at is not None and token.expires_at <= timezone.now():
-            raise exceptions.AuthenticationFailed("This token has expired.")
-        if not token.user.is_active:
-            raise exceptions.AuthenticationFailed("This account is disabled.")
+        assert token is not None  # noqa: S101 - secret_check refused otherwise
         PersonalToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
 
