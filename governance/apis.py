@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -13,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.schema import errors
 from governance.access import can_manage
 from governance.apikeys import api_key_create, api_key_revoke
 from governance.audit import actor_for
@@ -61,7 +63,9 @@ class PiiAnalyzeApi(APIView):
         policy = serializers.DictField(child=serializers.CharField())
 
     @extend_schema(
-        request=InputSerializer, responses=OutputSerializer, summary="Find and redact personal data"
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(404)},
+        summary="Find and redact personal data",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -103,12 +107,16 @@ class RedactionPolicyApi(APIView):
             help_text="entity type → keep | mask | hash | drop; types left out: mask",
         )
 
-    @extend_schema(summary="A collection's redaction policy")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="A collection's redaction policy")
     def get(self, request: Request, collection_id: int) -> Response:
         policy = policy_for_collection(_readable_collection_id(request.user, collection_id))
         return Response({"collection": collection_id, "rules": policy.rules(), "entity_types": ENTITY_TYPES})
 
-    @extend_schema(request=InputSerializer, summary="Change a collection's redaction policy (administrators)")
+    @extend_schema(
+        request=InputSerializer,
+        responses=OpenApiTypes.OBJECT,
+        summary="Change a collection's redaction policy (administrators)",
+    )
     def put(self, request: Request, collection_id: int) -> Response:
         _readable_collection_id(request.user, collection_id)
         if not is_admin(request.user):

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import errors
 from governance.audit import actor_for
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Conversation
@@ -83,7 +84,7 @@ class AskApi(APIView):
                 "({text}), one `citations` event ({citations}), then `done` ({answer_id, conversation_id, "
                 "status, model, usage}); `error` ({detail}) if the model is lost midway.",
             ),
-            503: OpenApiResponse(description="The language model is not reachable"),
+            **errors(404, 503),
         },
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
