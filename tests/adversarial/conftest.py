@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -68,7 +68,6 @@ class World:
     other_document: Document
     other_conversation: Conversation
     other_answer: Answer
-    ids: dict[str, int] = field(default_factory=dict)
 
 
 def _token(user: Any) -> str:
@@ -94,7 +93,8 @@ def model_down(settings: Any) -> str:
 
 
 @pytest.fixture
-def world(db: Any, django_user_model: Any, model_down: str) -> World:
+def principals(db: Any, django_user_model: Any, model_down: str) -> dict[str, Principal]:
+    """One principal per role, and "other", an employee whose objects nobody else may reach."""
     users = {
         name: django_user_model.objects.create_user(username=f"adv-{name}", password=f"pw-{name}-123")
         for name in ("employee", "other", "officer", "admin")
@@ -103,33 +103,38 @@ def world(db: Any, django_user_model: Any, model_down: str) -> World:
     admin = users["admin"]
     admin.is_staff = admin.is_superuser = True
     admin.save(update_fields=["is_staff", "is_superuser"])
-
     own = with_inventory(Collection.objects.create(name="adv-own", owner=users["employee"]))
-    other = with_inventory(Collection.objects.create(name="adv-other", owner=users["other"]))
-    own_document = ingest_bytes(own, users["employee"], TEXT, "travel.txt")
-    other_document = ingest_bytes(other, users["other"], OTHER_TEXT, "salaries.txt")
-    own_conversation, own_answer = _conversation(users["employee"], "Trains or planes?")
-    other_conversation, other_answer = _conversation(users["other"], "Which band am I in?")
-    _key, secret = api_key_create(
+    with_inventory(Collection.objects.create(name="adv-other", owner=users["other"]))
+    key, secret = api_key_create(
         name="adv-key",
         collection_ids=[own.pk],
         actions=["search", "ask", "upload"],
         created_by=admin,
         actor=SYSTEM,
     )
-    principals = {
-        "employee": Principal("employee", users["employee"], _token(users["employee"])),
-        "officer": Principal("officer", users["officer"], _token(users["officer"])),
-        "admin": Principal("admin", admin, _token(admin)),
-        "api_key": Principal("api_key", _key.service_user, f"Api-Key {secret}"),
+    return {
+        **{name: Principal(name, user, _token(user)) for name, user in users.items()},
+        "api_key": Principal("api_key", key.service_user, f"Api-Key {secret}"),
     }
+
+
+@pytest.fixture
+def world(principals: dict[str, Principal]) -> World:
+    """The principals, with an ingested document, a conversation and an answer in each employee's collection."""
+    employee, other = principals["employee"].user, principals["other"].user
+    own = Collection.objects.get(name="adv-own")
+    other_collection = Collection.objects.get(name="adv-other")
+    own_document = ingest_bytes(own, employee, TEXT, "travel.txt")
+    other_document = ingest_bytes(other_collection, other, OTHER_TEXT, "salaries.txt")
+    own_conversation, own_answer = _conversation(employee, "Trains or planes?")
+    other_conversation, other_answer = _conversation(other, "Which band am I in?")
     return World(
         principals=principals,
         own_collection=own,
         own_document=own_document,
         own_conversation=own_conversation,
         own_answer=own_answer,
-        other_collection=other,
+        other_collection=other_collection,
         other_document=other_document,
         other_conversation=other_conversation,
         other_answer=other_answer,
@@ -173,23 +178,25 @@ FUZZ_CONFIG = schemathesis.config.SchemathesisConfig.from_dict(
 
 
 @pytest.fixture
-def portal(world: World) -> Callable[[str], Client]:
+def portal(principals: dict[str, Principal]) -> Callable[[str], Client]:
     """A signed-in browser session (Django's test client) for a user role."""
 
     def make(role: str) -> Client:
         client = Client()
-        client.force_login(world.principals[role].user)
+        client.force_login(principals[role].user)
         return client
 
     return make
 
 
 @pytest.fixture
-def api(world: World) -> Iterator[Callable[[str], Client]]:
-    def make(role: str) -> Client:
-        return Client(headers=world.principals[role].headers)
+def api(principals: dict[str, Principal]) -> Callable[[str], Client]:
+    """An API client with the role's credentials (a token, or the API key)."""
 
-    yield make
+    def make(role: str) -> Client:
+        return Client(headers=principals[role].headers)
+
+    return make
 
 
 @pytest.fixture(autouse=True)
