@@ -8,17 +8,32 @@ from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
+# Every error's body (config.api_errors). A plain schema: a serializer field named "errors" would hide
+# Serializer.errors.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "detail": {"type": "string", "description": "a readable message"},
+        "errors": {"type": "object", "description": "per-field messages (validation errors only)"},
+    },
+    "required": ["detail"],
+}
 
-class ErrorOutput(serializers.Serializer):
-    """Every error's body (config.api_errors)."""
 
-    detail = serializers.CharField(help_text="a readable message")
-    errors = serializers.DictField(required=False, help_text="per-field messages (validation errors only)")
-
+# One Server-Sent Event (rag.answer_apis.AskApi streams them; errors on that channel are one `error` event):
+# the event's name and its data, a JSON text.
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["token", "citations", "done", "error"]},
+        "data": {"type": "string", "description": "JSON"},
+    },
+    "required": ["event", "data"],
+}
 
 _ERRORS = {
     400: "Malformed input: a query parameter or a body field is invalid (see `errors`).",
@@ -35,7 +50,13 @@ _ERRORS = {
 def errors(*codes: int, **descriptions: str) -> dict[int, OpenApiResponse]:
     """Error responses for ``extend_schema(responses=...)``, beyond the ones every operation documents (see
     AutoSchema): ``errors(404, 409)``."""
-    return {code: OpenApiResponse(ErrorOutput, description=_ERRORS[code]) for code in codes}
+    return {code: OpenApiResponse(ERROR_SCHEMA, description=_ERRORS[code]) for code in codes}
+
+
+def results(serializer: type[serializers.Serializer], **extra: serializers.Field) -> Any:
+    """The schema of a list answer, ``{"results": [...]}`` (with ``extra`` fields beside it)."""
+    name = serializer.__qualname__.replace(".", "").removesuffix("Serializer")
+    return inline_serializer(name=f"{name}List", fields={"results": serializer(many=True), **extra})
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -61,12 +82,17 @@ class AutoSchema(SpectacularAutoSchema):
         for code in sorted(codes):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(
-                    OpenApiResponse(ErrorOutput, description=_ERRORS[code]), str(code), direction=direction
+                    OpenApiResponse(ERROR_SCHEMA, description=_ERRORS[code]), str(code), direction=direction
                 )
+        if any(r.media_type == "text/event-stream" for r in self.view.get_renderers()):
+            # A client that asked for a stream gets its errors on the stream too.
+            for code, response in responses.items():
+                if code >= "400" and "content" in response:
+                    response["content"]["text/event-stream"] = {"schema": SSE_EVENT_SCHEMA}
         return responses
 
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+class ApiKeyScheme(OpenApiAuthenticationExtension):
     """``Authorization: Api-Key <key>`` (governance.apikeys.ApiKeyAuthentication)."""
 
     target_class = "governance.apikeys.ApiKeyAuthentication"

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from config.schema import errors
+from config.schema import errors, results
 from governance.access import can_manage
 from governance.apikeys import api_key_create, api_key_revoke
 from governance.audit import actor_for
@@ -163,7 +163,11 @@ class GrantListCreateApi(APIView):
         group = serializers.CharField(required=False, help_text="group name")
         permission = serializers.ChoiceField(choices=["read", "upload"])
 
-    @extend_schema(responses=_GrantOutput(many=True), summary="List a collection's grants")
+    @extend_schema(
+        operation_id="v1_collections_grants_list",
+        responses=results(_GrantOutput),
+        summary="List a collection's grants",
+    )
     def get(self, request: Request, collection_id: int) -> Response:
         _managed_collection(request.user, collection_id)
         grants = CollectionGrant.objects.filter(collection_id=collection_id).select_related(
@@ -234,7 +238,7 @@ class ApiKeyListCreateApi(_AdminOnly):
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
         rate = serializers.RegexField(r"^\d+/(s|sec|m|min|h|hour|d|day)$", required=False, default="120/min")
 
-    @extend_schema(responses=_ApiKeyOutput(many=True), summary="List API keys")
+    @extend_schema(operation_id="v1_api_keys_list", responses=results(_ApiKeyOutput), summary="List API keys")
     def get(self, request: Request) -> Response:
         keys = ApiKey.objects.prefetch_related("collections").order_by("name")
         return Response({"results": _ApiKeyOutput(keys, many=True).data})

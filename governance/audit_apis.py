@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import results
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import FIELDS, actor_for, audit_export, audit_record, audit_verify
 from governance.audit.selectors import FILTERS, BadFilter, audit_events
@@ -83,8 +84,9 @@ class AuditEventListApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(
+        operation_id="v1_audit_events_list",
         parameters=[AuditEventsQuery],
-        responses=AuditEventOutput(many=True),
+        responses=results(AuditEventOutput, next_before_seq=serializers.IntegerField(allow_null=True)),
         summary="Audit events, newest first",
     )
     def get(self, request: Request) -> Response:

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.schema import errors
+from config.schema import errors, results
 from governance.access import can_edit_inventory
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import actor_for, audit_record
@@ -306,6 +306,10 @@ class DestructionRecordListApi(APIView):
             model = DestructionRecord
             exclude = ["id"]
 
-    @extend_schema(responses=Output(many=True), summary="Destruction records, newest first")
+    @extend_schema(
+        operation_id="v1_retention_records_list",
+        responses=results(Output),
+        summary="Destruction records, newest first",
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": self.Output(DestructionRecord.objects.all()[:1000], many=True).data})

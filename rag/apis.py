@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.health import health_report
-from config.schema import errors
+from config.schema import errors, results
 from governance.audit import actor_for, audit_record
 from governance.inventory import InventoryError, InventoryIncomplete, entry_of, inventory_data
 from rag import selectors, storage
@@ -74,7 +74,7 @@ class CollectionListCreateApi(APIView):
             "data_categories, recipients, retention_days, special_categories (erasure_scope optional)",
         )
 
-    @extend_schema(responses=CollectionOutput(many=True))
+    @extend_schema(operation_id="v1_collections_list", responses=results(CollectionOutput))
     def get(self, request: Request) -> Response:
         collections = selectors.collection_list(user=request.user).select_related("owner", "processing")
         return Response({"results": CollectionOutput(collections, many=True).data})
@@ -157,7 +157,11 @@ class DocumentListCreateApi(APIView):
             required=False, allow_blank=True, max_length=200, help_text="Collection id or name"
         )
 
-    @extend_schema(parameters=[Query], responses={200: DocumentOutput(many=True), **errors(404)})
+    @extend_schema(
+        operation_id="v1_documents_list",
+        parameters=[Query],
+        responses={200: results(DocumentOutput), **errors(404)},
+    )
     def get(self, request: Request) -> Response:
         query = self.Query(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -249,7 +253,7 @@ class SearchApi(APIView):
         text_rank = serializers.IntegerField(allow_null=True)
         similarity = serializers.FloatField(allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={200: HitOutput(many=True), **errors(404)})
+    @extend_schema(request=InputSerializer, responses={200: results(HitOutput), **errors(404)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

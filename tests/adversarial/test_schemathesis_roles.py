@@ -1,5 +1,5 @@
 """schemathesis over /api/schema/, against the real service (the WSGI application, the test database, Redis),
-as an employee, a compliance officer, an administrator and an API key.
+as an employee, a compliance officer, an administrator, an API key and nobody (no credentials).
 
 Every generated request — valid ones, and malformed ones (wrong types, missing or extra fields, boundary
 values) — must get an answer the schema documents, never a server error; and on the operations a role must be
@@ -24,7 +24,11 @@ from schemathesis.checks import CheckContext
 from schemathesis.core.failures import CustomFailure, ServerError
 from schemathesis.core.transport import Response
 from schemathesis.generation.case import Case
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from tests.adversarial.conftest import World
 
@@ -65,10 +69,12 @@ REFUSED: dict[str, set[str]] = {
     | {"GET /api/v1/inventory", "PUT /api/v1/collections/{collection_id}/redaction-policy"},
     "officer": ADMIN_ONLY | {"PUT /api/v1/collections/{collection_id}/redaction-policy"},
     "admin": OFFICERS_ONLY,
-    "api_key": set(),  # everything outside API_KEY_ALLOWED, filled in by the check
+    "api_key": set(),  # everything outside API_KEY_ALLOWED (must_refuse)
+    "anonymous": set(),  # everything but the health probe (must_refuse)
 }
 
-ROLES = ("employee", "officer", "admin", "api_key")
+PRINCIPALS = ("employee", "officer", "admin", "api_key")
+ROLES = (*PRINCIPALS, "anonymous")
 
 # The documented 5xx: the model server is unreachable (ask), or a component is down (health).
 MODEL_DOWN = {"POST /api/v1/ask", "GET /api/v1/health"}
@@ -82,6 +88,8 @@ def _label(case: Case) -> str:
 def must_refuse(role: str, label: str) -> bool:
     if role == "api_key":
         return label not in API_KEY_ALLOWED
+    if role == "anonymous":
+        return label != "GET /api/v1/health"
     return label in REFUSED[role]
 
 
@@ -106,7 +114,7 @@ def refused_for(role: str) -> Any:
     return refused
 
 
-CHECKS = [no_server_error, status_code_conformance, content_type_conformance]
+CHECKS = [no_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 REFUSAL_CHECKS = {role: refused_for(role) for role in ROLES}
 
 
@@ -118,12 +126,13 @@ def test_every_role_gets_documented_answers_never_a_server_error_nor_a_forbidden
     case: Case, world: World
 ) -> None:
     # Each generated request is sent once per role: generating cases costs more than answering them, and the
-    # same input under four identities is exactly what tells a missing permission check apart.
+    # same input under each identity (and none) is exactly what tells a missing permission check apart.
     for role in ROLES:
-        case.call_and_validate(headers=world.principals[role].headers, checks=[*CHECKS, REFUSAL_CHECKS[role]])
+        headers = world.principals[role].headers if role != "anonymous" else {}
+        case.call_and_validate(headers=headers, checks=[*CHECKS, REFUSAL_CHECKS[role]])
 
 
-@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("role", PRINCIPALS)
 def test_every_principal_is_signed_in(world: World, api: Any, role: str) -> None:
     """Else the fuzzing above would only ever see 401s."""
     response = api(role).get("/api/v1/collections")
@@ -175,7 +184,7 @@ BY_DESIGN = {
 }
 
 
-@pytest.mark.parametrize("role", ["employee", "officer", "admin", "api_key"])
+@pytest.mark.parametrize("role", PRINCIPALS)
 def test_nobody_reaches_another_users_objects(world: World, api: Any, role: str) -> None:
     client = api(role)
     reached = []
