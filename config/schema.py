@@ -86,8 +86,8 @@ class AutoSchema(SpectacularAutoSchema):
                 )
         if any(r.media_type == "text/event-stream" for r in self.view.get_renderers()):
             # A client that asked for a stream gets its errors on the stream too.
-            for code, response in responses.items():
-                if code >= "400" and "content" in response:
+            for status, response in responses.items():
+                if status >= "400" and "content" in response:
                     response["content"]["text/event-stream"] = {"schema": SSE_EVENT_SCHEMA}
         return responses
 
