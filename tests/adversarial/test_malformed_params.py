@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from governance.audit.selectors import FILTERS
 from rag.models import Collection
 from tests.adversarial.conftest import World
 
@@ -45,6 +48,22 @@ def test_audit_log_page_answers_malformed_filters_with_400_and_the_reason(
     response = portal("officer").get("/compliance/", query)
     assert response.status_code == 400
     assert b'role="alert"' in response.content  # the page, with the reason above an empty table
+
+
+PARAMS = [*FILTERS, "before_seq", "limit"]
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck))
+@given(query=st.dictionaries(st.sampled_from(PARAMS), st.text(max_size=30), max_size=4))
+def test_audit_log_page_and_api_answer_any_filters_with_200_or_400(
+    portal: Any, api: Any, query: dict[str, str]
+) -> None:
+    """Whatever the values: a page or a 400 with the reason, never a 500."""
+    page = portal("officer").get("/compliance/", query)
+    assert page.status_code in {200, 400}, (query, page.status_code)
+    answer = api("officer").get("/api/v1/audit/events", query)
+    assert answer.status_code in {200, 400}, (query, answer.status_code)
+    assert (page.status_code == 400) == (answer.status_code == 400), query  # one parser for both
 
 
 def test_audit_log_page_still_pages_back_with_a_valid_before_seq(portal: Any) -> None:
