@@ -312,7 +312,7 @@ REST_FRAMEWORK = {
         "governance.apikeys.ApiKeyActionAllowed",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["governance.apikeys.ApiKeyRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {"pii_analyze": PII_ANALYZE_RATE},

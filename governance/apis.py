@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from config.schema import errors, results
 from governance.access import can_manage
 from governance.apikeys import ApiKeyRefused, api_key_create, api_key_revoke
 from governance.audit import actor_for
@@ -63,7 +65,9 @@ class PiiAnalyzeApi(APIView):
         policy = serializers.DictField(child=serializers.CharField())
 
     @extend_schema(
-        request=InputSerializer, responses=OutputSerializer, summary="Find and redact personal data"
+        request=InputSerializer,
+        responses={200: OutputSerializer, **errors(404)},
+        summary="Find and redact personal data",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -105,12 +109,16 @@ class RedactionPolicyApi(APIView):
             help_text="entity type → keep | mask | hash | drop; types left out: mask",
         )
 
-    @extend_schema(summary="A collection's redaction policy")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="A collection's redaction policy")
     def get(self, request: Request, collection_id: int) -> Response:
         policy = policy_for_collection(_readable_collection_id(request.user, collection_id))
         return Response({"collection": collection_id, "rules": policy.rules(), "entity_types": ENTITY_TYPES})
 
-    @extend_schema(request=InputSerializer, summary="Change a collection's redaction policy (administrators)")
+    @extend_schema(
+        request=InputSerializer,
+        responses=OpenApiTypes.OBJECT,
+        summary="Change a collection's redaction policy (administrators)",
+    )
     def put(self, request: Request, collection_id: int) -> Response:
         _readable_collection_id(request.user, collection_id)
         if not is_admin(request.user):
@@ -157,7 +165,11 @@ class GrantListCreateApi(APIView):
         group = serializers.CharField(required=False, help_text="group name")
         permission = serializers.ChoiceField(choices=["read", "upload"])
 
-    @extend_schema(responses=_GrantOutput(many=True), summary="List a collection's grants")
+    @extend_schema(
+        operation_id="v1_collections_grants_list",
+        responses=results(_GrantOutput),
+        summary="List a collection's grants",
+    )
     def get(self, request: Request, collection_id: int) -> Response:
         _managed_collection(request.user, collection_id)
         grants = CollectionGrant.objects.filter(collection_id=collection_id).select_related(
@@ -228,7 +240,7 @@ class ApiKeyListCreateApi(_AdminOnly):
         expires_at = serializers.DateTimeField(required=False, allow_null=True)
         rate = serializers.RegexField(r"^\d+/(s|sec|m|min|h|hour|d|day)$", required=False, default="120/min")
 
-    @extend_schema(responses=_ApiKeyOutput(many=True), summary="List API keys")
+    @extend_schema(operation_id="v1_api_keys_list", responses=results(_ApiKeyOutput), summary="List API keys")
     def get(self, request: Request) -> Response:
         keys = ApiKey.objects.prefetch_related("collections").order_by("name")
         return Response({"results": _ApiKeyOutput(keys, many=True).data})

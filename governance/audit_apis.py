@@ -8,14 +8,17 @@ import io
 import json
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import results
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import FIELDS, actor_for, audit_export, audit_record, audit_verify
 from governance.audit.selectors import FILTERS, BadFilter, audit_events, read_details
@@ -29,25 +32,66 @@ class AuditEventOutput(serializers.ModelSerializer):
         fields = [*FIELDS, "prev_hash", "hash"]
 
 
+# Row numbers (``seq``) are a PostgreSQL bigint: bounded here, so a huge number is a 400, not a database error.
+SEQ_MAX = 2**63 - 1
+
+
+def _text(help_text: str = "") -> serializers.CharField:
+    # CharField refuses NUL characters (PostgreSQL cannot store or compare them): a 400, not a 500.
+    return serializers.CharField(required=False, allow_blank=True, max_length=200, help_text=help_text)
+
+
+# The audit trail's filters (governance.audit.selectors.FILTERS), for the API and the portal's log page alike.
+# Built with type(): "from" is a Python keyword, and it is the parameter's name.
+AuditEventsQuery: type[serializers.Serializer] = type(
+    "AuditEventsQuery",
+    (serializers.Serializer,),
+    {
+        "from": _text("a date or time (2026-11-24, 2026-11-24T10:00)"),
+        "to": _text("a date or time (the whole day for a date)"),
+        "actor": _text("a user id, or key:<id> for an API key"),
+        "role": _text(),
+        "action": _text("an action, or its prefix (document.)"),
+        "collection": serializers.IntegerField(required=False, min_value=1, max_value=SEQ_MAX),
+        "outcome": _text("ok | denied | failed"),
+        "correlation_id": _text(),
+        "target": _text("type:id"),
+        "special": _text("1 | true | on: retrievals of special-category passages only"),
+        "limit": serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000),
+        "before_seq": serializers.IntegerField(
+            required=False, min_value=1, max_value=SEQ_MAX, help_text="pages back: rows before this one"
+        ),
+    },
+)
+
+
+def audit_query(params: Any) -> tuple[QuerySet[AuditEvent], dict[str, Any]]:
+    """The filtered events (newest first) and the parsed parameters. Raises ValidationError (400) on malformed
+    parameters; ``from``/``to``/``actor`` that do not parse are reported the same way."""
+    query = AuditEventsQuery(data=params)
+    query.is_valid(raise_exception=True)
+    data = dict(query.validated_data)
+    try:
+        events = audit_events({name: data[name] for name in FILTERS if data.get(name) not in (None, "")})
+    except BadFilter as exc:
+        raise ValidationError({"detail": str(exc)}) from exc
+    if data.get("before_seq") is not None:
+        events = events.filter(seq__lt=data["before_seq"])
+    return events, data
+
+
 class AuditEventListApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
     @extend_schema(
-        parameters=[OpenApiParameter(name, str) for name in FILTERS]
-        + [OpenApiParameter("limit", int), OpenApiParameter("before_seq", int)],
-        responses=AuditEventOutput(many=True),
+        operation_id="v1_audit_events_list",
+        parameters=[AuditEventsQuery],
+        responses=results(AuditEventOutput, next_before_seq=serializers.IntegerField(allow_null=True)),
         summary="Audit events, newest first",
     )
     def get(self, request: Request) -> Response:
-        try:
-            events = audit_events(request.query_params)
-            limit = min(int(request.query_params.get("limit", 100)), 1000)
-            if limit < 1:
-                raise ValueError("limit must be at least 1.")
-            if request.query_params.get("before_seq"):
-                events = events.filter(seq__lt=int(request.query_params["before_seq"]))
-        except (BadFilter, ValueError) as exc:
-            raise ValidationError({"detail": str(exc)}) from exc
+        events, data = audit_query(request.query_params)
+        limit = data["limit"]
         page = list(events[:limit])
         audit_record(
             action="audit.read",
@@ -65,7 +109,9 @@ class AuditEventListApi(APIView):
 class AuditVerifyApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
-    @extend_schema(summary="Recompute the hash chain; OK or the first broken row")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT, summary="Recompute the hash chain; OK or the first broken row"
+    )
     def get(self, request: Request) -> Response:
         result = audit_verify()
         audit_record(
@@ -80,23 +126,27 @@ class AuditVerifyApi(APIView):
 class AuditExportApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
+    class Query(serializers.Serializer):
+        # Not "format": DRF reads that one for content negotiation.
+        type = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+        first_seq = serializers.IntegerField(required=False, min_value=1, max_value=SEQ_MAX)
+        last_seq = serializers.IntegerField(required=False, min_value=1, max_value=SEQ_MAX)
+
     @extend_schema(
-        parameters=[
-            # Not "format": DRF reads that one for content negotiation.
-            OpenApiParameter("type", str, enum=["json", "csv"]),
-            OpenApiParameter("first_seq", int),
-            OpenApiParameter("last_seq", int),
-        ],
+        parameters=[Query],
+        responses={
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
         summary="Export a contiguous stretch with a manifest (verify offline: manage.py audit_verify --file)",
     )
     def get(self, request: Request) -> HttpResponse:
-        try:
-            first = int(request.query_params["first_seq"]) if request.query_params.get("first_seq") else None
-            last = int(request.query_params["last_seq"]) if request.query_params.get("last_seq") else None
-        except ValueError as exc:
-            raise ValidationError({"detail": "first_seq and last_seq are row numbers."}) from exc
-        kind = request.query_params.get("type", "json")
-        export = audit_export(first_seq=first, last_seq=last)
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        kind = query.validated_data["type"]
+        export = audit_export(
+            first_seq=query.validated_data.get("first_seq"), last_seq=query.validated_data.get("last_seq")
+        )
         audit_record(
             action="audit.export", actor=actor_for(request), details={**export["manifest"], "format": kind}
         )

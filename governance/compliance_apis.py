@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -16,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import errors, results
 from governance.access import can_edit_inventory
 from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import actor_for, audit_record
@@ -68,12 +70,16 @@ class InventoryInput(serializers.Serializer):
 class CollectionInventoryApi(APIView):
     """A collection's entry in the records of processing. PUT changes only the fields given."""
 
-    @extend_schema(summary="A collection's records-of-processing entry")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="A collection's records-of-processing entry")
     def get(self, request: Request, collection_id: int) -> Response:
         _collection_for_inventory(request.user, collection_id, write=False)
         return Response({"collection": collection_id, **inventory_data(inventory_entry(collection_id))})
 
-    @extend_schema(request=InventoryInput, summary="Set a collection's records-of-processing entry")
+    @extend_schema(
+        request=InventoryInput,
+        responses=OpenApiTypes.OBJECT,
+        summary="Set a collection's records-of-processing entry",
+    )
     def put(self, request: Request, collection_id: int) -> Response:
         _collection_for_inventory(request.user, collection_id, write=True)
         if not isinstance(request.data, dict):
@@ -94,15 +100,20 @@ class InventoryExportApi(APIView):
     """The whole records of processing (every collection), as JSON or CSV: compliance officers and
     administrators."""
 
+    class Query(serializers.Serializer):
+        type = serializers.ChoiceField(choices=["json", "csv"], required=False, default="json")
+
     @extend_schema(
-        parameters=[OpenApiParameter("type", str, enum=["json", "csv"])], summary="Export the inventory"
+        parameters=[Query],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
+        summary="Export the inventory",
     )
     def get(self, request: Request) -> Response | HttpResponse:
         if not (is_compliance_officer(request.user) or is_admin(request.user)):
             raise PermissionDenied("Only compliance officers and administrators export the inventory.")
-        kind = request.query_params.get("type", "json")
-        if kind not in {"json", "csv"}:
-            raise ValidationError({"type": "json or csv"})
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        kind = query.validated_data["type"]
         rows = inventory_rows()
         audit_record(
             action="inventory.export", actor=actor_for(request), details={"type": kind, "rows": len(rows)}
@@ -155,19 +166,28 @@ class SubjectRequestListCreateApi(APIView):
             "the request then waits for a second compliance officer's approval",
         )
 
+    class Query(serializers.Serializer):
+        status = serializers.ChoiceField(choices=SubjectRequest.Status.values, required=False)
+        overdue = serializers.BooleanField(required=False, default=False)
+
     @extend_schema(
-        parameters=[OpenApiParameter("status", str), OpenApiParameter("overdue", bool)],
-        summary="Data-subject requests, newest first",
+        parameters=[Query], responses=OpenApiTypes.OBJECT, summary="Data-subject requests, newest first"
     )
     def get(self, request: Request) -> Response:
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
         requests = SubjectRequest.objects.select_related("requested_by", "approved_by")
-        if request.query_params.get("status"):
-            requests = requests.filter(status=request.query_params["status"])
-        if request.query_params.get("overdue") in {"1", "true"}:
+        if query.validated_data.get("status"):
+            requests = requests.filter(status=query.validated_data["status"])
+        if query.validated_data["overdue"]:
             requests = requests.filter(overdue_q())
         return Response({"results": [request_data(r, full=False) for r in requests[:500]]})
 
-    @extend_schema(request=InputSerializer, summary="Open a data-subject request (access or erasure)")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OpenApiTypes.OBJECT},
+        summary="Open a data-subject request (access or erasure)",
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -198,7 +218,11 @@ def _request_or_404(request_id: int) -> SubjectRequest:
 class SubjectRequestDetailApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
-    @extend_schema(summary="A data-subject request: status and the export or the erasure receipt")
+    @extend_schema(
+        operation_id="v1_subject_request_retrieve",
+        responses=OpenApiTypes.OBJECT,
+        summary="A data-subject request: status and the export or the erasure receipt",
+    )
     def get(self, request: Request, request_id: int) -> Response:
         found = _request_or_404(request_id)
         if found.result:
@@ -220,7 +244,15 @@ class SubjectRequestActionApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(request=InputSerializer, summary="Approve, reject or retry a data-subject request")
+    @extend_schema(
+        operation_id="v1_subject_request_action",
+        parameters=[
+            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=["approve", "reject", "retry"])
+        ],
+        request=InputSerializer,
+        responses={200: OpenApiTypes.OBJECT, **errors(409)},
+        summary="Approve, reject or retry a data-subject request",
+    )
     def post(self, request: Request, request_id: int, action: str) -> Response:
         found = _request_or_404(request_id)
         data = self.InputSerializer(data=request.data)
@@ -247,7 +279,7 @@ class RetentionPreviewApi(APIView):
 
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
-    @extend_schema(summary="Documents the next retention run will destroy")
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="Documents the next retention run will destroy")
     def get(self, request: Request) -> Response:
         return Response(
             {"results": retention_preview(), "conversations": retention_run(dry_run=True).conversations}
@@ -257,7 +289,9 @@ class RetentionPreviewApi(APIView):
 class RetentionRunApi(APIView):
     permission_classes = [permissions.IsAuthenticated, ApiKeyActionAllowed, IsComplianceOfficer]
 
-    @extend_schema(summary="Run the retention job now")
+    @extend_schema(
+        request=None, responses={200: OpenApiTypes.OBJECT, **errors(409)}, summary="Run the retention job now"
+    )
     def post(self, request: Request) -> Response:
         run = retention_run(actor=actor_for(request))
         if run.already_running:
@@ -280,6 +314,10 @@ class DestructionRecordListApi(APIView):
             model = DestructionRecord
             exclude = ["id"]
 
-    @extend_schema(responses=Output(many=True), summary="Destruction records, newest first")
+    @extend_schema(
+        operation_id="v1_retention_records_list",
+        responses=results(Output),
+        summary="Destruction records, newest first",
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": self.Output(DestructionRecord.objects.all()[:1000], many=True).data})

@@ -4,15 +4,18 @@ audit trail for compliance officers."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from rest_framework.exceptions import ValidationError
 
 from governance.audit import actor_for, audit_record, audit_verify
-from governance.audit.selectors import FILTERS, BadFilter, audit_events, read_details
+from governance.audit.selectors import FILTERS, read_details
+from governance.audit_apis import audit_query
 from governance.models import AuditEvent
 from governance.permissions import compliance_officer_required
 from governance.pii.policies import policy_for_collection
@@ -77,15 +80,13 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
             outcome="ok" if verification.ok else "failed",
             details={"rows": verification.rows, "broken_seq": verification.broken_seq, "via": "portal"},
         )
-    error = ""
+    error, status = "", 200
     try:
-        events = audit_events(request.GET)
-        before = request.GET.get("before_seq", "")
-        if before.isdigit():
-            events = events.filter(seq__lt=int(before))
+        # The API's parser (AuditEventsQuery): malformed filters or page numbers are a 400 with the reason.
+        events, _data = audit_query(request.GET)
         page = list(events[:100])
-    except BadFilter as exc:
-        error, page = str(exc), []
+    except ValidationError as exc:
+        error, page, status = _message(exc.detail), [], 400
     audit_record(
         action="audit.read",
         actor=actor_for(request),
@@ -102,7 +103,18 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
         "next_before": page[-1].seq if len(page) == 100 else None,
         "query": query.urlencode(),
     }
-    return render(request, "compliance/log.html", context)
+    return render(request, "compliance/log.html", context, status=status)
+
+
+def _message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(
+            f"{name}: {_message(value)}" if name != "detail" else _message(value)
+            for name, value in detail.items()
+        )
+    if isinstance(detail, list):
+        return " ".join(_message(item) for item in detail)
+    return str(detail)
 
 
 @compliance_officer_required

@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.schema import SSE_EVENT_SCHEMA, errors, results
 from governance.audit import actor_for
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Conversation
@@ -88,13 +89,14 @@ class AskApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={
-            200: OpenApiResponse(
+            (200, "application/json"): OpenApiResponse(
                 AnswerOutput,
                 description="The answer; with stream=true, text/event-stream: `token` events "
                 "({text}), one `citations` event ({citations}), then `done` ({answer_id, conversation_id, "
                 "status, model, usage}); `error` ({detail}) if the model is lost midway.",
             ),
-            503: OpenApiResponse(description="The language model is not reachable"),
+            (200, "text/event-stream"): SSE_EVENT_SCHEMA,
+            **errors(404, 503),
         },
     )
     def post(self, request: Request) -> Response | StreamingHttpResponse:
@@ -146,7 +148,7 @@ class ConversationOutput(serializers.ModelSerializer):
 class ConversationListApi(APIView):
     api_key_actions = {"GET": "ask"}
 
-    @extend_schema(responses=ConversationOutput(many=True))
+    @extend_schema(operation_id="v1_conversations_list", responses=results(ConversationOutput))
     def get(self, request: Request) -> Response:
         conversations = selectors.conversation_list(user=request.user)[:200]
         return Response({"results": ConversationOutput(conversations, many=True).data})

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.health import health_report
+from config.schema import errors, results
 from governance.audit import actor_for, audit_record
 from governance.inventory import InventoryError, InventoryIncomplete, entry_of, inventory_data
 from rag import selectors, storage
@@ -73,7 +74,7 @@ class CollectionListCreateApi(APIView):
             "data_categories, recipients, retention_days, special_categories (erasure_scope optional)",
         )
 
-    @extend_schema(responses=CollectionOutput(many=True))
+    @extend_schema(operation_id="v1_collections_list", responses=results(CollectionOutput))
     def get(self, request: Request) -> Response:
         collections = selectors.collection_list(user=request.user).select_related("owner", "processing")
         return Response({"results": CollectionOutput(collections, many=True).data})
@@ -151,17 +152,28 @@ class DocumentListCreateApi(APIView):
         status = serializers.CharField()
         duplicate = serializers.BooleanField()
 
+    class Query(serializers.Serializer):
+        collection = serializers.CharField(
+            required=False, allow_blank=True, max_length=200, help_text="Collection id or name"
+        )
+
     @extend_schema(
-        parameters=[OpenApiParameter("collection", str, description="Collection id or name")],
-        responses=DocumentOutput(many=True),
+        operation_id="v1_documents_list",
+        parameters=[Query],
+        responses={200: results(DocumentOutput), **errors(404)},
     )
     def get(self, request: Request) -> Response:
-        ref = request.query_params.get("collection")
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        ref = query.validated_data.get("collection")
         collection = selectors.collection_get(user=request.user, ref=ref) if ref else None
         documents = selectors.document_list(user=request.user, collection=collection)[:1000]
         return Response({"results": DocumentOutput(documents, many=True).data})
 
-    @extend_schema(request=InputSerializer, responses={202: CreatedOutput, 200: CreatedOutput})
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: CreatedOutput, 200: CreatedOutput, **errors(404, 409, 413)},
+    )
     def post(self, request: Request) -> Response:
         limit = settings.MAX_UPLOAD_MB * 1024 * 1024
         # Refuse before reading the body when the client announces a body that is too large.
@@ -241,7 +253,7 @@ class SearchApi(APIView):
         text_rank = serializers.IntegerField(allow_null=True)
         similarity = serializers.FloatField(allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses=HitOutput(many=True))
+    @extend_schema(request=InputSerializer, responses={200: results(HitOutput), **errors(404)})
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

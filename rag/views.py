@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -52,10 +54,17 @@ def ask(request: HttpRequest, conversation_id: int | None = None) -> HttpRespons
     return render(request, "portal/ask.html", context)
 
 
+class DocumentsQuery(forms.Form):
+    collection = forms.CharField(required=False, max_length=200)  # an id or a name; refuses NUL characters
+
+
 @login_required
 def documents(request: HttpRequest) -> HttpResponse:
+    query = DocumentsQuery(request.GET)
+    if not query.is_valid():
+        raise BadRequest(query.errors.as_text())
     collection = None
-    ref = request.GET.get("collection")
+    ref = query.cleaned_data["collection"]
     if ref:
         collection = selectors.collection_get(user=request.user, ref=ref)
     context = {

@@ -68,5 +68,10 @@ def audit_events(params: Mapping[str, Any]) -> QuerySet[AuditEvent]:
 def read_details(params: Mapping[str, Any], *, count: int, via: str) -> dict[str, Any]:
     """What a read of the trail records about itself: the filters used and how many events it returned — never
     the events' content."""
-    used = {name: str(params[name])[:200] for name in (*FILTERS, "limit", "before_seq") if params.get(name)}
+    # NUL cannot be stored (jsonb), and a malformed filter is recorded as it came, minus that.
+    used = {
+        name: str(params[name])[:200].replace("\x00", "")
+        for name in (*FILTERS, "limit", "before_seq")
+        if params.get(name)
+    }
     return {"filters": used, "count": count, "via": via}
