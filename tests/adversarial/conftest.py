@@ -30,8 +30,8 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from config.wsgi import application
 from governance.apikeys import api_key_create
-from governance.models import PersonalToken
 from governance.audit import SYSTEM
+from governance.models import PersonalToken
 from governance.roles import COMPLIANCE_GROUP
 from governance.tokens import token_secret_new
 from rag.models import Answer, Collection, Conversation, Document
