@@ -289,6 +289,10 @@ class _TokenOutput(serializers.Serializer):
     last_used_at = serializers.DateTimeField(allow_null=True)
 
 
+class _TokenCreated(_TokenOutput):
+    token = serializers.CharField(help_text="the secret, shown this once: Authorization: Token <token>")
+
+
 class TokenListCreateApi(APIView):
     """The signed-in user's own personal tokens. The secret is in the creation response only; nobody can
     read it back. A token cannot make another token (a stolen one could otherwise outlive its expiry):
@@ -300,11 +304,17 @@ class TokenListCreateApi(APIView):
             required=False, min_value=1, max_value=3650, help_text="lifetime; default PERSONAL_TOKEN_DAYS"
         )
 
-    @extend_schema(responses=_TokenOutput(many=True), summary="List my personal tokens")
+    @extend_schema(
+        operation_id="v1_tokens_list", responses=results(_TokenOutput), summary="List my personal tokens"
+    )
     def get(self, request: Request) -> Response:
         return Response({"results": _TokenOutput(personal_tokens_of(request.user), many=True).data})
 
-    @extend_schema(request=InputSerializer, responses={201: _TokenOutput}, summary="Create a personal token")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: _TokenCreated, **errors(403)},
+        summary="Create a personal token",
+    )
     def post(self, request: Request) -> Response:
         if isinstance(request.auth, PersonalToken):
             raise PermissionDenied(
@@ -325,7 +335,10 @@ class TokenListCreateApi(APIView):
 
 
 class TokenDetailApi(APIView):
-    @extend_schema(responses={204: None}, summary="Revoke a personal token (its owner or an administrator)")
+    @extend_schema(
+        responses={204: None, **errors(404)},
+        summary="Revoke a personal token (its owner or an administrator)",
+    )
     def delete(self, request: Request, token_id: int) -> Response:
         token = PersonalToken.objects.filter(pk=token_id).first()
         if token is None or not (token.user_id == request.user.pk or is_admin(request.user)):
