@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from governance.audit import actor_for
 from rag.models import Collection, Document
 from rag.selectors import readable_collections, special_collections
-from rag.services.collections import collection_owner_set
+from rag.services.collections import CollectionNameTaken, collection_describe, collection_owner_set
 from rag.services.deletion import document_delete
 
 
@@ -51,7 +51,13 @@ class CollectionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: Collection, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        # Name and description through the audited service (not the form's own save).
+        try:
+            collection_describe(
+                collection_id=obj.pk, name=obj.name, description=obj.description, actor=actor_for(request)
+            )
+        except (ValueError, CollectionNameTaken) as exc:
+            messages.error(request, str(exc))
         new_owner = form.cleaned_data.get("transfer_to")
         if new_owner is not None:
             try:

@@ -52,6 +52,36 @@ def collection_create(
         raise CollectionNameTaken(f"A collection of yours named {name!r} already exists.") from exc
 
 
+def collection_describe(*, collection_id: int, name: str, description: str, actor: Actor) -> Collection:
+    """Rename a collection or change its description (the admin), audited with which fields changed — not
+    their values, which are the owner's words."""
+    name = name.strip()
+    if not name:
+        raise ValueError("A collection needs a name.")
+    with transaction.atomic():
+        collection = Collection.objects.select_for_update().get(pk=collection_id)
+        changed = [
+            field
+            for field, value in (("name", name), ("description", description.strip()))
+            if getattr(collection, field) != value
+        ]
+        if not changed:
+            return collection
+        if "name" in changed and Collection.objects.filter(owner_id=collection.owner_id, name=name).exists():
+            raise CollectionNameTaken(f"The owner already has a collection named {name!r}.")
+        collection.name, collection.description = name, description.strip()
+        collection.save(update_fields=changed)
+        audit_record(
+            action="collection.update",
+            actor=actor,
+            target_type="collection",
+            target_id=collection.pk,
+            collection_id=collection.pk,
+            details={"fields": changed},
+        )
+    return collection
+
+
 def redaction_policy_set(
     *, collection_id: int, rules: Mapping[str, str], user: Any, actor: Actor | None = None
 ) -> tuple[Policy, int]:

@@ -177,6 +177,21 @@ def test_a_collection_owner_is_read_only_and_a_transfer_is_audited(
     assert client.get("/admin/rag/collection/add/").status_code == 403
 
 
+def test_renaming_a_collection_in_the_admin_is_audited_without_the_words(
+    client: Any, admin_user: Any, collection_a: Collection
+) -> None:
+    client.force_login(admin_user)
+    url = f"/admin/rag/collection/{collection_a.pk}/change/"
+    response = client.post(url, {"name": "Renamed", "description": "new words"})
+    assert response.status_code == 302
+    collection_a.refresh_from_db()
+    assert (collection_a.name, collection_a.description) == ("Renamed", "new words")
+    (event,) = events("collection.update")
+    assert event.details == {"fields": ["name", "description"]} and event.actor_user_id == admin_user.pk
+    client.post(url, {"name": "Renamed", "description": "new words"})  # nothing changed: no event
+    assert len(events("collection.update")) == 1
+
+
 def test_bulk_deleting_grants_in_the_admin_is_audited(
     client: Any, admin_user: Any, bob: Any, carol: Any, collection_a: Collection
 ) -> None:
