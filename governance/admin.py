@@ -47,6 +47,7 @@ from governance.users import (
     user_groups_set,
     user_password_changed,
     user_permissions_set,
+    user_profile_changed,
     user_roles_set,
 )
 from rag.models import Collection
@@ -54,6 +55,7 @@ from rag.services.collections import redaction_policy_set
 
 User = get_user_model()
 ROLE_FIELDS = ("is_staff", "is_superuser", "is_active")
+PROFILE_FIELDS = {"username", "first_name", "last_name", "email"}
 
 
 class CollectionGrantForm(forms.ModelForm):
@@ -326,6 +328,7 @@ class UserAdmin(auth_admin.UserAdmin):
         for flag in ROLE_FIELDS:  # the other fields (names, e-mail) are saved as they are; the roles below
             setattr(obj, flag, getattr(stored, flag))
         super().save_model(request, obj, form, change)
+        user_profile_changed(user=obj, fields=set(form.changed_data) & PROFILE_FIELDS, actor=actor)
         try:
             user_roles_set(user=obj, actor=actor, **wanted)
         except RoleChangeRefused as exc:

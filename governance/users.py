@@ -175,6 +175,14 @@ def user_permissions_set(*, user: Any, permissions: Iterable[Permission], actor:
         _user_event("user.permission_change", user=user, actor=actor, details=details)
 
 
+def user_profile_changed(*, user: Any, fields: Iterable[str], actor: Actor) -> None:
+    """Audit a change of an account's own data (user name, names, e-mail) made through a framework form:
+    which fields changed, never their values (personal data)."""
+    changed = sorted(fields)
+    if changed:
+        _user_event("user.profile_change", user=user, actor=actor, details={"fields": changed})
+
+
 def user_password_changed(*, user: Any, actor: Actor) -> None:
     """Audit a password that the admin's password form has just set (or disabled) for ``user``: an
     administrator who sets somebody's password can sign in as them, so it is never silent. Neither the

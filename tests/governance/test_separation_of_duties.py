@@ -177,6 +177,34 @@ def test_a_collection_owner_is_read_only_and_a_transfer_is_audited(
     assert client.get("/admin/rag/collection/add/").status_code == 403
 
 
+def test_changing_a_users_name_or_e_mail_in_the_admin_is_audited_without_the_values(
+    client: Any, admin_user: Any, bob: Any
+) -> None:
+    client.force_login(admin_user)
+    form = client.get(f"/admin/auth/user/{bob.pk}/change/").context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "password"}
+    data.update(
+        {
+            "email": "bob.new@firma.example",
+            "groups": [],
+            "user_permissions": [],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        }
+    )
+    for flag in ("is_staff", "is_superuser"):
+        data.pop(flag, None)
+    data["is_active"] = "on"
+    data.pop("last_login", None)
+    response = client.post(f"/admin/auth/user/{bob.pk}/change/", data)
+    assert response.status_code == 302, response.content[:2000]
+    bob.refresh_from_db()
+    assert bob.email == "bob.new@firma.example"
+    (event,) = events("user.profile_change")
+    assert event.details == {"fields": ["email"]} and event.target_id == str(bob.pk)
+    assert "firma.example" not in str(AuditEvent.objects.values_list("details", flat=True))
+
+
 def test_renaming_a_collection_in_the_admin_is_audited_without_the_words(
     client: Any, admin_user: Any, collection_a: Collection
 ) -> None:
