@@ -314,6 +314,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["governance.apikeys.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
     "EXCEPTION_HANDLER": "config.api_errors.exception_handler",
+    # No OPTIONS metadata: it would describe views (names, docstrings, fields) to callers they refuse.
+    "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_RATES": {"pii_analyze": PII_ANALYZE_RATE},
 }

@@ -169,3 +169,13 @@ def test_asking_while_the_model_is_down_is_a_503_with_a_message(world: World, ap
     )
     assert response.status_code == 503, response.content
     assert "not reachable" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/inventory", "/api/v1/audit/events", "/api/v1/collections"])
+def test_options_describes_no_view_to_anybody(api: Any, path: str) -> None:
+    # OPTIONS metadata would hand a signed-in employee the names, docstrings and fields of views that refuse
+    # them (inventory export, redaction policies): answered 405 for everybody, like any method not served.
+    for role in ("employee", "admin"):
+        response = api(role).options(path)
+        assert response.status_code in (401, 403, 405), (role, path, response.status_code)
+        assert b"description" not in response.content and b"renders" not in response.content
