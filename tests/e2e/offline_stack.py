@@ -120,9 +120,9 @@ def main() -> int:
             text=True,
             check=True,
         ).stdout
-        token = re.search(r"Generated token (\S+)", token_output)
-        assert token, token_output
-        http.headers["Authorization"] = f"Token {token.group(1)}"
+        token = token_output.strip()  # the command prints the personal token alone (shown once)
+        assert re.fullmatch(r"et_[0-9a-f]{8}_\S+", token), "drf_create_token printed no token"
+        http.headers["Authorization"] = f"Token {token}"
 
         created = http.post(
             "/api/v1/collections", json={"name": "Offline", "description": "", "inventory": INVENTORY}

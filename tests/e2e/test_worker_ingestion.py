@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from psycopg import sql
 from rest_framework.test import APIClient
 
 from rag.models import Chunk, Document
@@ -189,12 +190,17 @@ def test_database_connection_lost_mid_task_is_retried_and_completes(
     # Claimed and counted: the worker now holds its database connection until it stores the chunks.
     wait_for_document(document_id, lambda d: d.attempts >= 1, "claimed by the worker")
     with connection.cursor() as cursor:
-        # A real transient outage: the server drops the worker's connection (failover, restart, proxy).
-        cursor.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        assert cursor.fetchone()[0] >= 1
+        # A real transient outage: the server drops the worker's connection (failover, restart, proxy). Only a
+        # superuser may end every connection (the tests' own log in as one and work as the application role).
+        cursor.execute("SET ROLE NONE")
+        try:
+            cursor.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] >= 1
+        finally:
+            cursor.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(settings.TEST_APP_ROLE)).as_string())
     document = wait_for_status(document_id, {"ready", "failed"})
     assert document.status == "ready", document.error
     assert document.attempts == 2  # the autoretry re-claimed its own document
