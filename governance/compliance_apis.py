@@ -26,6 +26,7 @@ from governance.compliance.retention import retention_preview, retention_run
 from governance.compliance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
+    export_as_read_by,
     is_overdue,
     overdue_q,
     subject_request_approve,
@@ -129,7 +130,7 @@ class InventoryExportApi(APIView):
         return response
 
 
-def request_data(request: SubjectRequest, *, full: bool) -> dict[str, Any]:
+def request_data(request: SubjectRequest, *, full: bool, reader: Any = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": request.pk,
         "kind": request.kind,
@@ -148,7 +149,10 @@ def request_data(request: SubjectRequest, *, full: bool) -> dict[str, Any]:
     }
     if full:
         key = "export" if request.kind == SubjectRequest.Kind.ACCESS else "receipt"
-        data[key] = request.result or None
+        result = request.result or None
+        if result and request.kind == SubjectRequest.Kind.ACCESS:
+            result = export_as_read_by(result, request=request, reader=reader)
+        data[key] = result
     return data
 
 
@@ -233,7 +237,7 @@ class SubjectRequestDetailApi(APIView):
                 target_id=found.pk,
                 details={"kind": found.kind},
             )
-        return Response(request_data(found, full=True))
+        return Response(request_data(found, full=True, reader=request.user))
 
 
 class SubjectRequestActionApi(APIView):

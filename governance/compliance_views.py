@@ -25,6 +25,7 @@ from governance.compliance.retention import retention_preview, retention_run
 from governance.compliance.subjects import (
     IDENTIFIERS,
     SubjectRequestError,
+    export_as_read_by,
     is_overdue,
     subject_request_approve,
     subject_request_create,
@@ -159,7 +160,11 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
             return redirect(reverse("compliance-request", args=[found.pk]))
         except SubjectRequestError as exc:
             message = str(exc)
-    if request.GET.get("download") and found.result:
+    result = found.result
+    if result and found.kind == SubjectRequest.Kind.ACCESS:
+        # Special-category passages released by another officer's grant stay with that officer.
+        result = export_as_read_by(result, request=found, reader=request.user)
+    if request.GET.get("download") and result:
         audit_record(
             action="subject_request.view",
             actor=actor_for(request),
@@ -168,7 +173,7 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
             details={"kind": found.kind, "download": True},
         )
         response = HttpResponse(
-            json.dumps(found.result, ensure_ascii=False, indent=2), content_type="application/json"
+            json.dumps(result, ensure_ascii=False, indent=2), content_type="application/json"
         )
         name = "export" if found.kind == SubjectRequest.Kind.ACCESS else "erasure-receipt"
         response["Content-Disposition"] = f'attachment; filename="emanet-{name}-{found.pk}.json"'
@@ -184,8 +189,8 @@ def compliance_request(request: HttpRequest, request_id: int) -> HttpResponse:
     context = {
         "item": found,
         "overdue": is_overdue(found),
-        "result": found.result,
-        "result_json": json.dumps(found.result, ensure_ascii=False, indent=2) if found.result else "",
+        "result": result,
+        "result_json": json.dumps(result, ensure_ascii=False, indent=2) if result else "",
         "can_approve": found.status == SubjectRequest.Status.AWAITING_APPROVAL
         and found.requested_by_id != request.user.pk,
         "message": message,

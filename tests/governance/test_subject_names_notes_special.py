@@ -252,6 +252,31 @@ def test_officer_with_special_grant_gets_them_released_by_grant(
 
 
 @pytest.mark.django_db
+def test_passages_released_by_one_officers_grant_stay_hidden_from_another_officer(
+    special_seeded: dict[str, Document],
+    officers: tuple[Any, Any],
+    collection_a: Collection,
+    client_for: Any,
+    client: Any,
+) -> None:
+    carol, dave = officers  # carol holds the special grant; dave, another officer, does not
+    for permission in ("read", "special"):
+        CollectionGrant.objects.create(collection=collection_a, user=carol, permission=permission)
+    request = subject_request_create(kind="access", identifiers=DENIZ, user=carol, actor=actor(carol))
+    done = subject_request_process(request_id=request.pk)
+    assert done is not None and "diyabet" in _passages(done.result)
+    own = client_for(carol).get(f"/api/v1/subject-requests/{request.pk}").json()
+    assert "diyabet" in str(own["export"])
+    other = client_for(dave).get(f"/api/v1/subject-requests/{request.pk}").json()
+    assert "diyabet" not in str(other["export"])
+    assert other["export"]["special_categories"]["hidden_from_reader"] == 1
+    client.force_login(dave)
+    for url in (f"/compliance/requests/{request.pk}/", f"/compliance/requests/{request.pk}/?download=1"):
+        response = client.get(url)
+        assert response.status_code == 200 and "diyabet" not in response.content.decode(), url
+
+
+@pytest.mark.django_db
 def test_second_officer_approval_releases_special_passages(
     special_seeded: dict[str, Document], officers: tuple[Any, Any]
 ) -> None:

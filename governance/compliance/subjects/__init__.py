@@ -27,7 +27,7 @@ queued request). The domain's rows are read through ``rag.selectors.subjects`` a
 """
 
 from governance.compliance.subjects.erasure import subject_erase
-from governance.compliance.subjects.export import subject_access, subject_access_export
+from governance.compliance.subjects.export import export_as_read_by, subject_access, subject_access_export
 from governance.compliance.subjects.finding import Occurrences, subject_find
 from governance.compliance.subjects.identifiers import (
     IDENTIFIERS,
@@ -57,6 +57,7 @@ from governance.compliance.subjects.lifecycle import (
 from governance.compliance.subjects.processing import subject_request_process
 
 __all__ = [
+    "export_as_read_by",
     "DUE_DAYS",
     "IDENTIFIERS",
     "OPEN",

@@ -126,6 +126,9 @@ def subject_access_export(
                 ],
                 "personal_data_types": sorted(found.entity_types.get(chunk.pk, ())),
                 "special_categories": list(chunk.special_categories),
+                # How a special-category passage was released: by the requesting officer's grant (shown only
+                # to readers who hold it too, see export_as_read_by) or by a second officer's approval.
+                **({"released_by": release.route(chunk.collection_id)} if chunk.special_categories else {}),
             }
         )
     users = _usernames()
@@ -134,6 +137,7 @@ def subject_access_export(
             "document_id": d.pk,
             "collection_id": d.collection_id,
             "title": _own_text(d.title, own, own_pseudonyms) if _title_shown(d, release, special) else None,
+            "title_released_by": release.route(d.collection_id) if d.special_title else None,
             "held_since": d.created_at.isoformat(),
             "ingested_at": d.ingested_at.isoformat() if d.ingested_at else None,
             "uploaded_by": users.get(d.uploaded_by_id or 0, ""),
@@ -196,6 +200,30 @@ def subject_access_export(
         # Failed uploads whose file could not be read as text: they may mention the person; an officer checks.
         "unsearchable_documents": unsearchable_listed(found.unsearchable_documents),
     }
+
+
+def export_as_read_by(export: dict[str, Any], *, request: SubjectRequest, reader: Any) -> dict[str, Any]:
+    """The stored export as ``reader`` may see it. Passages (and titles) released by the *requesting*
+    officer's ``special`` grant are shown to another officer only where they hold that grant too; what a
+    second officer's approval released is for every officer. The stored export itself is not changed."""
+    if reader.pk == request.requested_by_id or not export.get("documents"):
+        return export
+    granted = set(special_collections(reader).values_list("pk", flat=True))
+    hidden = titles_hidden = 0
+    documents = []
+    for document in export["documents"]:
+        readable = document["collection_id"] in granted
+        passages = [p for p in document["passages"] if p.get("released_by") != "grant" or readable]
+        hidden += len(document["passages"]) - len(passages)
+        document = {**document, "passages": passages}
+        if document.get("title_released_by") == "grant" and not readable and document.get("title"):
+            document["title"], titles_hidden = None, titles_hidden + 1
+        documents.append(document)
+    if not (hidden or titles_hidden):
+        return export
+    special = {**export.get("special_categories", {}), "hidden_from_reader": hidden}
+    special["titles_hidden_from_reader"] = titles_hidden
+    return {**export, "documents": documents, "special_categories": special}
 
 
 def _title_shown(document: Any, release: SpecialRelease, special: Counter[str]) -> bool:
