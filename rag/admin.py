@@ -8,13 +8,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from governance.audit import actor_for
 from rag.models import Collection, Document
-from rag.selectors import readable_collections, special_collections
+from rag.selectors import can_write, readable_collections, special_collections, writable_collections
 from rag.services.collections import CollectionNameTaken, collection_describe, collection_owner_set
 from rag.services.deletion import document_delete
 
@@ -156,10 +157,24 @@ class DocumentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the API/CLI so they are hashed, stored and queued
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # As on the API and the portal: deleting needs the right to write the collection, not only to read it.
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or can_write(request.user, obj.collection))
+
     def delete_model(self, request: HttpRequest, obj: Document) -> None:
         # The one deletion path, with the row as stored (get_object may have masked the title in memory).
-        document_delete(document=Document.objects.get(pk=obj.pk), actor=actor_for(request))
+        document = Document.objects.get(pk=obj.pk)
+        if not can_write(request.user, document.collection):
+            raise PermissionDenied
+        document_delete(document=document, actor=actor_for(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        for document in queryset:
+        writable = queryset.filter(collection__in=writable_collections(request.user))
+        refused = queryset.count() - writable.count()
+        for document in writable:
             document_delete(document=document, actor=actor_for(request))
+        if refused:
+            messages.error(
+                request, f"{refused} document(s) not deleted: you may read but not change their collection."
+            )

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from governance.audit import SYSTEM, Actor
 from governance.compliance.subjects import subject_request_create, subject_request_process
-from governance.models import AuditEvent, SubjectMention
+from governance.models import AuditEvent, CollectionGrant, SubjectMention
 from governance.roles import COMPLIANCE_GROUP
 from rag.models import Answer, Chunk, Citation, Collection, Conversation, Document
 from rag.services.deletion import DESTROYED_TITLE, document_delete, passages_delete
@@ -165,3 +165,22 @@ def test_erasing_passages_blanks_the_citations_that_copied_them(
     passages_delete(document=document, chunk_ids=[citation.chunk_id or 0])
     left = Citation.objects.get(pk=citation.pk)
     assert (left.snippet, left.title, left.document_id) == ("", DESTROYED_TITLE, None)
+
+
+def test_an_administrator_who_may_only_read_a_collection_cannot_delete_its_documents_in_the_admin(
+    letter: tuple[Document, Citation], bob: Any
+) -> None:
+    # The admin is not a weaker path than the API: deleting needs the right to write the collection.
+    document, _citation = letter
+    CollectionGrant.objects.create(collection=document.collection, user=bob, permission="read")
+    bob.is_staff = bob.is_superuser = True
+    bob.save()
+    web = Client()
+    web.force_login(bob)
+    assert web.post(f"/admin/rag/document/{document.pk}/delete/", {"post": "yes"}).status_code == 403
+    web.post(
+        "/admin/rag/document/",
+        {"action": "delete_selected", "_selected_action": [document.pk], "post": "yes"},
+    )
+    assert Document.objects.filter(pk=document.pk).exists()
+    assert not AuditEvent.objects.filter(action="document.delete", target_id=str(document.pk)).exists()
