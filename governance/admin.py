@@ -404,8 +404,8 @@ class GroupAdmin(auth_admin.GroupAdmin):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         actor = actor_for(request)
         group = form.instance
-        group_permissions_set(group=group, permissions=form.cleaned_data["permissions"], actor=actor)
         try:
+            group_permissions_set(group=group, permissions=form.cleaned_data["permissions"], actor=actor)
             group_members_set(group=group, users=form.cleaned_data["members"], actor=actor)
         except RoleChangeRefused as exc:
             messages.error(request, str(exc))

@@ -37,8 +37,8 @@ class RoleChangeRefused(ValueError):
 
 
 def _refuse_own(*, user: Any, actor: Actor) -> None:
-    """Separation of duties: nobody changes their own role (staff, superuser, active, compliance officer);
-    another administrator does, and the trail names both."""
+    """Separation of duties: nobody changes their own role (staff, superuser, active, compliance officer),
+    groups (they carry grants) or permissions; another administrator does, and the trail names both."""
     if actor.user_id is not None and actor.user_id == user.pk:
         raise RoleChangeRefused("Nobody changes their own role: ask another administrator.")
 
@@ -123,8 +123,8 @@ def user_roles_set(
 
 
 def _membership_event(*, user: Any, group: Group, member: bool, actor: Actor) -> None:
+    _refuse_own(user=user, actor=actor)  # a group carries grants (and may be the compliance officers)
     if group.name == COMPLIANCE_GROUP:
-        _refuse_own(user=user, actor=actor)
         # Becoming (or ceasing to be) a compliance officer is a role change: the trail says so in so many words.
         details = {"role": "compliance_officer", "group_id": group.pk, "before": not member, "after": member}
         _user_event("user.role_change", user=user, actor=actor, details=details)
@@ -170,6 +170,7 @@ def user_permissions_set(*, user: Any, permissions: Iterable[Permission], actor:
         added, removed = sorted(set(wanted) - set(current)), sorted(set(current) - set(wanted))
         if not added and not removed:
             return
+        _refuse_own(user=user, actor=actor)
         user.user_permissions.set(list(wanted))
         details = {"added": sorted(wanted[p] for p in added), "removed": sorted(current[p] for p in removed)}
         _user_event("user.permission_change", user=user, actor=actor, details=details)
@@ -234,6 +235,8 @@ def group_permissions_set(*, group: Group, permissions: Iterable[Permission], ac
         added, removed = sorted(set(wanted) - set(current)), sorted(set(current) - set(wanted))
         if not added and not removed:
             return
+        if actor.user_id is not None and group.user_set.filter(pk=actor.user_id).exists():
+            raise RoleChangeRefused("Nobody changes the permissions of a group they belong to.")
         group.permissions.set(list(wanted))
         details = {"added": sorted(wanted[p] for p in added), "removed": sorted(current[p] for p in removed)}
         _group_event("group.permission_change", group_id=group.pk, actor=actor, details=details)

@@ -8,13 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
 from governance.audit import Actor
 from governance.models import AuditEvent, CollectionGrant, RedactionPolicy
 from governance.roles import COMPLIANCE_GROUP, is_compliance_officer
-from governance.users import RoleChangeRefused, user_create, user_roles_set
+from governance.users import (
+    RoleChangeRefused,
+    group_permissions_set,
+    user_create,
+    user_groups_set,
+    user_permissions_set,
+    user_roles_set,
+)
 from rag.models import Collection, Document
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +291,26 @@ def test_a_documents_title_and_special_flags_are_read_only_in_the_admin(
         "/admin/rag/document/", {"action": "delete_selected", "_selected_action": [document.pk]}
     ).content.decode()
     assert "psikiyatri" not in page and "psikiyatri" not in listing and "psikiyatri" not in confirm
+
+
+def test_nobody_changes_their_own_groups_or_permissions(admin_user: Any, django_user_model: Any) -> None:
+    # Groups carry grants: joining one is as much a privilege change as a role flag.
+    finance = Group.objects.create(name="finance")
+    acting = Actor(user_id=admin_user.pk, role="admin")
+    with pytest.raises(RoleChangeRefused):
+        user_groups_set(user=admin_user, groups=[finance], actor=acting)
+    assert not admin_user.groups.exists()
+    permission = Permission.objects.get(codename="delete_document")
+    with pytest.raises(RoleChangeRefused):
+        user_permissions_set(user=admin_user, permissions=[permission], actor=acting)
+    finance.user_set.add(admin_user)
+    with pytest.raises(RoleChangeRefused):
+        group_permissions_set(group=finance, permissions=[permission], actor=acting)
+    assert not finance.permissions.exists() and not admin_user.user_permissions.exists()
+    # Another administrator may, and the trail names both.
+    other = django_user_model.objects.create_user("root2", is_staff=True, is_superuser=True)
+    user_permissions_set(
+        user=admin_user, permissions=[permission], actor=Actor(user_id=other.pk, role="admin")
+    )
+    (event,) = events("user.permission_change")
+    assert event.actor_user_id == other.pk and event.target_id == str(admin_user.pk)
