@@ -4,10 +4,13 @@ one mapping of the domain's ``NotFound`` to the 404 page. And the one place wher
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import Http404, HttpRequest, HttpResponse
 
 from config.api_errors import handler404
@@ -18,6 +21,25 @@ from rag.selectors import NotFound
 # Only UUID-shaped ids are taken from the caller: a free-form header could carry personal data (a TCKN is 11
 # digits) into the audit trail.
 _VALID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+
+
+class ForwardedForMiddleware:
+    """Behind the one trusted TLS proxy (``TRUST_X_FORWARDED_FOR``): the client's address is the last one that
+    proxy appended to ``X-Forwarded-For`` (earlier entries are the client's own claims). Without it every
+    client would share the proxy's address: one lockout for everybody, one pseudonym in the audit trail."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not settings.TRUST_X_FORWARDED_FOR:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        last = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[-1].strip()
+        try:
+            request.META["REMOTE_ADDR"] = str(ipaddress.ip_address(last))
+        except ValueError:
+            pass  # no (valid) entry: the connection's own address stays
+        return self.get_response(request)
 
 
 class CorrelationIdMiddleware:

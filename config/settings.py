@@ -107,6 +107,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: with TRUST_X_FORWARDED_FOR, the client address behind the proxy (lockout, audit pseudonyms).
+    "config.middleware.ForwardedForMiddleware",
     "config.middleware.CorrelationIdMiddleware",
     "config.api_errors.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -365,6 +367,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", Fals
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # Only behind a proxy that sets X-Forwarded-Proto itself and that clients cannot bypass: anyone who can reach
 # gunicorn directly could otherwise claim https.
+# Behind one TLS proxy that appends the client's address to X-Forwarded-For and that clients cannot bypass:
+# the lockout and the audit trail's address pseudonyms see the client, not the proxy.
+TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True

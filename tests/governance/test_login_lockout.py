@@ -69,6 +69,28 @@ def test_five_failures_lock_the_name_out_from_that_address_with_a_clear_page(
     assert "alice" not in json.dumps(lockout.details)
 
 
+def test_behind_a_trusted_proxy_each_client_is_locked_out_on_its_own(user: Any, settings: Any) -> None:
+    # Every request reaches the service from the proxy's address; the proxy appends the client's own to
+    # X-Forwarded-For. Without trusting it, one attacker would lock the name out for everybody.
+    settings.TRUST_X_FORWARDED_FOR = True
+    proxy = "10.0.0.2"
+
+    def via_proxy(client_address: str, password: str) -> Any:
+        return Client().post(
+            "/login/",
+            {"username": "alice", "password": password},
+            REMOTE_ADDR=proxy,
+            HTTP_X_FORWARDED_FOR=f"198.51.100.1, {client_address}",  # the first entry is the client's claim
+        )
+
+    for _ in range(5):
+        response = via_proxy("203.0.113.5", "wrong")
+    assert response.status_code == 429
+    assert via_proxy("203.0.113.6", PASSWORD).status_code == 302  # another client behind the same proxy
+    (lockout,) = AuditEvent.objects.filter(action="login.lockout")
+    assert lockout.ip == pseudonym("IP_ADDRESS", "203.0.113.5")
+
+
 def test_the_admin_login_is_locked_out_too(client: Client, user: Any) -> None:
     user.is_staff = True
     user.save(update_fields=["is_staff"])
