@@ -23,6 +23,10 @@ from rag.selectors import NotFound
 _VALID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
+# What a caller sends as the method is stored only when it is one of these (a made-up verb is free text).
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+
+
 class ForwardedForMiddleware:
     """Behind the one trusted TLS proxy (``TRUST_X_FORWARDED_FOR``): the client's address is the last one that
     proxy appended to ``X-Forwarded-For`` (earlier entries are the client's own claims). Without it every
@@ -79,7 +83,10 @@ class DeniedAccessMiddleware:
             if reason == "no_credentials" and request.headers.get("Authorization"):
                 reason = "bad_credentials"
             scheme = request.headers.get("Authorization", "").partition(" ")[0].lower()
-            details: dict[str, object] = {"method": request.method, "status": response.status_code}
+            details: dict[str, object] = {
+                "method": request.method if request.method in _METHODS else "other",
+                "status": response.status_code,
+            }
             if scheme:
                 details["scheme"] = scheme if scheme in _SCHEMES else "other"
             # The probed ids (not personal data) show what was tried; typed strings in a route are not kept.

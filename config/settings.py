@@ -297,7 +297,7 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_VERBOSE = False  # no start-up banner: every log line passes the PII redactor, which would load presidio
 # Denied access (governance.audit.denied): distinct (who, action, reason, path) keys per minute that get their
 # own events; beyond it, one overflow key.
-AUDIT_DENIED_KEYS_PER_MINUTE = env_int("AUDIT_DENIED_KEYS_PER_MINUTE", 1000)
+AUDIT_DENIED_KEYS_PER_MINUTE = env_int("AUDIT_DENIED_KEYS_PER_MINUTE", 200)  # ≤ 2×this+2 rows a minute
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"

@@ -142,6 +142,12 @@ def _claim_first(minute: int, descriptor: dict[str, Any]) -> tuple[str, dict[str
     counted); and the key the request falls under (the overflow key once the minute has too many)."""
     client = _client()
     marker = f"{PREFIX}first:{minute}:{_field(descriptor)}"
+    overflow_marker = f"{PREFIX}first:{minute}:{_field(_OVERFLOW)}"
+    full = int(client.get(f"{PREFIX}keys:{minute}") or 0) >= settings.AUDIT_DENIED_KEYS_PER_MINUTE
+    if full and not client.exists(marker):
+        # The minute is full: a new key gets no marker of its own (Redis memory stays bounded by the limit,
+        # whatever a flood of distinct sources sends) and counts under the overflow key.
+        return (overflow_marker if _take(client, minute, overflow_marker, _OVERFLOW) else ""), _OVERFLOW
     if not _take(client, minute, marker, descriptor):
         return "", descriptor
     keys = int(client.incr(f"{PREFIX}keys:{minute}"))
@@ -150,8 +156,7 @@ def _claim_first(minute: int, descriptor: dict[str, Any]) -> tuple[str, dict[str
         return marker, descriptor
     # Too many distinct keys this minute: this key and all later ones count under one overflow key.
     client.set(marker, _OVERFLOWED, ex=_MARKER_S)
-    marker = f"{PREFIX}first:{minute}:{_field(_OVERFLOW)}"
-    return (marker if _take(client, minute, marker, _OVERFLOW) else ""), _OVERFLOW
+    return (overflow_marker if _take(client, minute, overflow_marker, _OVERFLOW) else ""), _OVERFLOW
 
 
 # One round trip per request: take the marker if nobody has (returns ""), else count the request as a repeat
