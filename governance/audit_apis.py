@@ -54,7 +54,12 @@ AuditEventsQuery: type[serializers.Serializer] = type(
         "action": _text("an action, or its prefix (document.)"),
         "collection": serializers.IntegerField(required=False, min_value=1, max_value=SEQ_MAX),
         "outcome": _text("ok | denied | failed"),
-        "correlation_id": _text(),
+        "correlation_id": serializers.RegexField(
+            r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$",
+            required=False,
+            allow_blank=True,
+            help_text="a request's id (UUID), as in X-Request-ID",
+        ),
         "target": _text("type:id"),
         "special": _text("1 | true | on: retrievals of special-category passages only"),
         "limit": serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000),

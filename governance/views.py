@@ -91,7 +91,7 @@ def compliance_log(request: HttpRequest) -> HttpResponse:
         action="audit.read",
         actor=actor_for(request),
         outcome="failed" if error else "ok",
-        details=read_details(request.GET, count=len(page), via="portal"),
+        details=read_details(request.GET, count=len(page), via="portal", valid=not error),
     )
     query = request.GET.copy()
     query.pop("before_seq", None)

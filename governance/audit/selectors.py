@@ -65,9 +65,13 @@ def audit_events(params: Mapping[str, Any]) -> QuerySet[AuditEvent]:
     return events.order_by("-seq")
 
 
-def read_details(params: Mapping[str, Any], *, count: int, via: str) -> dict[str, Any]:
+def read_details(params: Mapping[str, Any], *, count: int, via: str, valid: bool = True) -> dict[str, Any]:
     """What a read of the trail records about itself: the filters used and how many events it returned — never
-    the events' content."""
+    the events' content. Filters that did not parse are named without their values (typed free text could be
+    anything, a card number included)."""
+    if not valid:
+        used_names = sorted(name for name in (*FILTERS, "limit", "before_seq") if params.get(name))
+        return {"filters": dict.fromkeys(used_names, "(malformed)"), "count": count, "via": via}
     # NUL cannot be stored (jsonb), and a malformed filter is recorded as it came, minus that.
     used = {
         name: str(params[name])[:200].replace("\x00", "")

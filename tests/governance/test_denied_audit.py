@@ -212,3 +212,15 @@ def test_celery_beat_flushes_the_summaries_every_minute(settings: Any) -> None:
         audit_denied(actor=actor, action="access.denied", reason="not_found", path="r", now=MINUTE)
     assert audit_denied_flush_task() == 1  # the task as beat runs it, at the present time
     assert [e.details.get("repeats") for e in denied()] == [None, 2]
+
+
+def test_a_card_number_typed_into_an_audit_filter_never_reaches_the_trail(
+    client: Client, officer: Any, client_for: ApiClients
+) -> None:
+    card = "4111111111111111"  # 16 digits: shaped like the hex hashes the trail keeps as they are
+    assert client_for(officer).get("/api/v1/audit/events", {"correlation_id": card}).status_code == 400
+    client.force_login(officer)
+    assert client.get("/compliance/", {"correlation_id": card}).status_code == 400
+    (read,) = AuditEvent.objects.filter(action="audit.read")
+    assert read.outcome == "failed" and read.details["filters"] == {"correlation_id": "(malformed)"}
+    assert card not in json.dumps(list(AuditEvent.objects.values_list("details", flat=True)))
