@@ -251,6 +251,15 @@ def kv_bytes_per_token(shape: ModelShape, *, kv_cache_dtype: str = "auto", tp: i
     return 2 * shape.layers * kv_heads * shape.head_dim * KV_CACHE_BYTES[kv_cache_dtype]
 
 
+def kv_cache_tokens(
+    shape: ModelShape, *, kv_cache_gib: float, kv_cache_dtype: str = "auto", tp: int = 1
+) -> int:
+    """Tokens a KV cache of this size holds, in whole blocks: what vLLM reports at start-up as its KV cache
+    size (on the CPU build kv_cache_gib is VLLM_CPU_KVCACHE_SPACE)."""
+    per_block = kv_bytes_per_token(shape, kv_cache_dtype=kv_cache_dtype, tp=tp) * KV_BLOCK_TOKENS
+    return math.floor(kv_cache_gib * GIB / per_block) * KV_BLOCK_TOKENS
+
+
 def tensor_parallel_size(shape: ModelShape, gpu_count: int) -> int:
     """The GPUs given, or fewer: vLLM needs the attention heads divisible by the tensor-parallel size."""
     for tp in range(max(gpu_count, 1), 0, -1):

@@ -57,6 +57,13 @@ def test_kv_bytes_per_token() -> None:
     assert hardware.kv_bytes_per_token(preset_shape(LLAMA), kv_cache_dtype="fp8") == 65_536
 
 
+def test_kv_cache_tokens_of_the_bundled_cpu_server() -> None:
+    # The bundled server runs with VLLM_CPU_KVCACHE_SPACE=1: 1 GiB / (23,040 bytes x 16 tokens) = 2,912 blocks
+    # = 46,592 tokens (vLLM's "KV cache size" log line; 22.75 requests of 2048 tokens)
+    smol = preset_shape("smollm2-135m-instruct")
+    assert hardware.kv_cache_tokens(smol, kv_cache_gib=1) == 2_912 * 16 == 46_592
+
+
 def test_llama_on_one_80_gib_gpu() -> None:
     result = fit(preset_shape(LLAMA), quantization="bf16", context=8192, concurrency=4, gpus_gib=[80])
     # weights 8,030,261,248 x 2 = 16,060,522,496 bytes
