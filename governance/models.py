@@ -359,3 +359,103 @@ class PersonalToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name or 'token'} ({self.prefix}…)"
+
+
+class EvaluationSet(models.Model):
+    """Questions with what a good answer needs (governance.compliance.evaluation): run against the current
+    model and settings, they say how well Emanet answers *this* organisation's questions."""
+
+    collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluationItem(models.Model):
+    """One question: the documents that should be retrieved and/or a fact the answer should hold, or
+    "not in the documents" (the right answer is the not-found answer)."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual"
+        IMPORT = "import"
+        FEEDBACK = "feedback"
+
+    evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.CASCADE, related_name="items")
+    question = models.TextField()
+    expected_document_ids = models.JSONField(default=list, blank=True)
+    expected_fact = models.TextField(blank=True)
+    not_in_documents = models.BooleanField(default=False)
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
+    source_answer_id = models.BigIntegerField(null=True, blank=True, help_text="the 👎 answer it came from")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class EvaluationRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        COMPLETE = "complete"
+        FAILED = "failed"
+
+    evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.CASCADE, related_name="runs")
+    model = models.CharField(max_length=200, blank=True)
+    settings_snapshot = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    totals = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    run_as = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"evaluation run {self.pk}"
+
+
+class EvaluationResult(models.Model):
+    """One question of one run. Metrics that do not apply to the item (no expected documents, no fact,
+    an answerable question for not-found) are null."""
+
+    run = models.ForeignKey(EvaluationRun, on_delete=models.CASCADE, related_name="results")
+    item = models.ForeignKey(EvaluationItem, on_delete=models.CASCADE, related_name="+")
+    answer_id = models.BigIntegerField(null=True, blank=True)
+    retrieved_document_ids = models.JSONField(default=list, blank=True)
+    recall_at_k = models.FloatField(null=True, blank=True)
+    reciprocal_rank = models.FloatField(null=True, blank=True)
+    citation_has_fact = models.BooleanField(null=True, blank=True)
+    answer_has_fact = models.BooleanField(null=True, blank=True)
+    not_found = models.BooleanField(default=False)
+    correct_not_found = models.BooleanField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    total_ms = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["item_id"]
+        constraints = [models.UniqueConstraint(fields=["run", "item"], name="evaluation_result_unique")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} item {self.item_id}"

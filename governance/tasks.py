@@ -5,8 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance.audit import Actor
 from governance.audit import audit_checkpoint as _audit_checkpoint
 from governance.audit.denied import audit_denied_flush as _audit_denied_flush
+from governance.compliance.evaluation import evaluation_run_execute as _evaluation_run_execute
 from governance.compliance.retention import retention_run as _retention_run
 from governance.compliance.subjects import PROCESS_TASK, subject_requests_requeue
 from governance.compliance.subjects import subject_request_process as _subject_request_process
@@ -51,3 +53,11 @@ def subject_request_process(request_id: int) -> str:
 @shared_task(name="governance.tasks.requeue_subject_requests", ignore_result=True)
 def requeue_subject_requests() -> int:
     return subject_requests_requeue()
+
+
+@shared_task(name="governance.tasks.evaluation_run", acks_late=True, ignore_result=True)
+def evaluation_run(run_id: int, actor_user_id: int | None = None, actor_role: str = "system") -> str:
+    """Run one queued evaluation run. Idempotent: the run is claimed (queued → running) atomically, so a
+    redelivered task returns without asking again."""
+    run = _evaluation_run_execute(run_id=run_id, actor=Actor(user_id=actor_user_id, role=actor_role))
+    return str(run.status) if run else "claimed or gone"

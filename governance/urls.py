@@ -4,7 +4,7 @@ API."""
 
 from django.urls import path
 
-from governance import apis, audit_apis, compliance_apis, compliance_views, views
+from governance import apis, audit_apis, compliance_apis, compliance_views, evaluation_apis, views
 
 api_v1 = [
     path("api/v1/collections/<int:collection_id>/grants", apis.GrantListCreateApi.as_view(), name="grants"),
@@ -53,6 +53,24 @@ api_v1 = [
         "api/v1/retention/records",
         compliance_apis.DestructionRecordListApi.as_view(),
         name="destruction-records",
+    ),
+    path(
+        "api/v1/evaluation-sets", evaluation_apis.EvaluationSetListCreateApi.as_view(), name="evaluation-sets"
+    ),
+    path(
+        "api/v1/evaluation-sets/<int:set_id>/runs",
+        evaluation_apis.EvaluationRunCreateApi.as_view(),
+        name="evaluation-runs",
+    ),
+    path(
+        "api/v1/evaluation-runs/<int:run_id>",
+        evaluation_apis.EvaluationRunDetailApi.as_view(),
+        name="evaluation-run",
+    ),
+    path(
+        "api/v1/evaluation-runs/<int:run_a>/compare/<int:run_b>",
+        evaluation_apis.EvaluationCompareApi.as_view(),
+        name="evaluation-compare",
     ),
 ]
 

@@ -47,6 +47,14 @@ OFFICERS_ONLY = {
     "POST /api/v1/retention/run",
     "GET /api/v1/retention/records",
 }
+# Compliance officers and administrators; employees and API keys are refused.
+EVALUATION = {
+    "GET /api/v1/evaluation-sets",
+    "POST /api/v1/evaluation-sets",
+    "POST /api/v1/evaluation-sets/{set_id}/runs",
+    "GET /api/v1/evaluation-runs/{run_id}",
+    "GET /api/v1/evaluation-runs/{run_a}/compare/{run_b}",
+}
 # What an API key may do: the actions it holds (search, ask, upload) on the collections in its scope.
 API_KEY_ALLOWED = {
     "GET /api/v1/collections",
@@ -66,6 +74,7 @@ API_KEY_ALLOWED = {
 REFUSED: dict[str, set[str]] = {
     "employee": ADMIN_ONLY
     | OFFICERS_ONLY
+    | EVALUATION
     | {"GET /api/v1/inventory", "PUT /api/v1/collections/{collection_id}/redaction-policy"},
     "officer": ADMIN_ONLY | {"PUT /api/v1/collections/{collection_id}/redaction-policy"},
     "admin": OFFICERS_ONLY,

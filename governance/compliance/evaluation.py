@@ -1,0 +1,411 @@
+"""Prompt & validate: evaluation sets of a collection, run against the current model and settings.
+
+    evaluation_set_create / evaluation_set_import (JSONL or CSV) / evaluation_set_from_feedback (👎 answers)
+    evaluation_run_create (queued) → evaluation_run_execute (the Celery task, or ``manage.py evaluate``)
+    evaluation_compare (per-question and total deltas of two runs)
+
+Each question is asked as the running user through the same governed path as ``/ask`` (``answer_prepare`` then
+``answer_stream``): the question is redacted like any other, the search applies the access rule in SQL, the
+answer, its citations and an ``ask`` event are stored. Measured per question: retrieval recall@k and reciprocal
+rank of the expected documents among the answer's sources (k = ANSWER_SOURCES), whether a cited passage and the
+answer contain the expected fact (case- and diacritic-insensitive), a correct not-found on questions that are
+not in the documents, time to first token, total time and tokens.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from statistics import mean
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import SYSTEM, Actor, audit_record
+from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
+from inference import llm
+from rag.selectors.feedback import answers_rated_down, collection_exists
+from rag.services.answers import PromptTooLong, answer_prepare, answer_stream, cited_numbers
+
+MAX_ITEMS = 1000
+
+
+class EvaluationError(ValueError):
+    pass
+
+
+# --- sets -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    question: str
+    expected_document_ids: list[int]
+    expected_fact: str = ""
+    not_in_documents: bool = False
+
+
+def _item_spec(raw: dict[str, Any], n: int) -> ItemSpec:
+    if not isinstance(raw, dict):
+        raise EvaluationError(f"item {n}: an object")
+    question = str(raw.get("question") or "").strip()
+    if not question:
+        raise EvaluationError(f"item {n}: a question")
+    ids = raw.get("expected_document_ids") or []
+    if isinstance(ids, str):
+        ids = [part for part in re.split(r"[\s,;]+", ids) if part]
+    try:
+        document_ids = [int(i) for i in ids]
+    except (TypeError, ValueError) as exc:
+        raise EvaluationError(f"item {n}: expected_document_ids are document ids") from exc
+    not_in = raw.get("not_in_documents", False)
+    if isinstance(not_in, str):
+        not_in = not_in.strip().lower() in {"1", "true", "yes", "y"}
+    fact = str(raw.get("expected_fact") or "").strip()
+    if not_in and (document_ids or fact):
+        raise EvaluationError(f"item {n}: a question not in the documents has no expected documents or fact")
+    return ItemSpec(question, document_ids, fact, bool(not_in))
+
+
+def evaluation_set_create(
+    *,
+    collection_id: int,
+    name: str,
+    items: list[dict[str, Any]],
+    actor: Actor = SYSTEM,
+    user: Any = None,
+    source: str = EvaluationItem.Source.MANUAL,
+) -> EvaluationSet:
+    if not collection_exists(collection_id=collection_id):
+        raise EvaluationError("no such collection")
+    if not 0 < len(items) <= MAX_ITEMS:
+        raise EvaluationError(f"1 to {MAX_ITEMS} items")
+    specs = [_item_spec(raw, n) for n, raw in enumerate(items, start=1)]
+    with transaction.atomic():
+        evaluation_set = EvaluationSet.objects.create(
+            collection_id=collection_id, name=name.strip()[:200] or "evaluation", created_by=user
+        )
+        EvaluationItem.objects.bulk_create(
+            EvaluationItem(
+                evaluation_set=evaluation_set,
+                question=spec.question,
+                expected_document_ids=spec.expected_document_ids,
+                expected_fact=spec.expected_fact,
+                not_in_documents=spec.not_in_documents,
+                source=source,
+                source_answer_id=raw.get("source_answer_id"),
+            )
+            for spec, raw in zip(specs, items, strict=True)
+        )
+        audit_record(
+            action="evaluation.set_create",
+            actor=actor,
+            target_type="evaluation_set",
+            target_id=evaluation_set.pk,
+            details={"collection": collection_id, "items": len(specs), "source": str(source)},
+        )
+    return evaluation_set
+
+
+def evaluation_items_parse(data: bytes, *, filename: str = "") -> list[dict[str, Any]]:
+    """JSONL (one object per line) or CSV (a header with question, expected_document_ids — ids separated by
+    spaces, commas or semicolons — expected_fact, not_in_documents)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise EvaluationError("UTF-8 text") from exc
+    if filename.lower().endswith(".csv") or (not filename.lower().endswith(".jsonl") and "{" not in text[:1]):
+        return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    items = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise EvaluationError(f"line {n}: not JSON") from exc
+    return items
+
+
+def evaluation_set_import(
+    *, file: Any, collection_id: int, name: str, actor: Actor = SYSTEM, user: Any = None
+) -> EvaluationSet:
+    items = evaluation_items_parse(file.read(), filename=getattr(file, "name", "") or "")
+    return evaluation_set_create(
+        collection_id=collection_id,
+        name=name,
+        items=items,
+        actor=actor,
+        user=user,
+        source=EvaluationItem.Source.IMPORT,
+    )
+
+
+def evaluation_set_from_feedback(
+    *, collection_id: int, actor: Actor = SYSTEM, user: Any = None, name: str = ""
+) -> EvaluationSet:
+    """Questions whose answers were rated 👎: what users found wrong becomes what the next model must get
+    right. The expected documents and fact are for the officer to add; until then retrieval and the fact are
+    not measured for them."""
+    answers = answers_rated_down(collection_id=collection_id)
+    if not answers:
+        raise EvaluationError("no 👎 answers for this collection")
+    items = [{"question": answer.question, "source_answer_id": answer.pk} for answer in answers[:MAX_ITEMS]]
+    return evaluation_set_create(
+        collection_id=collection_id,
+        name=name or f"👎 feedback {timezone.now():%Y-%m-%d}",
+        items=items,
+        actor=actor,
+        user=user,
+        source=EvaluationItem.Source.FEEDBACK,
+    )
+
+
+# --- metrics ----------------------------------------------------------------------------------------------
+
+
+def normalized(text: str) -> str:
+    """Case- and diacritic-insensitive, whitespace collapsed: "Aydın" matches "AYDIN" and "aydin"."""
+    text = text.replace("ı", "i").replace("İ", "I")
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(stripped.split())
+
+
+def contains_fact(text: str, fact: str) -> bool:
+    return bool(fact) and normalized(fact) in normalized(text)
+
+
+def retrieval_metrics(retrieved: list[int], expected: list[int]) -> tuple[float | None, float | None]:
+    """recall@k (the share of expected documents among the k retrieved) and the reciprocal rank of the first
+    expected document (0 when none came back); None when no document was expected."""
+    if not expected:
+        return None, None
+    ranked = list(dict.fromkeys(retrieved))  # a document once, at its best rank
+    found = set(ranked) & set(expected)
+    rank = next((i for i, doc in enumerate(ranked, start=1) if doc in expected), None)
+    return len(found) / len(set(expected)), (1.0 / rank if rank else 0.0)
+
+
+# --- runs -------------------------------------------------------------------------------------------------
+
+
+def settings_snapshot() -> dict[str, Any]:
+    return {
+        "LLM_MODEL": settings.LLM_MODEL,
+        "ANSWER_SOURCES": settings.ANSWER_SOURCES,
+        "ANSWER_MAX_TOKENS": settings.ANSWER_MAX_TOKENS,
+        "ANSWER_MIN_SIMILARITY": settings.ANSWER_MIN_SIMILARITY,
+        "EMBEDDING_MODEL": settings.EMBEDDING_MODEL or "all-MiniLM-L6-v2",
+    }
+
+
+def evaluation_run_create(*, set_id: int, user: Any, run_as: Any) -> EvaluationRun:
+    evaluation_set = EvaluationSet.objects.get(pk=set_id)
+    return EvaluationRun.objects.create(
+        evaluation_set=evaluation_set,
+        model=settings.LLM_MODEL,
+        settings_snapshot=settings_snapshot(),
+        created_by=user,
+        run_as=run_as,
+    )
+
+
+def _evaluate_item(item: EvaluationItem, *, run: EvaluationRun, actor: Actor) -> EvaluationResult:
+    result = EvaluationResult(run=run, item=item)
+    started = time.monotonic()
+    try:
+        prepared = answer_prepare(
+            user=run.run_as,
+            question=item.question,
+            collection_ids=[run.evaluation_set.collection_id],
+            actor=actor,
+        )
+        text: list[str] = []
+        done: dict[str, Any] = {}
+        for event in answer_stream(prepared=prepared):
+            if event.event == "token":
+                if result.ttft_ms is None and not prepared.not_found:
+                    result.ttft_ms = int((time.monotonic() - started) * 1000)
+                text.append(event.data["text"])
+            elif event.event == "done":
+                done = event.data
+            elif event.event == "error":
+                result.error = str(event.data.get("detail", ""))[:500]
+    except (llm.InferenceUnavailable, PromptTooLong) as exc:
+        result.error = str(exc)[:500] or type(exc).__name__
+        result.total_ms = int((time.monotonic() - started) * 1000)
+        return result
+    answer_text = "".join(text)
+    result.total_ms = int((time.monotonic() - started) * 1000)
+    result.answer_id = done.get("answer_id")
+    usage = done.get("usage") or {}
+    result.prompt_tokens = usage.get("prompt_tokens") or 0
+    result.completion_tokens = usage.get("completion_tokens") or 0
+    result.not_found = prepared.not_found
+    result.retrieved_document_ids = [source.document_id for source in prepared.sources]
+    result.recall_at_k, result.reciprocal_rank = retrieval_metrics(
+        result.retrieved_document_ids, list(item.expected_document_ids)
+    )
+    if item.not_in_documents:
+        result.correct_not_found = prepared.not_found
+    if item.expected_fact:
+        cited = cited_numbers(answer_text)
+        result.citation_has_fact = any(
+            contains_fact(source.text, item.expected_fact) for source in prepared.sources if source.n in cited
+        )
+        result.answer_has_fact = contains_fact(answer_text, item.expected_fact)
+    return result
+
+
+def _rate(values: list[bool | None]) -> float | None:
+    measured = [v for v in values if v is not None]
+    return round(sum(measured) / len(measured), 4) if measured else None
+
+
+def _mean(values: list[float | int | None]) -> float | None:
+    measured = [v for v in values if v is not None]
+    return round(mean(measured), 4) if measured else None
+
+
+def run_totals(results: list[EvaluationResult]) -> dict[str, Any]:
+    return {
+        "items": len(results),
+        "errors": sum(1 for r in results if r.error),
+        "recall_at_k": _mean([r.recall_at_k for r in results]),
+        "mrr": _mean([r.reciprocal_rank for r in results]),
+        "citation_has_fact": _rate([r.citation_has_fact for r in results]),
+        "answer_has_fact": _rate([r.answer_has_fact for r in results]),
+        "correct_not_found": _rate([r.correct_not_found for r in results]),
+        "ttft_ms": _mean([r.ttft_ms for r in results]),
+        "total_ms": _mean([r.total_ms for r in results]),
+        "prompt_tokens": sum(r.prompt_tokens for r in results),
+        "completion_tokens": sum(r.completion_tokens for r in results),
+    }
+
+
+def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationRun | None:
+    """Run every question of the set. Idempotent for the queue: the run is claimed atomically (queued →
+    running), so a redelivered task returns; a run that crashed midway stays ``running`` and is started anew
+    by creating another run."""
+    if not EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.QUEUED).update(
+        status=EvaluationRun.Status.RUNNING, started_at=timezone.now()
+    ):
+        return None
+    run = EvaluationRun.objects.select_related("evaluation_set", "run_as").get(pk=run_id)
+    if run.run_as is None:
+        run.status, run.error, run.finished_at = (
+            EvaluationRun.Status.FAILED,
+            "no user to run as",
+            timezone.now(),
+        )
+        run.save(update_fields=["status", "error", "finished_at"])
+        return run
+    # No transaction across the model calls: each answer is stored by the answer path as it comes.
+    results = [_evaluate_item(item, run=run, actor=actor) for item in run.evaluation_set.items.all()]
+    with transaction.atomic():
+        EvaluationResult.objects.bulk_create(results)
+        run.totals = run_totals(results)
+        run.status = EvaluationRun.Status.COMPLETE
+        run.finished_at = timezone.now()
+        run.model = settings.LLM_MODEL
+        run.save(update_fields=["totals", "status", "finished_at", "model"])
+        audit_record(
+            action="evaluation.run",
+            actor=actor,
+            target_type="evaluation_run",
+            target_id=run.pk,
+            details={
+                "set": run.evaluation_set_id,
+                "collection": run.evaluation_set.collection_id,
+                "run_as": run.run_as_id,
+                "model": run.model,
+                "items": len(results),
+                "errors": run.totals["errors"],
+                "not_found": sum(1 for r in results if r.not_found),
+            },
+        )
+    return run
+
+
+def evaluation_run(
+    *, set_id: int, actor: Actor = SYSTEM, user: Any = None, run_as: Any = None
+) -> EvaluationRun:
+    """Create and execute a run in this process (``manage.py evaluate``)."""
+    run = evaluation_run_create(set_id=set_id, user=user, run_as=run_as or user)
+    executed = evaluation_run_execute(run_id=run.pk, actor=actor)
+    assert executed is not None  # noqa: S101 — just created as queued
+    return executed
+
+
+# --- comparing --------------------------------------------------------------------------------------------
+
+_COMPARED = (
+    "recall_at_k",
+    "reciprocal_rank",
+    "citation_has_fact",
+    "answer_has_fact",
+    "correct_not_found",
+    "ttft_ms",
+    "total_ms",
+    "prompt_tokens",
+    "completion_tokens",
+)
+
+
+def _delta(a: Any, b: Any) -> float | None:
+    if a is None or b is None:
+        return None
+    return round(float(b) - float(a), 4)
+
+
+def result_data(result: EvaluationResult) -> dict[str, Any]:
+    return {
+        "item": result.item_id,
+        "answer_id": result.answer_id,
+        "retrieved_document_ids": result.retrieved_document_ids,
+        "not_found": result.not_found,
+        "error": result.error,
+        **{name: getattr(result, name) for name in _COMPARED},
+    }
+
+
+def evaluation_compare(*, run_a: EvaluationRun, run_b: EvaluationRun) -> dict[str, Any]:
+    """B minus A, per question (the items the two runs share) and in total. Booleans count as 0/1."""
+    a_results = {r.item_id: r for r in run_a.results.all()}
+    items = []
+    for b in run_b.results.all():
+        a = a_results.get(b.item_id)
+        if a is None:
+            continue
+        items.append(
+            {
+                "item": b.item_id,
+                "a": result_data(a),
+                "b": result_data(b),
+                "delta": {name: _delta(getattr(a, name), getattr(b, name)) for name in _COMPARED},
+            }
+        )
+    keys = sorted(set(run_a.totals) | set(run_b.totals))
+    return {
+        "a": {
+            "id": run_a.pk,
+            "model": run_a.model,
+            "settings": run_a.settings_snapshot,
+            "totals": run_a.totals,
+        },
+        "b": {
+            "id": run_b.pk,
+            "model": run_b.model,
+            "settings": run_b.settings_snapshot,
+            "totals": run_b.totals,
+        },
+        "totals_delta": {key: _delta(run_a.totals.get(key), run_b.totals.get(key)) for key in keys},
+        "items": items,
+    }

@@ -1,0 +1,34 @@
+"""Reads for evaluation sets (``governance.compliance.evaluation``): answers rated 👎 that concern a
+collection, and whether a collection exists. Not filtered by a user: officers and administrators build
+evaluation sets for the organisation; the questions are asked later as a chosen user, through the governed
+answer path."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+
+from rag.models import Answer, AnswerFeedback, Collection
+
+
+def collection_exists(*, collection_id: int) -> bool:
+    return Collection.objects.filter(pk=collection_id).exists()
+
+
+def answers_rated_down(*, collection_id: int) -> list[Answer]:
+    """Answers with a 👎 that were asked of the collection or cited one of its documents, oldest first, one
+    per question (questions were stored redacted)."""
+    answers = (
+        Answer.objects.filter(feedback__rating=AnswerFeedback.Rating.DOWN)
+        .filter(
+            Q(collection_ids__contains=[collection_id]) | Q(citations__document__collection_id=collection_id)
+        )
+        .distinct()
+        .order_by("id")
+    )
+    seen: set[str] = set()
+    unique = []
+    for answer in answers:
+        if answer.question not in seen:
+            seen.add(answer.question)
+            unique.append(answer)
+    return unique
