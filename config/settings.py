@@ -241,6 +241,9 @@ LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
 MODEL_GATE = env_str("MODEL_GATE", "enforce") or "enforce"
 if MODEL_GATE not in ("enforce", "warn"):
     raise ConfigurationError(f"MODEL_GATE must be enforce or warn, not {MODEL_GATE!r}")
+# Registration reads and hashes weights only under this folder (an API caller cannot make Emanet read or hash
+# any file on the host).
+MODEL_WEIGHTS_ROOT = env_str("MODEL_WEIGHTS_ROOT", str(DATA_DIR / "models")) or ""
 # How long a process trusts the server's /v1/models answer before asking again.
 MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
 # Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.

@@ -99,17 +99,28 @@ def gate_check(*, model: str | None = None, fresh: bool = False) -> GateDecision
     if not wanted:
         if len(served) != 1:
             return GateDecision(
-                mode, "", False, f"LLM_MODEL is empty and the model server serves {len(served)} models: {names}"
+                mode,
+                "",
+                False,
+                f"LLM_MODEL is empty and the model server serves {len(served)} models: {names}",
             )
         wanted = served[0].id
     match = next((item for item in served if item.id == wanted), None)
     if match is None:
-        return GateDecision(mode, wanted, False, f"the model server does not serve {wanted!r} (it serves {names})")
+        return GateDecision(
+            mode, wanted, False, f"the model server does not serve {wanted!r} (it serves {names})"
+        )
     entry = model_for_served_name(wanted)
     if entry is None:
         return GateDecision(
-            mode, wanted, False, f"the served model {wanted!r} is not in the model registry", None, "unregistered",
-            (), match.max_model_len,
+            mode,
+            wanted,
+            False,
+            f"the served model {wanted!r} is not in the model registry",
+            None,
+            "unregistered",
+            (),
+            match.max_model_len,
         )
     blocked = entry.verdict_status == entry.Verdict.BLOCKED
     reason = (

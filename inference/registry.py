@@ -12,6 +12,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -90,7 +91,13 @@ def _apply_verdict(model: RegisteredModel, answer: Verdict) -> None:
     model.verdict_reasons = answer.reasons
     model.verdict_computed_at = timezone.now()
     model.save(
-        update_fields=["verdict_status", "verdict_conditions", "verdict_reasons", "verdict_computed_at", "updated_at"]
+        update_fields=[
+            "verdict_status",
+            "verdict_conditions",
+            "verdict_reasons",
+            "verdict_computed_at",
+            "updated_at",
+        ]
     )
 
 
@@ -142,7 +149,10 @@ def model_register(
     values: dict[str, Any] = {}
     manifest: dict[str, str] = {}
     if weights_path:
-        path = Path(weights_path)
+        root = Path(settings.MODEL_WEIGHTS_ROOT).resolve()
+        path = Path(weights_path).resolve()
+        if not path.is_relative_to(root):
+            raise RegistryError(f"weights must lie under MODEL_WEIGHTS_ROOT ({root})")
         if not path.exists():
             raise RegistryError(f"no weights at {weights_path}")
         try:

@@ -62,7 +62,9 @@ def test_an_unregistered_served_model_is_refused_then_accepted_once_registered(
         f"The model gate refused the language model: the served model '{MODEL_NAME}' is not in the model registry"
     )
     failed = Answer.objects.get()
-    assert failed.status == Answer.Status.FAILED and failed.provenance["model_gate"]["verdict"] == "unregistered"
+    assert (
+        failed.status == Answer.Status.FAILED and failed.provenance["model_gate"]["verdict"] == "unregistered"
+    )
 
     registry.model_register(served_name=MODEL_NAME, licence_id="apache-2.0")
     response = client_for(alice).post("/api/v1/ask", QUESTION, format="json")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
+from django.conf import settings as django_settings
 
 from governance.models import AuditEvent
 from inference import registry
@@ -19,7 +19,7 @@ from inference.models import RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
-SMOL = Path(settings.LOCAL_LLM_DIR)
+SMOL = Path(django_settings.LOCAL_LLM_DIR)
 
 
 def test_a_fresh_install_has_the_bundled_model_registered_and_allowed() -> None:
@@ -31,7 +31,8 @@ def test_a_fresh_install_has_the_bundled_model_registered_and_allowed() -> None:
     assert registry.declared_use_get() == DeclaredUse()
 
 
-def test_register_reads_config_json_and_hashes_the_weights(tmp_path: Path, alice: Any) -> None:
+def test_register_reads_config_json_and_hashes_the_weights(tmp_path: Path, alice: Any, settings: Any) -> None:
+    settings.MODEL_WEIGHTS_ROOT = str(tmp_path)
     (tmp_path / "config.json").write_text((SMOL / "config.json").read_text())
     (tmp_path / "model.safetensors").write_bytes(b"not really weights")
     model = registry.model_register(
@@ -46,7 +47,9 @@ def test_register_reads_config_json_and_hashes_the_weights(tmp_path: Path, alice
     assert verdict.details["status"] == "allowed" and verdict.details["licence"] == "apache-2.0"
 
 
-def test_register_refuses_an_unknown_licence_and_a_duplicate_name() -> None:
+def test_register_refuses_an_unknown_licence_a_duplicate_name_and_weights_outside_the_root() -> None:
+    with pytest.raises(registry.RegistryError, match="MODEL_WEIGHTS_ROOT"):
+        registry.model_register(served_name="x", licence_id="apache-2.0", weights_path="/etc")
     with pytest.raises(registry.RegistryError, match="unknown licence"):
         registry.model_register(served_name="x", licence_id="wtfpl")
     with pytest.raises(registry.RegistryError, match="already registered"):
@@ -81,3 +84,30 @@ def test_changing_the_declared_use_recomputes_every_verdict_and_audits_it(alice:
         "llama": "blocked",
     }
     assert json.dumps(RegisteredModel.objects.get(pk=llama.pk).verdict_reasons)
+
+
+def test_the_rest_api_registers_lists_and_declares_for_administrators_only(
+    client_for: Any, alice: Any, django_user_model: Any
+) -> None:
+    admin = django_user_model.objects.create_superuser("root", password="x")  # noqa: S106
+    refused = client_for(alice)
+    assert refused.get("/api/v1/models").status_code == 403
+    assert refused.put("/api/v1/declared-use", {}, format="json").status_code == 403
+
+    api = client_for(admin)
+    created = api.post("/api/v1/models", {"served_name": "gemma", "licence_id": "gemma-terms"}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["verdict"]["status"] == "allowed_with_conditions"
+    assert (
+        api.post("/api/v1/models", {"served_name": "gemma", "licence_id": "mit"}, format="json").status_code
+        == 409
+    )
+    names = [m["served_name"] for m in api.get("/api/v1/models").json()["results"]]
+    assert names == ["gemma", MODEL_NAME]
+    detail = api.get(f"/api/v1/models/{created.json()['id']}").json()
+    assert detail["licence_id"] == "gemma-terms"
+
+    use = {**api.get("/api/v1/declared-use").json(), "train_other_models_on_outputs": True}
+    assert api.put("/api/v1/declared-use", use, format="json").status_code == 200
+    assert AuditEvent.objects.filter(action="declared_use.set").count() == 1
+    assert registry.declared_use_get().train_other_models_on_outputs is True
