@@ -341,6 +341,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the installed sidecar package: an on-premise install cannot reach a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # weights/code/data published: one choice set, one name.
+    "ENUM_NAME_OVERRIDES": {"PublishedEnum": "inference.models.PUBLISHED_CHOICES"},
 }
 
 # --- i18n, static ---------------------------------------------------------------------------------------

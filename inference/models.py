@@ -21,7 +21,9 @@ class RegisteredModel(models.Model):
         BLOCKED = "blocked", "blocked"
 
     served_name = models.CharField(max_length=200, unique=True, help_text="the id in the server's /v1/models")
-    family = models.CharField(max_length=200, blank=True, help_text="e.g. HuggingFaceTB/SmolLM2-135M-Instruct")
+    family = models.CharField(
+        max_length=200, blank=True, help_text="e.g. HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
     params = models.BigIntegerField(null=True, blank=True)
     layers = models.PositiveIntegerField(null=True, blank=True)
     hidden_size = models.PositiveIntegerField(null=True, blank=True)

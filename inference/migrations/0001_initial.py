@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,51 +14,148 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='DeclaredUseRecord',
+            name="DeclaredUseRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('internal_commercial_use', models.BooleanField(default=True)),
-                ('fine_tune_or_distribute_derivatives', models.BooleanField(default=False)),
-                ('train_other_models_on_outputs', models.BooleanField(default=False)),
-                ('monthly_active_users', models.PositiveIntegerField(default=1000)),
-                ('sector', models.CharField(blank=True, max_length=200)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("internal_commercial_use", models.BooleanField(default=True)),
+                ("fine_tune_or_distribute_derivatives", models.BooleanField(default=False)),
+                ("train_other_models_on_outputs", models.BooleanField(default=False)),
+                ("monthly_active_users", models.PositiveIntegerField(default=1000)),
+                ("sector", models.CharField(blank=True, max_length=200)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'declared use',
-                'verbose_name_plural': 'declared use',
+                "verbose_name": "declared use",
+                "verbose_name_plural": "declared use",
             },
         ),
         migrations.CreateModel(
-            name='RegisteredModel',
+            name="RegisteredModel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('served_name', models.CharField(help_text="the id in the server's /v1/models", max_length=200, unique=True)),
-                ('family', models.CharField(blank=True, help_text='e.g. HuggingFaceTB/SmolLM2-135M-Instruct', max_length=200)),
-                ('params', models.BigIntegerField(blank=True, null=True)),
-                ('layers', models.PositiveIntegerField(blank=True, null=True)),
-                ('hidden_size', models.PositiveIntegerField(blank=True, null=True)),
-                ('kv_heads', models.PositiveIntegerField(blank=True, null=True)),
-                ('head_dim', models.PositiveIntegerField(blank=True, null=True)),
-                ('context_length', models.PositiveIntegerField(blank=True, null=True)),
-                ('quantization', models.CharField(blank=True, default='bf16', max_length=40)),
-                ('weights_path', models.CharField(blank=True, max_length=1000)),
-                ('weights_manifest', models.JSONField(blank=True, default=dict, help_text='weight file → SHA-256')),
-                ('weights_published', models.CharField(choices=[('yes', 'yes'), ('no', 'no'), ('partly', 'partly'), ('unknown', 'unknown')], default='unknown', max_length=10)),
-                ('code_published', models.CharField(choices=[('yes', 'yes'), ('no', 'no'), ('partly', 'partly'), ('unknown', 'unknown')], default='unknown', max_length=10)),
-                ('data_published', models.CharField(choices=[('yes', 'yes'), ('no', 'no'), ('partly', 'partly'), ('unknown', 'unknown')], default='unknown', max_length=10)),
-                ('licence_id', models.CharField(choices=[('apache-2.0', 'Apache License 2.0'), ('gemma-terms', 'Gemma Terms of Use'), ('llama-3.1-community', 'Llama 3.1 Community License Agreement (July 23, 2024)'), ('llama-3.2-community', 'Llama 3.2 Community License Agreement (September 25, 2024)'), ('llama-3.3-community', 'Llama 3.3 Community License Agreement (December 6, 2024)'), ('mistral-commercial', 'Mistral AI Commercial License (negotiated)'), ('mistral-research-license', 'Mistral AI Research License (MRL 0.1)'), ('mit', 'MIT License'), ('olmo', 'OLMo 2 (Apache License 2.0; open data and code)'), ('qwen-license', 'Qwen LICENSE AGREEMENT'), ('qwen-research', 'Qwen RESEARCH LICENSE AGREEMENT')], max_length=60)),
-                ('verdict_status', models.CharField(choices=[('allowed', 'allowed'), ('allowed_with_conditions', 'allowed with conditions'), ('blocked', 'blocked')], default='blocked', max_length=30)),
-                ('verdict_conditions', models.JSONField(blank=True, default=list)),
-                ('verdict_reasons', models.JSONField(blank=True, default=list)),
-                ('verdict_computed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "served_name",
+                    models.CharField(
+                        help_text="the id in the server's /v1/models", max_length=200, unique=True
+                    ),
+                ),
+                (
+                    "family",
+                    models.CharField(
+                        blank=True, help_text="e.g. HuggingFaceTB/SmolLM2-135M-Instruct", max_length=200
+                    ),
+                ),
+                ("params", models.BigIntegerField(blank=True, null=True)),
+                ("layers", models.PositiveIntegerField(blank=True, null=True)),
+                ("hidden_size", models.PositiveIntegerField(blank=True, null=True)),
+                ("kv_heads", models.PositiveIntegerField(blank=True, null=True)),
+                ("head_dim", models.PositiveIntegerField(blank=True, null=True)),
+                ("context_length", models.PositiveIntegerField(blank=True, null=True)),
+                ("quantization", models.CharField(blank=True, default="bf16", max_length=40)),
+                ("weights_path", models.CharField(blank=True, max_length=1000)),
+                (
+                    "weights_manifest",
+                    models.JSONField(blank=True, default=dict, help_text="weight file → SHA-256"),
+                ),
+                (
+                    "weights_published",
+                    models.CharField(
+                        choices=[("yes", "yes"), ("no", "no"), ("partly", "partly"), ("unknown", "unknown")],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "code_published",
+                    models.CharField(
+                        choices=[("yes", "yes"), ("no", "no"), ("partly", "partly"), ("unknown", "unknown")],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "data_published",
+                    models.CharField(
+                        choices=[("yes", "yes"), ("no", "no"), ("partly", "partly"), ("unknown", "unknown")],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "licence_id",
+                    models.CharField(
+                        choices=[
+                            ("apache-2.0", "Apache License 2.0"),
+                            ("gemma-terms", "Gemma Terms of Use"),
+                            ("llama-3.1-community", "Llama 3.1 Community License Agreement (July 23, 2024)"),
+                            (
+                                "llama-3.2-community",
+                                "Llama 3.2 Community License Agreement (September 25, 2024)",
+                            ),
+                            (
+                                "llama-3.3-community",
+                                "Llama 3.3 Community License Agreement (December 6, 2024)",
+                            ),
+                            ("mistral-commercial", "Mistral AI Commercial License (negotiated)"),
+                            ("mistral-research-license", "Mistral AI Research License (MRL 0.1)"),
+                            ("mit", "MIT License"),
+                            ("olmo", "OLMo 2 (Apache License 2.0; open data and code)"),
+                            ("qwen-license", "Qwen LICENSE AGREEMENT"),
+                            ("qwen-research", "Qwen RESEARCH LICENSE AGREEMENT"),
+                        ],
+                        max_length=60,
+                    ),
+                ),
+                (
+                    "verdict_status",
+                    models.CharField(
+                        choices=[
+                            ("allowed", "allowed"),
+                            ("allowed_with_conditions", "allowed with conditions"),
+                            ("blocked", "blocked"),
+                        ],
+                        default="blocked",
+                        max_length=30,
+                    ),
+                ),
+                ("verdict_conditions", models.JSONField(blank=True, default=list)),
+                ("verdict_reasons", models.JSONField(blank=True, default=list)),
+                ("verdict_computed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['served_name'],
+                "ordering": ["served_name"],
             },
         ),
     ]
