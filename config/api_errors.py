@@ -12,6 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, No
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from inference.gate import ModelRefused
 from inference.llm import InferenceUnavailable
 from rag import selectors
 
@@ -19,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ModelRefused):
+        return Response({"detail": f"The model gate refused the language model: {exc}"}, status=503)
     if isinstance(exc, InferenceUnavailable):
         return Response({"detail": f"The language model is not reachable: {exc}"}, status=503)
     if isinstance(exc, selectors.NotFound):

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
-from inference import embeddings, llm
+from inference import embeddings, gate, llm
 from inference.egress import EgressRefused, check_url, configured_endpoints
 
 
@@ -76,6 +76,19 @@ def _llm() -> dict[str, Any]:
     return {"status": "ok", "models": served}
 
 
+def _model_gate() -> dict[str, Any]:
+    """The serving gate's decision: a refused model is an error in enforce mode (questions get 503), a
+    warning in warn mode (answers are flagged)."""
+    if not settings.LLM_BASE_URL:
+        return {"status": "off", "detail": "LLM_BASE_URL is not set"}
+    decision = gate.gate_check()
+    if decision.allowed:
+        state = "ok"
+    else:
+        state = "error" if decision.mode == "enforce" else "warning"
+    return {"status": state, **decision.as_dict()}
+
+
 CHECKS = {
     "database": _database,
     "broker": _broker,
@@ -83,6 +96,7 @@ CHECKS = {
     "embedding_model": _embedding,
     "egress": _egress,
     "llm": _llm,
+    "model_gate": _model_gate,
 }
 
 

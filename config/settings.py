@@ -209,6 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     "retention-run": {"task": "governance.tasks.retention_run", "schedule": float(RETENTION_RUN_EVERY_S)},
     "requeue-subject-requests": {"task": "governance.tasks.requeue_subject_requests", "schedule": 600.0},
     "audit-denied-flush": {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0},
+    "model-gate-check": {"task": "inference.tasks.model_gate_check", "schedule": 600.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -235,6 +236,16 @@ LOCAL_LLM_DIR = env_str("LOCAL_LLM_DIR", str(DATA_DIR / "models" / "SmolLM2-135M
 LLM_TIMEOUT_S = float(env_int("LLM_TIMEOUT_S", 120))
 LLM_CONNECT_TIMEOUT_S = float(env_int("LLM_CONNECT_TIMEOUT_S", 5))
 LLM_MAX_RETRIES = env_int("LLM_MAX_RETRIES", 2)
+# The serving gate (inference/gate.py): enforce refuses to answer with a model that is not registered or whose
+# licence verdict is blocked (503 with the reason); warn answers and flags it in the answer's provenance.
+MODEL_GATE = env_str("MODEL_GATE", "enforce") or "enforce"
+if MODEL_GATE not in ("enforce", "warn"):
+    raise ConfigurationError(f"MODEL_GATE must be enforce or warn, not {MODEL_GATE!r}")
+# Registration reads and hashes weights only under this folder (an API caller cannot make Emanet read or hash
+# any file on the host).
+MODEL_WEIGHTS_ROOT = env_str("MODEL_WEIGHTS_ROOT", str(DATA_DIR / "models")) or ""
+# How long a process trusts the server's /v1/models answer before asking again.
+MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
 # Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.
 ANSWER_SOURCES = env_int("ANSWER_SOURCES", 5)
 ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512)
@@ -330,6 +341,8 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the installed sidecar package: an on-premise install cannot reach a CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # weights/code/data published: one choice set, one name.
+    "ENUM_NAME_OVERRIDES": {"PublishedEnum": "inference.models.PUBLISHED_CHOICES"},
 }
 
 # --- i18n, static ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ handler500 = "config.api_errors.handler500"
 urlpatterns = [
     path("", include("rag.urls")),
     path("", include("governance.urls")),
+    path("", include("inference.urls")),
     path("login/", auth_views.LoginView.as_view(template_name="portal/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -232,6 +232,25 @@ def models() -> list[str]:
 
 
 @dataclass(frozen=True)
+class ServedModel:
+    id: str
+    max_model_len: int | None  # vLLM reports it; other OpenAI-compatible servers may not
+
+
+def served_models() -> list[ServedModel]:
+    """What the server serves (GET /models), with each model's context window when the server says it."""
+    try:
+        response = _client().get("/models", timeout=httpx.Timeout(3.0))
+        response.raise_for_status()
+        return [
+            ServedModel(str(item["id"]), int(item["max_model_len"]) if item.get("max_model_len") else None)
+            for item in response.json().get("data", [])
+        ]
+    except (httpx.HTTPError, EgressRefused, ValueError, KeyError, TypeError) as exc:
+        raise _unavailable(exc) from exc
+
+
+@dataclass(frozen=True)
 class TokenCount:
     count: int
     max_model_len: int | None

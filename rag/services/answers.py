@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policies_for_collections
 from governance.pii.redaction import Policy, redact_text
-from inference import llm
+from inference import gate, llm
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
 from rag.selectors import HIDDEN_TITLE, SearchHit
@@ -70,6 +70,8 @@ class PreparedAnswer:
     # The permission decision: the collections the user could read when asking (the search SQL's filter).
     readable_collections: list[int] = field(default_factory=list)
     question_redactions: int = 0
+    # The serving gate's decision the model was called under (inference.gate): registry entry and verdict.
+    model_gate: dict[str, Any] | None = None
 
     @property
     def not_found(self) -> bool:
@@ -218,6 +220,7 @@ def _store(
                 "readable_collections": prepared.readable_collections,
                 "requested_collections": prepared.collection_ids,
                 "decision": "search restricted in SQL to the readable collections (owner or read grant)",
+                "model_gate": prepared.model_gate,
             },
         )
         Citation.objects.bulk_create(
@@ -239,6 +242,7 @@ def _store(
                 "readable_collections": prepared.readable_collections,
                 "question_redactions": prepared.question_redactions,
                 "latency_ms": answer.latency_ms,
+                "model_gate": prepared.model_gate,
                 **special_flag([s.chunk_id for s in prepared.sources if s.special]),
             },
         )
@@ -254,10 +258,24 @@ def _store_failed(prepared: PreparedAnswer) -> Answer:
     return _store(prepared, text="", status=Answer.Status.FAILED, model=settings.LLM_MODEL, usage=llm.Usage())
 
 
+def _gate(prepared: PreparedAnswer) -> None:
+    """The serving gate, just before the model is called: refused (enforce) → a failed record, then raised."""
+    try:
+        prepared.model_gate = gate.gate_require().provenance()
+    except gate.ModelRefused as exc:
+        prepared.model_gate = exc.decision.provenance()
+        _store_failed(prepared)
+        raise
+    except llm.InferenceUnavailable:
+        _store_failed(prepared)
+        raise
+
+
 def answer_complete(*, prepared: PreparedAnswer) -> Answer:
     """Ask the model and store the answer. Raises InferenceUnavailable (after storing a failed record)."""
     if prepared.not_found:
         return _store_not_found(prepared)
+    _gate(prepared)
     try:
         completion = llm.chat(prepared.messages, max_tokens=settings.ANSWER_MAX_TOKENS)
     except llm.InferenceUnavailable:
@@ -288,6 +306,7 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
         yield StreamEvent("token", {"text": answer.text})
         yield from _closing_events(answer, user=prepared.user)
         return
+    _gate(prepared)
     state = llm.StreamState()
     parts: list[str] = []
     status = Answer.Status.INTERRUPTED

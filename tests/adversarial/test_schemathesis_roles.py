@@ -34,7 +34,16 @@ from tests.adversarial.conftest import World
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
-ADMIN_ONLY = {"GET /api/v1/api-keys", "POST /api/v1/api-keys", "DELETE /api/v1/api-keys/{key_id}"}
+ADMIN_ONLY = {
+    "GET /api/v1/api-keys",
+    "POST /api/v1/api-keys",
+    "DELETE /api/v1/api-keys/{key_id}",
+    "GET /api/v1/models",
+    "POST /api/v1/models",
+    "GET /api/v1/models/{model_id}",
+    "GET /api/v1/declared-use",
+    "PUT /api/v1/declared-use",
+}
 OFFICERS_ONLY = {
     "GET /api/v1/audit/events",
     "GET /api/v1/audit/verify",

@@ -1,0 +1,85 @@
+"""The model registry: which models Emanet may answer with, their facts, licence and the verdict for the
+organisation's declared use. Writes go through inference.registry (services); the licence catalogue itself
+stays in code (inference.licences.CATALOGUE) — editing it from the admin is not built yet."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from inference.licences import CATALOGUE, STATUSES
+
+PUBLISHED_CHOICES = [("yes", "yes"), ("no", "no"), ("partly", "partly"), ("unknown", "unknown")]
+
+
+class RegisteredModel(models.Model):
+    """One model the organisation has registered, under the name the model server serves it as."""
+
+    class Verdict(models.TextChoices):
+        ALLOWED = "allowed", "allowed"
+        ALLOWED_WITH_CONDITIONS = "allowed_with_conditions", "allowed with conditions"
+        BLOCKED = "blocked", "blocked"
+
+    served_name = models.CharField(max_length=200, unique=True, help_text="the id in the server's /v1/models")
+    family = models.CharField(
+        max_length=200, blank=True, help_text="e.g. HuggingFaceTB/SmolLM2-135M-Instruct"
+    )
+    params = models.BigIntegerField(null=True, blank=True)
+    layers = models.PositiveIntegerField(null=True, blank=True)
+    hidden_size = models.PositiveIntegerField(null=True, blank=True)
+    kv_heads = models.PositiveIntegerField(null=True, blank=True)
+    head_dim = models.PositiveIntegerField(null=True, blank=True)
+    context_length = models.PositiveIntegerField(null=True, blank=True)
+    quantization = models.CharField(max_length=40, blank=True, default="bf16")
+    weights_path = models.CharField(max_length=1000, blank=True)
+    weights_manifest = models.JSONField(default=dict, blank=True, help_text="weight file → SHA-256")
+    weights_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
+    code_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
+    data_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
+    licence_id = models.CharField(
+        max_length=60, choices=sorted((key, lic.title) for key, lic in CATALOGUE.items())
+    )
+    verdict_status = models.CharField(max_length=30, choices=Verdict.choices, default=Verdict.BLOCKED)
+    verdict_conditions = models.JSONField(default=list, blank=True)
+    verdict_reasons = models.JSONField(default=list, blank=True)
+    verdict_computed_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["served_name"]
+
+    def __str__(self) -> str:
+        return self.served_name
+
+    @property
+    def open_source(self) -> bool:
+        return self.weights_published == self.code_published == self.data_published == "yes"
+
+
+assert {c for c, _ in RegisteredModel.Verdict.choices} == set(STATUSES)  # noqa: S101 - catalogue and model agree
+
+
+class DeclaredUseRecord(models.Model):
+    """The organisation's declared use of its models (one row, pk=1). Changed only through
+    inference.registry.declared_use_set, which recomputes every verdict."""
+
+    internal_commercial_use = models.BooleanField(default=True)
+    fine_tune_or_distribute_derivatives = models.BooleanField(default=False)
+    train_other_models_on_outputs = models.BooleanField(default=False)
+    monthly_active_users = models.PositiveIntegerField(default=1_000)
+    sector = models.CharField(max_length=200, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "declared use"
+        verbose_name_plural = "declared use"
+
+    def __str__(self) -> str:
+        return "Declared use of models"

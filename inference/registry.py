@@ -1,0 +1,225 @@
+"""The model registry's services and selectors: register a model, declare the organisation's use, recompute
+every verdict. A primitive (imports governance.audit, never rag).
+
+Every verdict is recomputed from the catalogue in code (inference.licences) and the stored declared use, on
+each registration and each change of the declaration; each recomputation that runs is audited
+(``model.verdict``) with the verdict as details, so the trail shows under which verdict a model was served."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from governance.audit import SYSTEM, Actor, audit_record
+from inference.hardware import FitError, ModelShape, shape_from_config_file, shape_from_gguf
+from inference.licences import CATALOGUE, DEFAULT_DECLARED_USE, DeclaredUse, Verdict, verdict
+from inference.models import DeclaredUseRecord, RegisteredModel
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
+_CHUNK = 1024 * 1024
+
+
+class RegistryError(ValueError):
+    """The registration cannot be made (unknown licence, unreadable weights, duplicate name)."""
+
+
+# --- selectors ----------------------------------------------------------------------------------------------
+
+
+def declared_use_get() -> DeclaredUse:
+    record = DeclaredUseRecord.objects.filter(pk=1).first()
+    if record is None:
+        return DEFAULT_DECLARED_USE
+    return DeclaredUse(**{f.name: getattr(record, f.name) for f in fields(DeclaredUse)})
+
+
+def model_for_served_name(name: str) -> RegisteredModel | None:
+    return RegisteredModel.objects.filter(served_name=name).first()
+
+
+def model_list() -> list[RegisteredModel]:
+    return list(RegisteredModel.objects.order_by("served_name"))
+
+
+def verdict_of(model: RegisteredModel) -> dict[str, Any]:
+    """The stored verdict, in the shape of ``Verdict.as_dict()`` (without the declared use)."""
+    return {
+        "licence": model.licence_id,
+        "status": model.verdict_status,
+        "conditions": list(model.verdict_conditions),
+        "reasons": list(model.verdict_reasons),
+        "computed_at": model.verdict_computed_at.isoformat() if model.verdict_computed_at else None,
+    }
+
+
+# --- facts from the weights ---------------------------------------------------------------------------------
+
+
+def weights_manifest(path: Path) -> dict[str, str]:
+    """SHA-256 of each weight file under ``path`` (a directory, or one GGUF file), by relative name."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES)
+    manifest = {}
+    for file in files:
+        digest = hashlib.sha256()
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        manifest[file.name if path.is_file() else str(file.relative_to(path))] = digest.hexdigest()
+    return manifest
+
+
+def shape_of(path: Path) -> ModelShape:
+    """Architecture facts from a GGUF file, or from the config.json of a Hugging Face model directory."""
+    if path.is_file() and path.suffix == ".gguf":
+        return shape_from_gguf(path)
+    config = path / "config.json" if path.is_dir() else path
+    return shape_from_config_file(config)
+
+
+# --- services -----------------------------------------------------------------------------------------------
+
+
+def _apply_verdict(model: RegisteredModel, answer: Verdict) -> None:
+    model.verdict_status = answer.status
+    model.verdict_conditions = answer.conditions
+    model.verdict_reasons = answer.reasons
+    model.verdict_computed_at = timezone.now()
+    model.save(
+        update_fields=[
+            "verdict_status",
+            "verdict_conditions",
+            "verdict_reasons",
+            "verdict_computed_at",
+            "updated_at",
+        ]
+    )
+
+
+def verdicts_recompute(*, actor: Actor = SYSTEM, models: list[RegisteredModel] | None = None) -> int:
+    """Recompute the verdict of the given models (all when None) for the stored declared use. Returns how many
+    changed. Audits ``model.verdict`` for each model recomputed (details: the verdict, its declared use and the
+    status it had before)."""
+    use = declared_use_get()
+    changed = 0
+    with transaction.atomic():
+        targets = models if models is not None else list(RegisteredModel.objects.select_for_update())
+        for model in targets:
+            before = model.verdict_status
+            answer = verdict(CATALOGUE[model.licence_id], use)
+            _apply_verdict(model, answer)
+            changed += before != answer.status
+            audit_record(
+                action="model.verdict",
+                actor=actor,
+                target_type="registered_model",
+                target_id=model.pk,
+                details={**answer.as_dict(), "served_name": model.served_name, "previous_status": before},
+            )
+    return changed
+
+
+def model_register(
+    *,
+    served_name: str,
+    licence_id: str,
+    weights_path: str = "",
+    family: str = "",
+    quantization: str = "bf16",
+    facts: dict[str, int] | None = None,
+    weights_published: str = "unknown",
+    code_published: str = "unknown",
+    data_published: str = "unknown",
+    created_by: Any = None,
+    actor: Actor = SYSTEM,
+) -> RegisteredModel:
+    """Register a model under its served name. With ``weights_path`` (a model directory with config.json, or a
+    GGUF file) the architecture facts are read from it and a SHA-256 manifest of the weight files is stored;
+    ``facts`` (params, layers, hidden_size, kv_heads, head_dim, context_length) fill in or override them.
+    Audits ``model.register`` then ``model.verdict``."""
+    if licence_id not in CATALOGUE:
+        raise RegistryError(f"unknown licence {licence_id!r}; one of {sorted(CATALOGUE)}")
+    if RegisteredModel.objects.filter(served_name=served_name).exists():
+        raise RegistryError(f"a model named {served_name!r} is already registered")
+    values: dict[str, Any] = {}
+    manifest: dict[str, str] = {}
+    if weights_path:
+        root = Path(settings.MODEL_WEIGHTS_ROOT).resolve()
+        path = Path(weights_path).resolve()
+        if not path.is_relative_to(root):
+            raise RegistryError(f"weights must lie under MODEL_WEIGHTS_ROOT ({root})")
+        if not path.exists():
+            raise RegistryError(f"no weights at {weights_path}")
+        try:
+            shape = shape_of(path)
+        except FitError as exc:
+            raise RegistryError(str(exc)) from exc
+        family = family or shape.name
+        values = {
+            "params": shape.params,
+            "layers": shape.layers,
+            "hidden_size": shape.hidden_size,
+            "kv_heads": shape.kv_heads,
+            "head_dim": shape.head_dim,
+            "context_length": shape.max_context,
+        }
+        manifest = weights_manifest(path)  # outside the transaction: hashing gigabytes takes a while
+    values.update(facts or {})
+    with transaction.atomic():
+        model = RegisteredModel.objects.create(
+            served_name=served_name,
+            family=family,
+            quantization=quantization,
+            weights_path=weights_path,
+            weights_manifest=manifest,
+            weights_published=weights_published,
+            code_published=code_published,
+            data_published=data_published,
+            licence_id=licence_id,
+            created_by=created_by,
+            **values,
+        )
+        audit_record(
+            action="model.register",
+            actor=actor,
+            target_type="registered_model",
+            target_id=model.pk,
+            details={
+                "served_name": served_name,
+                "family": family,
+                "licence": licence_id,
+                "quantization": quantization,
+                "weights_path": weights_path,
+                "weights_manifest": manifest,
+                "facts": values,
+            },
+        )
+        verdicts_recompute(actor=actor, models=[model])
+    model.refresh_from_db()
+    return model
+
+
+def declared_use_set(*, use: DeclaredUse, updated_by: Any = None, actor: Actor = SYSTEM) -> DeclaredUseRecord:
+    """Store the organisation's declared use and recompute every model's verdict. Audits ``declared_use.set``
+    (details: before and after) and one ``model.verdict`` per model."""
+    with transaction.atomic():
+        record, _ = DeclaredUseRecord.objects.select_for_update().get_or_create(pk=1)
+        before = declared_use_get()
+        for name, value in asdict(use).items():
+            setattr(record, name, value)
+        record.updated_by = updated_by
+        record.save()
+        audit_record(
+            action="declared_use.set",
+            actor=actor,
+            target_type="declared_use",
+            target_id=record.pk,
+            details={"before": asdict(before), "after": asdict(use)},
+        )
+        verdicts_recompute(actor=actor)
+    return record

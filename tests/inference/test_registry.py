@@ -1,0 +1,113 @@
+"""The model registry: registration reads the weights' facts and hashes them; the declared use decides every
+verdict, recomputed and audited on each change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+
+from governance.models import AuditEvent
+from inference import registry
+from inference.licences import DeclaredUse
+from inference.local_server import MODEL_NAME
+from inference.models import RegisteredModel
+
+pytestmark = pytest.mark.django_db
+
+SMOL = Path(django_settings.LOCAL_LLM_DIR)
+
+
+def test_a_fresh_install_has_the_bundled_model_registered_and_allowed() -> None:
+    model = registry.model_for_served_name(MODEL_NAME)
+    assert model is not None
+    assert model.licence_id == "apache-2.0" and model.verdict_status == "allowed"
+    assert (model.layers, model.hidden_size, model.kv_heads, model.head_dim) == (30, 576, 3, 64)
+    assert model.open_source
+    assert registry.declared_use_get() == DeclaredUse()
+
+
+def test_register_reads_config_json_and_hashes_the_weights(tmp_path: Path, alice: Any, settings: Any) -> None:
+    settings.MODEL_WEIGHTS_ROOT = str(tmp_path)
+    (tmp_path / "config.json").write_text((SMOL / "config.json").read_text())
+    (tmp_path / "model.safetensors").write_bytes(b"not really weights")
+    model = registry.model_register(
+        served_name="smol-copy", licence_id="apache-2.0", weights_path=str(tmp_path), created_by=alice
+    )
+    assert (model.params, model.layers, model.kv_heads, model.context_length) == (134_515_008, 30, 3, 8192)
+    assert model.weights_manifest == {"model.safetensors": hashlib.sha256(b"not really weights").hexdigest()}
+    assert model.verdict_status == "allowed" and model.verdict_computed_at is not None
+    register = AuditEvent.objects.get(action="model.register", target_id=str(model.pk))
+    assert register.details["weights_manifest"] == model.weights_manifest
+    verdict = AuditEvent.objects.get(action="model.verdict", target_id=str(model.pk))
+    assert verdict.details["status"] == "allowed" and verdict.details["licence"] == "apache-2.0"
+
+
+def test_register_refuses_an_unknown_licence_a_duplicate_name_and_weights_outside_the_root() -> None:
+    with pytest.raises(registry.RegistryError, match="MODEL_WEIGHTS_ROOT"):
+        registry.model_register(served_name="x", licence_id="apache-2.0", weights_path="/etc")
+    with pytest.raises(registry.RegistryError, match="unknown licence"):
+        registry.model_register(served_name="x", licence_id="wtfpl")
+    with pytest.raises(registry.RegistryError, match="already registered"):
+        registry.model_register(served_name=MODEL_NAME, licence_id="apache-2.0")
+
+
+def test_a_research_licence_is_blocked_for_commercial_use() -> None:
+    model = registry.model_register(
+        served_name="qwen-3b", licence_id="qwen-research", facts={"layers": 36, "kv_heads": 2}
+    )
+    assert model.layers == 36
+    assert model.verdict_status == "blocked"
+    assert model.verdict_reasons and "Commercial use is not permitted" in model.verdict_reasons[0]
+
+
+def test_changing_the_declared_use_recomputes_every_verdict_and_audits_it(alice: Any) -> None:
+    llama = registry.model_register(served_name="llama", licence_id="llama-3.1-community")
+    assert llama.verdict_status == "allowed_with_conditions"
+    before = AuditEvent.objects.filter(action="model.verdict").count()
+
+    registry.declared_use_set(use=DeclaredUse(monthly_active_users=800_000_000), updated_by=alice)
+
+    llama.refresh_from_db()
+    assert llama.verdict_status == "blocked" and "monthly active users" in llama.verdict_reasons[0]
+    assert registry.model_for_served_name(MODEL_NAME).verdict_status == "allowed"  # type: ignore[union-attr]
+    event = AuditEvent.objects.get(action="declared_use.set")
+    assert event.details["before"]["monthly_active_users"] == 1000
+    assert event.details["after"]["monthly_active_users"] == 800_000_000
+    recomputed = AuditEvent.objects.filter(action="model.verdict").order_by("seq")[before:]
+    assert {e.details["served_name"]: e.details["status"] for e in recomputed} == {
+        MODEL_NAME: "allowed",
+        "llama": "blocked",
+    }
+    assert json.dumps(RegisteredModel.objects.get(pk=llama.pk).verdict_reasons)
+
+
+def test_the_rest_api_registers_lists_and_declares_for_administrators_only(
+    client_for: Any, alice: Any, django_user_model: Any
+) -> None:
+    admin = django_user_model.objects.create_superuser("root", password="x")  # noqa: S106
+    refused = client_for(alice)
+    assert refused.get("/api/v1/models").status_code == 403
+    assert refused.put("/api/v1/declared-use", {}, format="json").status_code == 403
+
+    api = client_for(admin)
+    created = api.post("/api/v1/models", {"served_name": "gemma", "licence_id": "gemma-terms"}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["verdict"]["status"] == "allowed_with_conditions"
+    assert (
+        api.post("/api/v1/models", {"served_name": "gemma", "licence_id": "mit"}, format="json").status_code
+        == 409
+    )
+    names = [m["served_name"] for m in api.get("/api/v1/models").json()["results"]]
+    assert names == ["gemma", MODEL_NAME]
+    detail = api.get(f"/api/v1/models/{created.json()['id']}").json()
+    assert detail["licence_id"] == "gemma-terms"
+
+    use = {**api.get("/api/v1/declared-use").json(), "train_other_models_on_outputs": True}
+    assert api.put("/api/v1/declared-use", use, format="json").status_code == 200
+    assert AuditEvent.objects.filter(action="declared_use.set").count() == 1
+    assert registry.declared_use_get().train_other_models_on_outputs is True
