@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import call_command
 
 from governance.models import AuditEvent
 from inference import registry
@@ -111,3 +113,16 @@ def test_the_rest_api_registers_lists_and_declares_for_administrators_only(
     assert api.put("/api/v1/declared-use", use, format="json").status_code == 200
     assert AuditEvent.objects.filter(action="declared_use.set").count() == 1
     assert registry.declared_use_get().train_other_models_on_outputs is True
+
+
+def test_the_model_verdicts_command_recomputes_every_verdict_and_audits_it() -> None:
+    # After an upgrade changed the built-in catalogue, stored verdicts are recomputed by this command.
+    RegisteredModel.objects.filter(served_name=MODEL_NAME).update(verdict_status="blocked")
+    out = StringIO()
+    call_command("model_verdicts", stdout=out)
+    assert (
+        f"{MODEL_NAME}: allowed (apache-2.0)" in out.getvalue() and "1 verdict(s) changed." in out.getvalue()
+    )
+    assert RegisteredModel.objects.get(served_name=MODEL_NAME).verdict_status == "allowed"
+    event = AuditEvent.objects.filter(action="model.verdict").latest("seq")
+    assert event.role == "command_line" and event.details["previous_status"] == "blocked"
