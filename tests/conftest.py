@@ -11,6 +11,7 @@ net against hangs only (raise pytest's ``--timeout``, 600 s per test, with it).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import connection, connections
 from django.test.utils import setup_databases
@@ -31,6 +33,8 @@ from config import db_roles
 from governance.models import PersonalToken
 from governance.tokens import token_secret_new
 from rag.models import Chunk, Collection, Document
+
+_BUNDLED_MODEL_MIGRATION = importlib.import_module("inference.migrations.0002_bundled_model")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -344,9 +348,13 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def llm(llm_server: str, settings: Any) -> str:
+def llm(llm_server: str, settings: Any, django_db_blocker: Any) -> str:
     from inference.local_server import MODEL_NAME
 
     settings.LLM_BASE_URL = llm_server
     settings.LLM_MODEL = MODEL_NAME
+    # The bundled model is registered as on a fresh install (inference migration 0002): a transactional test
+    # before this one flushed every table, the registry's rows included, and the serving gate would refuse it.
+    with django_db_blocker.unblock():
+        _BUNDLED_MODEL_MIGRATION.forwards(django_apps, None)
     return llm_server

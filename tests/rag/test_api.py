@@ -243,6 +243,7 @@ def test_health_shows_details_only_to_signed_in_users(alice: Any, client_for: Cl
         "embedding_model",
         "egress",
         "llm",
+        "model_gate",
     }
     assert all(set(c) == {"status"} for c in anonymous["components"].values())
     detailed = client_for(alice).get("/api/v1/health").json()
