@@ -353,8 +353,12 @@ def llm(llm_server: str, settings: Any, django_db_blocker: Any) -> str:
 
     settings.LLM_BASE_URL = llm_server
     settings.LLM_MODEL = MODEL_NAME
-    # The bundled model is registered as on a fresh install (inference migration 0002): a transactional test
-    # before this one flushed every table, the registry's rows included, and the serving gate would refuse it.
     with django_db_blocker.unblock():
-        _BUNDLED_MODEL_MIGRATION.forwards(django_apps, None)
+        bundled_model_registered()
     return llm_server
+
+
+def bundled_model_registered() -> None:
+    """The bundled model registered as on a fresh install (inference migration 0002): a transactional test
+    before this one flushed every table, the registry's rows included, and the serving gate would refuse it."""
+    _BUNDLED_MODEL_MIGRATION.forwards(django_apps, None)

@@ -15,8 +15,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from inference import hardware
-from inference.hardware import FitError, fit, preset_shape
+from inference import hardware, hardware_presets
+from inference.hardware import FitError, fit
+from inference.hardware_presets import preset_shape
 
 GIB = 2**30
 LLAMA = "llama-3.1-8b-instruct"
@@ -297,7 +298,7 @@ def test_management_command_prints_the_figures_and_the_command() -> None:
 def test_management_command_reads_a_config_file(tmp_path: Path) -> None:
     path = tmp_path / "SmolLM2" / "config.json"
     path.parent.mkdir()
-    path.write_text(json.dumps(hardware.PRESETS["smollm2-135m-instruct"]))
+    path.write_text(json.dumps(hardware_presets.PRESETS["smollm2-135m-instruct"]))
     out = io.StringIO()
     call_command(
         "model_fit",

@@ -10,13 +10,12 @@ from inference.licences import (
     CATALOGUE,
     DEFAULT_DECLARED_USE,
     PERMISSIONS,
-    PROVENANCE,
     DeclaredUse,
     Term,
-    provenance,
     verdict,
     verdict_dict,
 )
+from inference.provenance import PROVENANCE, provenance
 
 INTERNAL = DEFAULT_DECLARED_USE
 EVERYTHING = DeclaredUse(

@@ -18,10 +18,16 @@ from inference import registry
 from inference.licences import DeclaredUse
 from inference.local_server import MODEL_NAME
 from inference.models import RegisteredModel
+from tests.conftest import bundled_model_registered
 
 pytestmark = pytest.mark.django_db
 
 SMOL = Path(django_settings.LOCAL_LLM_DIR)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_install(db: Any) -> None:
+    bundled_model_registered()
 
 
 def test_a_fresh_install_has_the_bundled_model_registered_and_allowed() -> None:

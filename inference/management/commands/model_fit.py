@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inference import hardware
+from inference import hardware, hardware_presets
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--config", type=Path, help="path to the model's config.json")
-        source.add_argument("--preset", choices=sorted(hardware.PRESETS))
+        source.add_argument("--preset", choices=sorted(hardware_presets.PRESETS))
         parser.add_argument("--model", help="what vllm serve is given (default: the config's name)")
         parser.add_argument("--quantization", default="bf16", choices=sorted(hardware.QUANTIZATIONS))
         parser.add_argument("--context", type=int, default=8192)
@@ -35,7 +35,7 @@ class Command(BaseCommand):
             if options["config"] is not None:
                 shape = hardware.shape_from_config_file(options["config"])
             else:
-                shape = hardware.preset_shape(options["preset"])
+                shape = hardware_presets.preset_shape(options["preset"])
             result = hardware.fit(
                 shape,
                 quantization=options["quantization"],
