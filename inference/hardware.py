@@ -4,7 +4,8 @@ A pure primitive: no database, no Django models, no network. The figures and the
 docs/model-fit.md. In short, per device (one GPU of a tensor-parallel group, or the CPU host):
 
     needed    = weights / tp + KV cache per device + runtime overhead
-    weights   = params x bytes per weight (QUANTIZATIONS)
+    weights   = params x bytes per weight (QUANTIZATIONS); fp8/int8/AWQ/GPTQ keep the embeddings (and an
+                untied lm_head) at 2 bytes a weight
     KV cache  = 2 (K and V) x layers x ceil(kv_heads / tp) x head_dim x KV bytes x tokens,
                 tokens = context x concurrency
     available = smallest GPU x gpu_memory_utilization  (vLLM's budget covers weights, activations and KV cache)
@@ -45,6 +46,11 @@ class Quantization:
     label: str
     bits_per_weight: float
     vllm_flags: tuple[str, ...]
+    # vLLM's fp8/int8/AWQ/GPTQ quantize the linear layers only: the token embeddings and an untied lm_head stay
+    # in the checkpoint's 16-bit dtype (AWQ/GPTQ checkpoints list them as unquantized modules; vLLM's fp8
+    # skips them: https://docs.vllm.ai/en/latest/features/quantization/fp8.html). GGUF's effective bits per
+    # weight already cover every tensor of the file.
+    embeddings_16bit: bool = False
 
     @property
     def bytes_per_weight(self) -> float:
@@ -60,17 +66,23 @@ QUANTIZATIONS: dict[str, Quantization] = {
         Quantization("fp16", "FP16", 16.0, ("--dtype", "float16")),
         # FP8 W8A8, 1 byte a weight (per-tensor/per-channel scales are negligible); dynamic from a 16-bit
         # checkpoint with --quantization fp8: https://docs.vllm.ai/en/latest/features/quantization/fp8.html
-        Quantization("fp8", "FP8 (W8A8)", 8.0, ("--quantization", "fp8")),
+        Quantization("fp8", "FP8 (W8A8)", 8.0, ("--quantization", "fp8"), embeddings_16bit=True),
         # INT8 W8A8 checkpoints made by llm-compressor, loaded as compressed-tensors:
         # https://docs.vllm.ai/en/latest/features/quantization/int8.html
-        Quantization("int8", "INT8 (W8A8)", 8.0, ("--quantization", "compressed-tensors")),
+        Quantization(
+            "int8", "INT8 (W8A8)", 8.0, ("--quantization", "compressed-tensors"), embeddings_16bit=True
+        ),
         # AWQ / GPTQ 4-bit, group size 128: 4 bits + one fp16 scale (16 bits) + one packed 4-bit zero point
         # per 128 weights = 4 + 16/128 + 4/128 = 4.15625 bits. AWQ: https://arxiv.org/abs/2306.00978 and
         # https://docs.vllm.ai/en/latest/features/quantization/auto_awq.html ; GPTQ:
         # https://docs.vllm.ai/en/latest/features/quantization/gptq.html . The Marlin kernels are vLLM's fast
         # path for both (compute capability >= 8.0).
-        Quantization("awq", "AWQ INT4 (g128)", 4.15625, ("--quantization", "awq_marlin")),
-        Quantization("gptq", "GPTQ INT4 (g128)", 4.15625, ("--quantization", "gptq_marlin")),
+        Quantization(
+            "awq", "AWQ INT4 (g128)", 4.15625, ("--quantization", "awq_marlin"), embeddings_16bit=True
+        ),
+        Quantization(
+            "gptq", "GPTQ INT4 (g128)", 4.15625, ("--quantization", "gptq_marlin"), embeddings_16bit=True
+        ),
         # GGUF effective bits per weight published by llama.cpp for Llama-3.1-8B (Q8_0 = 32 int8 + one fp16
         # scale per block = 8.5; Q4_K_M mixes Q4_K with Q6_K tensors):
         # https://github.com/ggml-org/llama.cpp/blob/master/tools/quantize/README.md
@@ -106,6 +118,16 @@ class ModelShape:
     kv_heads: int
     head_dim: int
     max_context: int
+    # Token embeddings plus an untied output projection (vocab x hidden each): kept at 16 bits by the
+    # quantizations that only quantize linear layers (Quantization.embeddings_16bit).
+    embedding_params: int = 0
+
+    def weight_bytes(self, quantization: Quantization) -> float:
+        """Bytes of the weights at this quantization."""
+        if not quantization.embeddings_16bit:
+            return self.params * quantization.bytes_per_weight
+        embeddings = min(self.embedding_params, self.params)
+        return (self.params - embeddings) * quantization.bytes_per_weight + embeddings * 2
 
 
 def estimate_params(config: Mapping[str, Any]) -> int:
@@ -141,6 +163,11 @@ def estimate_params(config: Mapping[str, Any]) -> int:
     return embeddings + layers * per_layer + hidden
 
 
+def _embedding_params(config: Mapping[str, Any]) -> int:
+    vocab, hidden = int(config.get("vocab_size") or 0), int(config["hidden_size"])
+    return vocab * hidden * (1 if config.get("tie_word_embeddings", False) else 2)
+
+
 def shape_from_config(config: Mapping[str, Any], *, name: str | None = None) -> ModelShape:
     """A ModelShape from a Hugging Face config.json dict.
 
@@ -159,6 +186,7 @@ def shape_from_config(config: Mapping[str, Any], *, name: str | None = None) -> 
             kv_heads=int(config.get("num_key_value_heads") or heads),
             head_dim=int(config.get("head_dim") or hidden // heads),
             max_context=int(config["max_position_embeddings"]),
+            embedding_params=_embedding_params(config),
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise FitError(f"not a decoder config.json: {exc}") from exc
@@ -201,6 +229,11 @@ def shape_from_gguf(path: Path, *, name: str | None = None) -> ModelShape:
             kv_heads=int(value(f"{arch}.attention.head_count_kv") or heads),
             head_dim=int(value(f"{arch}.attention.key_length") or hidden // heads),
             max_context=int(value(f"{arch}.context_length")),
+            embedding_params=sum(
+                int(tensor.n_elements)
+                for tensor in reader.tensors
+                if tensor.name in ("token_embd.weight", "output.weight")
+            ),
         )
     except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise FitError(f"{path}: GGUF metadata lacks a decoder's shape ({exc})") from exc
@@ -290,7 +323,7 @@ def _budget(
         available = cpu_ram_gib * GIB
     else:
         raise FitError("give the GPUs' memory (gpus_gib) or the CPU RAM (cpu_ram_gib)")
-    weights = shape.params * QUANTIZATIONS[quantization].bytes_per_weight / tp
+    weights = shape.weight_bytes(QUANTIZATIONS[quantization]) / tp
     kv_per_token = kv_bytes_per_token(shape, kv_cache_dtype=kv_cache_dtype, tp=tp)
     overhead = RUNTIME_OVERHEAD_GIB * GIB
     tokens = max(0, math.floor((available - weights - overhead) / kv_per_token))

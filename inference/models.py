@@ -27,9 +27,13 @@ class RegisteredModel(models.Model):
     params = models.BigIntegerField(null=True, blank=True)
     layers = models.PositiveIntegerField(null=True, blank=True)
     hidden_size = models.PositiveIntegerField(null=True, blank=True)
+    heads = models.PositiveIntegerField(null=True, blank=True, help_text="attention (query) heads")
     kv_heads = models.PositiveIntegerField(null=True, blank=True)
     head_dim = models.PositiveIntegerField(null=True, blank=True)
     context_length = models.PositiveIntegerField(null=True, blank=True)
+    embedding_params = models.BigIntegerField(
+        null=True, blank=True, help_text="token embeddings + an untied lm_head (vocab x hidden each)"
+    )
     quantization = models.CharField(max_length=40, blank=True, default="bf16")
     weights_path = models.CharField(max_length=1000, blank=True)
     weights_manifest = models.JSONField(default=dict, blank=True, help_text="weight file → SHA-256")

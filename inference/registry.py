@@ -82,6 +82,28 @@ def shape_of(path: Path) -> ModelShape:
     return shape_from_config_file(config)
 
 
+SHAPE_FACTS = ("params", "layers", "hidden_size", "heads", "kv_heads", "head_dim", "context_length")
+
+
+def shape_for(model: RegisteredModel) -> ModelShape:
+    """The registered facts as a ModelShape for inference.hardware.fit. Raises FitError when a fact the fit
+    needs is missing (a model registered without weights and without those facts)."""
+    missing = [name for name in SHAPE_FACTS if not getattr(model, name)]
+    if missing:
+        raise FitError(f"{model.served_name} lacks the facts a hardware fit needs: {', '.join(missing)}")
+    return ModelShape(
+        name=model.family or model.served_name,
+        params=int(model.params or 0),
+        layers=int(model.layers or 0),
+        hidden_size=int(model.hidden_size or 0),
+        heads=int(model.heads or 0),
+        kv_heads=int(model.kv_heads or 0),
+        head_dim=int(model.head_dim or 0),
+        max_context=int(model.context_length or 0),
+        embedding_params=int(model.embedding_params or 0),
+    )
+
+
 # --- services -----------------------------------------------------------------------------------------------
 
 
@@ -140,7 +162,8 @@ def model_register(
 ) -> RegisteredModel:
     """Register a model under its served name. With ``weights_path`` (a model directory with config.json, or a
     GGUF file) the architecture facts are read from it and a SHA-256 manifest of the weight files is stored;
-    ``facts`` (params, layers, hidden_size, kv_heads, head_dim, context_length) fill in or override them.
+    ``facts`` (params, layers, hidden_size, heads, kv_heads, head_dim, context_length, embedding_params) fill in
+    or override them.
     Audits ``model.register`` then ``model.verdict``."""
     if licence_id not in CATALOGUE:
         raise RegistryError(f"unknown licence {licence_id!r}; one of {sorted(CATALOGUE)}")
@@ -164,9 +187,11 @@ def model_register(
             "params": shape.params,
             "layers": shape.layers,
             "hidden_size": shape.hidden_size,
+            "heads": shape.heads,
             "kv_heads": shape.kv_heads,
             "head_dim": shape.head_dim,
             "context_length": shape.max_context,
+            "embedding_params": shape.embedding_params,
         }
         manifest = weights_manifest(path)  # outside the transaction: hashing gigabytes takes a while
     values.update(facts or {})

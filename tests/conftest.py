@@ -34,7 +34,10 @@ from governance.models import PersonalToken
 from governance.tokens import token_secret_new
 from rag.models import Chunk, Collection, Document
 
-_BUNDLED_MODEL_MIGRATION = importlib.import_module("inference.migrations.0002_bundled_model")
+_BUNDLED_MODEL_MIGRATIONS = [
+    importlib.import_module("inference.migrations.0002_bundled_model"),
+    importlib.import_module("inference.migrations.0003_shape_facts"),
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -361,4 +364,5 @@ def llm(llm_server: str, settings: Any, django_db_blocker: Any) -> str:
 def bundled_model_registered() -> None:
     """The bundled model registered as on a fresh install (inference migration 0002): a transactional test
     before this one flushed every table, the registry's rows included, and the serving gate would refuse it."""
-    _BUNDLED_MODEL_MIGRATION.forwards(django_apps, None)
+    for migration in _BUNDLED_MODEL_MIGRATIONS:
+        migration.forwards(django_apps, None)

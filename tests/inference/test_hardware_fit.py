@@ -99,7 +99,7 @@ def test_qwen_on_one_80_gib_gpu() -> None:
     assert result.max_concurrency == 32
 
 
-def test_mistral_at_16_full_length_sequences_needs_fp8() -> None:
+def test_mistral_at_16_full_length_sequences_needs_awq() -> None:
     result = fit(preset_shape(MISTRAL), quantization="bf16", context=32768, concurrency=16, gpus_gib=[80])
     # weights 7,248,023,552 x 2 = 14,496,047,104; KV 131,072 x 524,288 tokens = 64 GiB
     assert result.kv_cache_gib == 64.0
@@ -110,10 +110,17 @@ def test_mistral_at_16_full_length_sequences_needs_fp8() -> None:
     assert result.max_context == 29_424
     assert result.max_concurrency == 14
     assert result.reasons == ("the KV cache for 524288 tokens exceeds the 471035 tokens that fit",)
-    # fp8 weights 7,248,023,552 bytes: budget 77,309,411,328 - 7,248,023,552 - 1,073,741,824 = 68,987,645,952
-    # / 131,072 = 526,333 tokens >= 524,288: fits
-    assert result.suggested_quantization == "fp8"
-    assert fit(preset_shape(MISTRAL), quantization="fp8", context=32768, concurrency=16, gpus_gib=[80]).fits
+    # fp8 quantizes the linear layers only: embeddings + lm_head 2 x 32,768 x 4,096 = 268,435,456 stay at
+    # 2 bytes, the other 6,979,588,096 weights take 1: 7,516,459,008 bytes. Budget 77,309,411,328
+    # - 7,516,459,008 - 1,073,741,824 = 68,719,210,496 / 131,072 = 524,285 tokens < 524,288: three tokens short.
+    fp8 = fit(preset_shape(MISTRAL), quantization="fp8", context=32768, concurrency=16, gpus_gib=[80])
+    assert fp8.weights_gib == pytest.approx(7_516_459_008 / GIB)
+    assert not fp8.fits
+    # AWQ: 6,979,588,096 x 4.15625 / 8 + 268,435,456 x 2 = 4,162,985,040 bytes; 549,870 tokens: fits
+    assert result.suggested_quantization == "awq"
+    awq = fit(preset_shape(MISTRAL), quantization="awq", context=32768, concurrency=16, gpus_gib=[80])
+    assert awq.weights_gib == pytest.approx(4_162_985_040 / GIB)
+    assert awq.fits
 
 
 def test_the_boundary_is_exact() -> None:
@@ -138,12 +145,19 @@ def test_suggested_quantization_is_the_least_aggressive_that_fits() -> None:
     shape = preset_shape(LLAMA)
     # 16 GiB x 0.9 = 14.4 GiB: bf16 weights 14.96 GiB do not fit; fp8 7.48 + 1 + KV 1 GiB (8192 tokens) do
     assert fit(shape, quantization="bf16", context=8192, gpus_gib=[16]).suggested_quantization == "fp8"
-    # 8 GiB x 0.9 = 7.2 GiB: fp8/int8 7.48 GiB do not; AWQ 8,030,261,248 x 4.15625 / 8 bytes = 3.885 GiB
-    # + 1 + 1 = 5.885 GiB do
-    small = fit(shape, quantization="bf16", context=8192, gpus_gib=[8])
+    # 10 GiB x 0.9 = 9 GiB. The embeddings and the untied lm_head (2 x 128,256 x 4,096 = 1,050,673,152
+    # weights) stay at 2 bytes: fp8/int8 6,979,588,096 + 2,101,346,304 = 8.457 GiB + 1 do not fit;
+    # AWQ 6,979,588,096 x 4.15625 / 8 + 2,101,346,304 = 5,727,460,432 bytes = 5.334 GiB + 1 + 1 GiB KV do.
+    # (The published hugging-quants/Meta-Llama-3.1-8B-Instruct-AWQ-INT4 safetensors total about 5.7 GB.)
+    small = fit(shape, quantization="bf16", context=8192, gpus_gib=[10])
     assert small.suggested_quantization == "awq"
+    assert fit(shape, quantization="awq", context=8192, gpus_gib=[10]).weights_gib == pytest.approx(
+        5_727_460_432 / GIB
+    )
     assert not small.fits
     assert small.reasons == ("the weights and runtime overhead alone exceed the memory available",)
+    # 8 GiB x 0.9 = 7.2 GiB: AWQ 5.334 + 1 + 1 = 7.334 GiB does not fit either; nothing does
+    assert fit(shape, quantization="bf16", context=8192, gpus_gib=[8]).suggested_quantization is None
     assert fit(shape, quantization="bf16", context=8192, gpus_gib=[4]).suggested_quantization is None
     # CPU, 8 GiB RAM, Mistral: Q8_0 7,248,023,552 x 8.5 / 8 = 7.17 GiB + 1 GiB overhead > 8;
     # Q4_K_M x 4.8944 / 8 = 4.13 GiB + 1 + KV 0.5 GiB (4096 tokens) fits

@@ -47,6 +47,7 @@ def test_register_reads_config_json_and_hashes_the_weights(tmp_path: Path, alice
         served_name="smol-copy", licence_id="apache-2.0", weights_path=str(tmp_path), created_by=alice
     )
     assert (model.params, model.layers, model.kv_heads, model.context_length) == (134_515_008, 30, 3, 8192)
+    assert (model.heads, model.embedding_params) == (9, 49_152 * 576)  # tied embeddings
     assert model.weights_manifest == {"model.safetensors": hashlib.sha256(b"not really weights").hexdigest()}
     assert model.verdict_status == "allowed" and model.verdict_computed_at is not None
     register = AuditEvent.objects.get(action="model.register", target_id=str(model.pk))
