@@ -1,6 +1,6 @@
-"""The admin of the model registry. Registration and the declared use go through the audited services
-(inference.registry); a registered model's facts, manifest and verdict are read-only here. The licence
-catalogue is code (inference.licences.CATALOGUE): editing it in the admin is not built yet."""
+"""The admin of the model registry. Registration, the declared use and the licence catalogue go through the
+audited services (inference.registry); a registered model's facts, manifest and verdict are read-only here.
+Editing a licence recomputes the verdict of every model under it."""
 
 from __future__ import annotations
 
@@ -10,17 +10,36 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from governance.audit import actor_for
+from inference.licence_data import licence_from_values
 from inference.licences import DeclaredUse
-from inference.models import DeclaredUseRecord, RegisteredModel
-from inference.registry import RegistryError, declared_use_set, model_register
+from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
+from inference.registry import (
+    RegistryError,
+    declared_use_set,
+    licence_catalogue,
+    licence_delete,
+    licence_modified,
+    licence_reset,
+    licence_store,
+    model_register,
+)
 
 USE_FIELDS = [f.name for f in fields(DeclaredUse)]
 
 
 class RegisterForm(forms.ModelForm):
+    licence_id = forms.ChoiceField(choices=())
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["licence_id"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
+        field.choices = sorted((key, f"{key}: {lic.title}") for key, lic in licence_catalogue().items())
+
     class Meta:
         model = RegisteredModel
         fields = [
@@ -99,3 +118,103 @@ class DeclaredUseAdmin(admin.ModelAdmin):
         use = DeclaredUse(**{name: form.cleaned_data[name] for name in USE_FIELDS})
         record = declared_use_set(use=use, updated_by=request.user, actor=actor_for(request))
         obj.pk = record.pk
+
+
+LICENCE_FIELDS = [
+    "key",
+    "title",
+    "commercial_use",
+    "commercial_use_condition",
+    "derivatives",
+    "derivatives_condition",
+    "outputs_to_train_other_models",
+    "outputs_to_train_other_models_condition",
+    "user_threshold_mau",
+    "user_threshold_commercial_use_only",
+    "user_threshold_text",
+    "acceptable_use_policy",
+    "attribution",
+    "derivative_name_prefix",
+    "notices",
+    "sources",
+]
+
+
+class LicenceForm(forms.ModelForm):
+    class Meta:
+        model = LicenceEntry
+        fields = LICENCE_FIELDS
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                licence_from_values(str(data.get("key") or self.instance.pk), data)
+            except ValueError as exc:
+                raise ValidationError(str(exc)) from exc
+        return data
+
+
+@admin.register(LicenceEntry)
+class LicenceEntryAdmin(admin.ModelAdmin):
+    """The licence catalogue as counsel keeps it: saving recomputes (and audits) the verdict of every model
+    under the licence. Built-in licences cannot be deleted; the "reset" action puts back the shipped text."""
+
+    form = LicenceForm
+    list_display = [
+        "key",
+        "title",
+        "commercial_use",
+        "derivatives",
+        "outputs_to_train_other_models",
+        "builtin",
+        "modified",
+        "updated_at",
+    ]
+    list_filter = ["builtin", "commercial_use", "derivatives", "outputs_to_train_other_models"]
+    search_fields = ["key", "title"]
+    actions = ["reset_to_builtin"]
+
+    @admin.display(boolean=True, description="edited since shipped")
+    def modified(self, obj: LicenceEntry) -> bool:
+        return licence_modified(obj.key)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["key"] if obj is not None else []
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.builtin)
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # each delete goes through licence_delete, one by one
+        return actions
+
+    def save_model(self, request: HttpRequest, obj: LicenceEntry, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        key = obj.pk if change else data["key"]
+        try:
+            stored = licence_store(
+                licence=licence_from_values(key, data),
+                create=not change,
+                updated_by=request.user,
+                actor=actor_for(request),
+            )
+        except RegistryError as exc:
+            messages.error(request, str(exc))
+            raise ValidationError(str(exc)) from exc
+        obj.pk = stored.pk
+
+    def delete_model(self, request: HttpRequest, obj: LicenceEntry) -> None:
+        try:
+            licence_delete(key=obj.key, actor=actor_for(request))
+        except RegistryError as exc:
+            messages.error(request, str(exc))
+
+    @admin.action(description="Reset the selected built-in licences to the text shipped with Emanet")
+    def reset_to_builtin(self, request: HttpRequest, queryset: QuerySet[LicenceEntry]) -> None:
+        for entry in queryset:
+            try:
+                licence_reset(key=entry.key, updated_by=request.user, actor=actor_for(request))
+            except RegistryError as exc:
+                messages.error(request, str(exc))

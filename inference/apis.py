@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from config.schema import errors, results
 from governance.audit import actor_for
 from governance.roles import is_admin
-from inference.licences import CATALOGUE, DeclaredUse
+from inference.licences import DeclaredUse
 from inference.models import PUBLISHED_CHOICES, RegisteredModel
 from inference.registry import (
     RegistryError,
@@ -77,7 +77,9 @@ class ModelListCreateApi(_AdminOnly):
 
     class InputSerializer(serializers.Serializer):
         served_name = serializers.CharField(max_length=200, help_text="the id the model server serves it as")
-        licence_id = serializers.ChoiceField(choices=sorted(CATALOGUE))
+        licence_id = serializers.CharField(
+            max_length=60, help_text="a key of the licence catalogue (/api/v1/licences)"
+        )
         family = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
         quantization = serializers.CharField(max_length=40, required=False, default="bf16")
         weights_path = serializers.CharField(max_length=1000, required=False, default="", allow_blank=True)
@@ -106,7 +108,7 @@ class ModelListCreateApi(_AdminOnly):
         try:
             model = model_register(**data.validated_data, created_by=request.user, actor=actor_for(request))
         except RegistryError as exc:
-            raise ValidationError({"weights_path": [str(exc)]}) from exc
+            raise ValidationError({exc.field or "weights_path": [str(exc)]}) from exc
         return Response(_ModelOutput(model).data, status=201)
 
 

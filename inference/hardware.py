@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gguf
+
+from inference.serve_config import compose_service, serve_args, vllm_command
 
 GIB = 1024**3
 
@@ -390,9 +391,10 @@ def fit(
     )
     served = model or shape.name
     kv_cache_gib_device = kv_device / GIB
+    flags = QUANTIZATIONS[quantization].vllm_flags
     command = vllm_command(
         served,
-        quantization=quantization,
+        quantization_flags=flags,
         context=context,
         concurrency=concurrency,
         device=device,
@@ -425,8 +427,8 @@ def fit(
         vllm_command=command,
         compose_service=compose_service(
             served,
-            args=_serve_args(
-                quantization=quantization,
+            args=serve_args(
+                quantization_flags=flags,
                 context=context,
                 concurrency=concurrency,
                 device=device,
@@ -439,86 +441,3 @@ def fit(
             cpu_kv_cache_gib=math.ceil(kv_cache_gib_device),
         ),
     )
-
-
-def _serve_args(
-    *,
-    quantization: str,
-    context: int,
-    concurrency: int,
-    device: str,
-    tensor_parallel_size: int,
-    gpu_memory_utilization: float,
-    kv_cache_dtype: str,
-) -> list[str]:
-    args = ["--max-model-len", str(context), "--max-num-seqs", str(concurrency)]
-    if device == "gpu":
-        args += ["--gpu-memory-utilization", f"{gpu_memory_utilization:g}"]
-    args += list(QUANTIZATIONS[quantization].vllm_flags)
-    if device == "gpu":
-        args += ["--tensor-parallel-size", str(tensor_parallel_size)]
-    if kv_cache_dtype != "auto":
-        args += ["--kv-cache-dtype", kv_cache_dtype]
-    return args
-
-
-def vllm_command(
-    model: str,
-    *,
-    quantization: str,
-    context: int,
-    concurrency: int,
-    device: str,
-    tensor_parallel_size: int,
-    gpu_memory_utilization: float,
-    kv_cache_dtype: str,
-    cpu_kv_cache_gib: int,
-) -> str:
-    """The `vllm serve` command line. On the CPU build the KV cache is sized by VLLM_CPU_KVCACHE_SPACE (GiB):
-    https://docs.vllm.ai/en/latest/getting_started/installation/cpu.html"""
-    args = _serve_args(
-        quantization=quantization,
-        context=context,
-        concurrency=concurrency,
-        device=device,
-        tensor_parallel_size=tensor_parallel_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        kv_cache_dtype=kv_cache_dtype,
-    )
-    prefix = f"VLLM_CPU_KVCACHE_SPACE={max(1, cpu_kv_cache_gib)} " if device == "cpu" else ""
-    return prefix + shlex.join(["vllm", "serve", model, *args])
-
-
-# vLLM publishes no CPU image on Docker Hub; build one from docker/Dockerfile.cpu:
-# https://docs.vllm.ai/en/latest/getting_started/installation/cpu.html
-CPU_IMAGE_LINE = "  image: ${VLLM_CPU_IMAGE:?build vLLM's docker/Dockerfile.cpu and name the image here}"
-
-
-def compose_service(
-    model: str, *, args: Sequence[str], device: str, gpu_count: int, cpu_kv_cache_gib: int
-) -> str:
-    """A docker-compose service (YAML text) shaped like the `vllm` service of docker-compose.yml."""
-    command = ", ".join(json.dumps(a) for a in ["--model", model, "--served-model-name", "emanet-llm", *args])
-    lines = [
-        "vllm:",
-        "  image: vllm/vllm-openai:v0.11.0" if device == "gpu" else CPU_IMAGE_LINE,
-        "  restart: unless-stopped",
-        f"  command: [{command}]",
-        "  environment:",
-        '    HF_HUB_OFFLINE: "1"',
-        '    VLLM_NO_USAGE_STATS: "1"',
-    ]
-    if device == "cpu":
-        lines.append(f'    VLLM_CPU_KVCACHE_SPACE: "{max(1, cpu_kv_cache_gib)}"')
-    lines += ["  volumes:", "    - ./models:/models:ro", "  ipc: host"]
-    if device == "gpu":
-        lines += [
-            "  deploy:",
-            "    resources:",
-            "      reservations:",
-            "        devices:",
-            "          - driver: nvidia",
-            f"            count: {gpu_count}",
-            "            capabilities: [gpu]",
-        ]
-    return "\n".join(lines) + "\n"

@@ -1,15 +1,64 @@
 """The model registry: which models Emanet may answer with, their facts, licence and the verdict for the
-organisation's declared use. Writes go through inference.registry (services); the licence catalogue itself
-stays in code (inference.licences.CATALOGUE) — editing it from the admin is not built yet."""
+organisation's declared use, and the editable licence catalogue. Writes go through inference.registry
+(services)."""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 
-from inference.licences import CATALOGUE, STATUSES
+from inference.licences import PERMISSIONS, STATUSES
 
 PUBLISHED_CHOICES = [("yes", "yes"), ("no", "no"), ("partly", "partly"), ("unknown", "unknown")]
+PERMISSION_CHOICES = [(p, p) for p in PERMISSIONS]
+LICENCE_KEY = RegexValidator(
+    r"^[a-z0-9][a-z0-9._-]*$",
+    "lower-case letters, digits, dots, hyphens and underscores, e.g. llama-3.1-community",
+)
+
+
+class LicenceEntry(models.Model):
+    """One licence of the catalogue as the organisation's counsel keeps it. Seeded from the built-in catalogue
+    (inference.licences.CATALOGUE, with its sources); edits, additions and resets go through
+    inference.registry.licence_save / licence_reset / licence_delete, which audit and recompute the verdicts.
+    A built-in licence without a row reads as its built-in text."""
+
+    key = models.CharField(
+        max_length=60, primary_key=True, validators=[LICENCE_KEY], help_text="e.g. apache-2.0"
+    )
+    title = models.CharField(max_length=300)
+    commercial_use = models.CharField(max_length=12, choices=PERMISSION_CHOICES)
+    commercial_use_condition = models.TextField(blank=True)
+    derivatives = models.CharField(max_length=12, choices=PERMISSION_CHOICES)
+    derivatives_condition = models.TextField(blank=True)
+    outputs_to_train_other_models = models.CharField(max_length=12, choices=PERMISSION_CHOICES)
+    outputs_to_train_other_models_condition = models.TextField(blank=True)
+    user_threshold_mau = models.BigIntegerField(
+        null=True, blank=True, help_text="above this many monthly active users a separate licence is needed"
+    )
+    user_threshold_commercial_use_only = models.BooleanField(default=False)
+    user_threshold_text = models.TextField(blank=True)
+    acceptable_use_policy = models.CharField(max_length=500, blank=True, help_text="URL")
+    attribution = models.CharField(max_length=300, blank=True)
+    derivative_name_prefix = models.CharField(max_length=100, blank=True)
+    notices = models.JSONField(default=list, blank=True, help_text="further conditions, one string each")
+    sources = models.JSONField(default=list, help_text='[{"fact": "commercial_use", "url": "https://…"}, …]')
+    builtin = models.BooleanField(default=False, editable=False, help_text="shipped with Emanet")
+    shipped = models.JSONField(
+        null=True, blank=True, editable=False, help_text="a built-in licence's text as Emanet shipped it"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        verbose_name = "licence"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.title}"
 
 
 class RegisteredModel(models.Model):
@@ -40,9 +89,7 @@ class RegisteredModel(models.Model):
     weights_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
     code_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
     data_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
-    licence_id = models.CharField(
-        max_length=60, choices=sorted((key, lic.title) for key, lic in CATALOGUE.items())
-    )
+    licence_id = models.CharField(max_length=60, help_text="a key of the licence catalogue")
     verdict_status = models.CharField(max_length=30, choices=Verdict.choices, default=Verdict.BLOCKED)
     verdict_conditions = models.JSONField(default=list, blank=True)
     verdict_reasons = models.JSONField(default=list, blank=True)

@@ -1,8 +1,9 @@
 """The model registry's services and selectors: register a model, declare the organisation's use, recompute
 every verdict. A primitive (imports governance.audit, never rag).
 
-Every verdict is recomputed from the catalogue in code (inference.licences) and the stored declared use, on
-each registration and each change of the declaration; each recomputation that runs is audited
+Every verdict is recomputed from the licence catalogue in force (the built-in inference.licences.CATALOGUE,
+overridden and extended by the organisation's LicenceEntry rows) and the stored declared use, on each
+registration, each change of the declaration and each change of the model's licence; each recomputation that runs is audited
 (``model.verdict``) with the verdict as details, so the trail shows under which verdict a model was served."""
 
 from __future__ import annotations
@@ -18,15 +19,34 @@ from django.utils import timezone
 
 from governance.audit import SYSTEM, Actor, audit_record
 from inference.hardware import FitError, ModelShape, shape_from_config_file, shape_from_gguf
-from inference.licences import CATALOGUE, DEFAULT_DECLARED_USE, DeclaredUse, Verdict, verdict
-from inference.models import DeclaredUseRecord, RegisteredModel
+from inference.licence_data import (
+    ENTRY_FIELDS,
+    entry_values,
+    licence_from_values,
+    licence_plain,
+    licence_to_dict,
+)
+from inference.licences import (
+    CATALOGUE,
+    DEFAULT_DECLARED_USE,
+    DeclaredUse,
+    Licence,
+    Verdict,
+    verdict,
+)
+from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 _CHUNK = 1024 * 1024
 
 
 class RegistryError(ValueError):
-    """The registration cannot be made (unknown licence, unreadable weights, duplicate name)."""
+    """The registration or change cannot be made (unknown licence, unreadable weights, duplicate name).
+    ``field``: the input at fault, when one is."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # --- selectors ----------------------------------------------------------------------------------------------
@@ -37,6 +57,33 @@ def declared_use_get() -> DeclaredUse:
     if record is None:
         return DEFAULT_DECLARED_USE
     return DeclaredUse(**{f.name: getattr(record, f.name) for f in fields(DeclaredUse)})
+
+
+def licence_of_entry(entry: LicenceEntry) -> Licence:
+    return licence_from_values(entry.key, {f: getattr(entry, f) for f in ENTRY_FIELDS})
+
+
+def licence_catalogue() -> dict[str, Licence]:
+    """The catalogue in force: the built-in licences, overridden and extended by the organisation's rows."""
+    catalogue = dict(CATALOGUE)
+    for entry in LicenceEntry.objects.all():
+        catalogue[entry.key] = licence_of_entry(entry)
+    return catalogue
+
+
+def licence_get(key: str) -> Licence | None:
+    entry = LicenceEntry.objects.filter(pk=key).first()
+    return licence_of_entry(entry) if entry is not None else CATALOGUE.get(key)
+
+
+def _edited(entry: LicenceEntry) -> bool:
+    return entry.builtin and licence_plain(licence_of_entry(entry)) != entry.shipped
+
+
+def licence_modified(key: str) -> bool:
+    """A built-in licence the organisation edited since Emanet shipped it."""
+    entry = LicenceEntry.objects.filter(pk=key).first()
+    return entry is not None and _edited(entry)
 
 
 def model_for_served_name(name: str) -> RegisteredModel | None:
@@ -104,6 +151,110 @@ def shape_for(model: RegisteredModel) -> ModelShape:
     )
 
 
+# --- services: the licence catalogue ---------------------------------------------------------------------
+
+
+def _store_licence(
+    licence: Licence, *, action: str, updated_by: Any, actor: Actor, shipped: bool = False
+) -> LicenceEntry:
+    """Write the row, audit ``action`` and recompute the verdicts of the models under it. ``shipped``: the
+    licence is the built-in text (a reset or a sync), recorded as what Emanet shipped."""
+    before = licence_get(licence.id)
+    with transaction.atomic():
+        entry, _ = LicenceEntry.objects.select_for_update().get_or_create(
+            pk=licence.id, defaults={**entry_values(licence), "builtin": licence.id in CATALOGUE}
+        )
+        for name, value in entry_values(licence).items():
+            setattr(entry, name, value)
+        entry.builtin = licence.id in CATALOGUE
+        if shipped or entry.shipped is None and entry.builtin:
+            entry.shipped = licence_plain(CATALOGUE[licence.id])
+        entry.updated_by = updated_by
+        entry.save()
+        audit_record(
+            action=action,
+            actor=actor,
+            target_type="licence",
+            target_id=licence.id,
+            details={
+                "before": licence_to_dict(before) if before is not None else None,
+                "after": licence_to_dict(licence),
+            },
+        )
+        users = list(RegisteredModel.objects.select_for_update().filter(licence_id=licence.id))
+        if users:
+            verdicts_recompute(actor=actor, models=users)
+    return entry
+
+
+def licence_store(
+    *, licence: Licence, create: bool = False, updated_by: Any = None, actor: Actor = SYSTEM
+) -> LicenceEntry:
+    """Store a licence of the catalogue and recompute the verdict of every model under it. ``create``: a new
+    licence, refused when the key exists; otherwise the key must be in the catalogue. Audits ``licence.create``
+    or ``licence.update`` (details: the licence before and after), then ``model.verdict`` per model."""
+    exists = licence_get(licence.id) is not None
+    if create and exists:
+        raise RegistryError(f"a licence {licence.id!r} is already in the catalogue")
+    if not create and not exists:
+        raise RegistryError(f"no licence {licence.id!r} in the catalogue")
+    return _store_licence(
+        licence, action="licence.create" if create else "licence.update", updated_by=updated_by, actor=actor
+    )
+
+
+def licence_reset(*, key: str, updated_by: Any = None, actor: Actor = SYSTEM) -> LicenceEntry:
+    """Put a built-in licence back to the text shipped with Emanet. Audits ``licence.reset``."""
+    if key not in CATALOGUE:
+        raise RegistryError(f"{key!r} is not a built-in licence")
+    return _store_licence(
+        CATALOGUE[key], action="licence.reset", updated_by=updated_by, actor=actor, shipped=True
+    )
+
+
+def licences_sync_builtin(*, actor: Actor = SYSTEM) -> list[str]:
+    """After an upgrade changed the built-in catalogue: add the new built-in licences and bring each built-in
+    row the organisation has not edited to the new shipped text (audited ``licence.sync``, verdicts
+    recomputed). A row the organisation edited is kept; it is reported for counsel to review (the admin's
+    reset action takes the new text). Returns one line per licence added, updated or kept."""
+    notes = []
+    for key, licence in sorted(CATALOGUE.items()):
+        entry = LicenceEntry.objects.filter(pk=key).first()
+        if entry is not None and entry.shipped == licence_plain(licence):
+            continue
+        if entry is not None and _edited(entry):
+            notes.append(
+                f"{key}: edited locally and the shipped text changed; review it (reset takes the new text)"
+            )
+            continue
+        _store_licence(licence, action="licence.sync", updated_by=None, actor=actor, shipped=True)
+        notes.append(f"{key}: {'updated to' if entry is not None else 'added from'} the shipped text")
+    return notes
+
+
+def licence_delete(*, key: str, actor: Actor = SYSTEM) -> None:
+    """Remove a licence the organisation added. Built-in licences cannot be removed (reset them instead), nor
+    a licence a registered model is under. Audits ``licence.delete``."""
+    if key in CATALOGUE:
+        raise RegistryError(f"{key!r} is built in: reset it instead of deleting it")
+    with transaction.atomic():
+        entry = LicenceEntry.objects.select_for_update().filter(pk=key).first()
+        if entry is None:
+            raise RegistryError(f"no licence {key!r} in the catalogue")
+        users = sorted(RegisteredModel.objects.filter(licence_id=key).values_list("served_name", flat=True))
+        if users:
+            raise RegistryError(f"{key!r} is the licence of registered models: {', '.join(users)}")
+        before = licence_to_dict(licence_of_entry(entry))
+        entry.delete()
+        audit_record(
+            action="licence.delete",
+            actor=actor,
+            target_type="licence",
+            target_id=key,
+            details={"before": before},
+        )
+
+
 # --- services -----------------------------------------------------------------------------------------------
 
 
@@ -128,12 +279,22 @@ def verdicts_recompute(*, actor: Actor = SYSTEM, models: list[RegisteredModel] |
     changed. Audits ``model.verdict`` for each model recomputed (details: the verdict, its declared use and the
     status it had before)."""
     use = declared_use_get()
+    catalogue = licence_catalogue()
     changed = 0
     with transaction.atomic():
         targets = models if models is not None else list(RegisteredModel.objects.select_for_update())
         for model in targets:
             before = model.verdict_status
-            answer = verdict(CATALOGUE[model.licence_id], use)
+            licence = catalogue.get(model.licence_id)
+            if licence is None:
+                answer = Verdict(
+                    model.licence_id,
+                    "blocked",
+                    reasons=[f"licence {model.licence_id!r} is not in the catalogue"],
+                    use=use,
+                )
+            else:
+                answer = verdict(licence, use)
             _apply_verdict(model, answer)
             changed += before != answer.status
             audit_record(
@@ -165,10 +326,12 @@ def model_register(
     ``facts`` (params, layers, hidden_size, heads, kv_heads, head_dim, context_length, embedding_params) fill in
     or override them.
     Audits ``model.register`` then ``model.verdict``."""
-    if licence_id not in CATALOGUE:
-        raise RegistryError(f"unknown licence {licence_id!r}; one of {sorted(CATALOGUE)}")
+    if licence_get(licence_id) is None:
+        raise RegistryError(
+            f"unknown licence {licence_id!r}; one of {sorted(licence_catalogue())}", field="licence_id"
+        )
     if RegisteredModel.objects.filter(served_name=served_name).exists():
-        raise RegistryError(f"a model named {served_name!r} is already registered")
+        raise RegistryError(f"a model named {served_name!r} is already registered", field="served_name")
     values: dict[str, Any] = {}
     manifest: dict[str, str] = {}
     if weights_path:

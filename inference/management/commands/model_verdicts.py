@@ -1,5 +1,6 @@
-"""Recompute every registered model's licence verdict for the declared use — after an upgrade changed the
-built-in licence catalogue, for instance. Audited (``model.verdict`` per model)."""
+"""After an upgrade changed the built-in licence catalogue: bring the catalogue's built-in licences the
+organisation has not edited to the shipped text (edited ones are listed for review), then recompute every
+registered model's licence verdict for the declared use. Audited (``licence.sync``, ``model.verdict``)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from governance.audit import Actor
-from inference.registry import model_list, verdicts_recompute
+from inference.registry import licences_sync_builtin, model_list, verdicts_recompute
 
 
 class Command(BaseCommand):
-    help = "Recompute the licence verdicts of all registered models (audited)."
+    help = "Sync the built-in licences and recompute the licence verdicts of all registered models (audited)."
 
     def handle(self, *args: Any, **options: Any) -> None:
-        changed = verdicts_recompute(actor=Actor(role="command_line"))
+        actor = Actor(role="command_line")
+        for note in licences_sync_builtin(actor=actor):
+            self.stdout.write(note)
+        changed = verdicts_recompute(actor=actor)
         for model in model_list():
             self.stdout.write(f"{model.served_name}: {model.verdict_status} ({model.licence_id})")
         self.stdout.write(f"{changed} verdict(s) changed.")
