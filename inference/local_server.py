@@ -19,6 +19,8 @@ from django.conf import settings
 
 MODEL_NAME = "smollm2-135m"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The CPU build's KV cache (VLLM_CPU_KVCACHE_SPACE, GiB): 46,592 tokens of SmolLM2 (docs/model-fit.md).
+KV_CACHE_GIB = 1
 
 
 class LocalServerError(RuntimeError):
@@ -77,7 +79,7 @@ def start(*, port: int, log_path: Path, wait_s: float = 240) -> subprocess.Popen
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
-        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CPU_KVCACHE_SPACE": str(KV_CACHE_GIB),
         "VLLM_NO_USAGE_STATS": "1",
         "DO_NOT_TRACK": "1",
     }

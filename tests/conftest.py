@@ -335,13 +335,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llm_server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the bundled model server logs (its start-up report: the KV cache size, the routes)."""
+    return tmp_path_factory.mktemp("vllm") / "vllm.log"
+
+
+@pytest.fixture(scope="session")
+def llm_server(llm_server_log: Path) -> Iterator[str]:
     """The real bundled model server (vLLM CPU + SmolLM2), started once per test session. Returns its URL."""
     from inference import local_server
 
     port = _free_port()
-    log_path = tmp_path_factory.mktemp("vllm") / "vllm.log"
-    process = local_server.start(port=port, log_path=log_path, wait_s=WAIT_S)
+    process = local_server.start(port=port, log_path=llm_server_log, wait_s=WAIT_S)
     yield f"http://127.0.0.1:{port}/v1"
     os.killpg(process.pid, 15)
     try:
