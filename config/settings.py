@@ -246,6 +246,14 @@ if MODEL_GATE not in ("enforce", "warn"):
 MODEL_WEIGHTS_ROOT = env_str("MODEL_WEIGHTS_ROOT", str(DATA_DIR / "models")) or ""
 # How long a process trusts the server's /v1/models answer before asking again.
 MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
+# A model switch must pass an evaluation set: the id of the set (0: not required). The gate then lets a model
+# answer only after a run of that set on it passed: every measured rate (retrieval recall@k, cited passage
+# holds the fact, answer holds the fact, correct "not found") at least MODEL_SWITCH_MIN_PCT percent and no
+# question failed. Evaluation runs themselves pass the gate, so a candidate can be evaluated before it serves.
+MODEL_SWITCH_REQUIRES_EVAL = env_int("MODEL_SWITCH_REQUIRES_EVAL", 0)
+MODEL_SWITCH_MIN_PCT = env_int("MODEL_SWITCH_MIN_PCT", 80)
+if not 0 <= MODEL_SWITCH_MIN_PCT <= 100:
+    raise ConfigurationError(f"MODEL_SWITCH_MIN_PCT must be 0-100, not {MODEL_SWITCH_MIN_PCT}")
 # Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.
 ANSWER_SOURCES = env_int("ANSWER_SOURCES", 5)
 ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512)

@@ -64,6 +64,9 @@ class _ModelOutput(serializers.Serializer):
     open_source = serializers.BooleanField()
     licence_id = serializers.CharField()
     verdict = serializers.SerializerMethodField()
+    evaluations = serializers.DictField(
+        child=serializers.DictField(), help_text="the last run of each evaluation set on it, by set id"
+    )
     created_at = serializers.DateTimeField()
 
     @extend_schema_field(_VerdictOutput)

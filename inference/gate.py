@@ -7,6 +7,10 @@ registry. The server's answer is cached per process for MODEL_GATE_CACHE_S (so n
 /v1/models); the registry lookup is not cached (one indexed query), so a registration or a change of the
 declared use applies to the next question.
 
+With MODEL_SWITCH_REQUIRES_EVAL naming an evaluation set, a registered and allowed model must also have passed
+a run of that set (inference.registry.model_evaluated); evaluation runs themselves are exempt
+(``purpose="evaluation"``), so a candidate model can be evaluated before it may answer users.
+
 MODEL_GATE=enforce refuses (ModelRefused, an InferenceUnavailable: the API answers 503 with the reason);
 MODEL_GATE=warn lets the answer through and records the decision, flagged, in the answer's provenance.
 A primitive: imports no rag."""
@@ -26,6 +30,7 @@ from inference import llm
 from inference.registry import model_for_served_name
 
 MODES = ("enforce", "warn")
+PURPOSES = ("answer", "evaluation")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class GateDecision:
     verdict_status: str = "unregistered"
     verdict_conditions: tuple[str, ...] = ()
     max_model_len: int | None = None
+    # MODEL_SWITCH_REQUIRES_EVAL: "not required", "passed", "not passed", or "exempt" (an evaluation run)
+    evaluation: str = "not required"
 
     @property
     def flagged(self) -> bool:
@@ -56,6 +63,7 @@ class GateDecision:
             "allowed": self.allowed,
             "mode": self.mode,
             "flagged": self.flagged,
+            "evaluation": self.evaluation,
         }
 
 
@@ -89,9 +97,29 @@ def cache_clear() -> None:
         _served_cache.clear()
 
 
-def gate_check(*, model: str | None = None, fresh: bool = False) -> GateDecision:
-    """The gate's decision for the model Emanet calls (``model``, default LLM_MODEL). Raises
-    InferenceUnavailable when the model server cannot be asked."""
+def _evaluation_requirement(entry: Any, purpose: str) -> tuple[str, str]:
+    """(state, reason to refuse or ""). MODEL_SWITCH_REQUIRES_EVAL names the set a model must have passed."""
+    required = settings.MODEL_SWITCH_REQUIRES_EVAL
+    if not required:
+        return "not required", ""
+    if purpose == "evaluation":
+        return "exempt", ""
+    record = (entry.evaluations or {}).get(str(required))
+    if record and record.get("passed"):
+        return "passed", ""
+    if record:
+        last = f"run {record.get('run')} failed: " + "; ".join(record.get("failures") or [])
+    else:
+        last = "it has no run of that set"
+    return "not passed", (
+        f"MODEL_SWITCH_REQUIRES_EVAL: {entry.served_name!r} must pass evaluation set {required} before it "
+        f"answers ({last})"
+    )
+
+
+def gate_check(*, model: str | None = None, fresh: bool = False, purpose: str = "answer") -> GateDecision:
+    """The gate's decision for the model Emanet calls (``model``, default LLM_MODEL) for ``purpose`` (answering
+    users, or an evaluation run). Raises InferenceUnavailable when the model server cannot be asked."""
     mode = settings.MODEL_GATE
     wanted = settings.LLM_MODEL if model is None else model
     served = _served(fresh=fresh)
@@ -123,27 +151,30 @@ def gate_check(*, model: str | None = None, fresh: bool = False) -> GateDecision
             match.max_model_len,
         )
     blocked = entry.verdict_status == entry.Verdict.BLOCKED
-    reason = (
-        f"the licence verdict for {wanted!r} ({entry.licence_id}) is blocked for the declared use: "
-        + "; ".join(entry.verdict_reasons)
-        if blocked
-        else f"{wanted!r} is registered ({entry.licence_id}, {entry.verdict_status})"
-    )
+    evaluation, unevaluated = _evaluation_requirement(entry, purpose)
+    if blocked:
+        reason = (
+            f"the licence verdict for {wanted!r} ({entry.licence_id}) is blocked for the declared use: "
+            + "; ".join(entry.verdict_reasons)
+        )
+    else:
+        reason = unevaluated or f"{wanted!r} is registered ({entry.licence_id}, {entry.verdict_status})"
     return GateDecision(
         mode,
         wanted,
-        not blocked,
+        not blocked and not unevaluated,
         reason,
         entry.pk,
         entry.verdict_status,
         tuple(entry.verdict_conditions),
         match.max_model_len,
+        evaluation,
     )
 
 
-def gate_require() -> GateDecision:
+def gate_require(*, purpose: str = "answer") -> GateDecision:
     """The decision, or ModelRefused when MODEL_GATE=enforce and the model may not answer."""
-    decision = gate_check()
+    decision = gate_check(purpose=purpose)
     if not decision.allowed and decision.mode == "enforce":
         raise ModelRefused(decision)
     return decision

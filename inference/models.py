@@ -94,6 +94,9 @@ class RegisteredModel(models.Model):
     verdict_conditions = models.JSONField(default=list, blank=True)
     verdict_reasons = models.JSONField(default=list, blank=True)
     verdict_computed_at = models.DateTimeField(null=True, blank=True)
+    # The last evaluation run of each set on this model, by set id: {"run", "passed", "failures", "at"}
+    # (inference.registry.model_evaluated). The gate reads the set MODEL_SWITCH_REQUIRES_EVAL names.
+    evaluations = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -10,6 +10,12 @@ answer, its citations and an ``ask`` event are stored. Measured per question: re
 rank of the expected documents among the answer's sources (k = ANSWER_SOURCES), whether a cited passage and the
 answer contain the expected fact (case- and diacritic-insensitive), a correct not-found on questions that are
 not in the documents, time to first token, total time and tokens.
+
+A run passes when no question failed and every measured rate (recall@k, cited passage holds the fact, answer
+holds the fact, correct not-found) is at least MODEL_SWITCH_MIN_PCT percent. A completed run is recorded on the
+registered model it ran on (inference.registry.model_evaluated): with MODEL_SWITCH_REQUIRES_EVAL naming the set,
+the serving gate lets that model answer users only after such a pass. The questions go to the model with
+``purpose="evaluation"``, which the gate exempts from that requirement (never from the licence verdict).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from django.utils import timezone
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
 from inference import llm
+from inference.registry import model_evaluated
 from rag.selectors.feedback import answers_rated_down, collection_exists
 from rag.services.answers import PromptTooLong, answer_prepare, answer_stream, cited_numbers
 
@@ -217,7 +224,10 @@ def evaluation_run_create(*, set_id: int, user: Any, run_as: Any) -> EvaluationR
     )
 
 
-def _evaluate_item(item: EvaluationItem, *, run: EvaluationRun, actor: Actor) -> EvaluationResult:
+def _evaluate_item(
+    item: EvaluationItem, *, run: EvaluationRun, actor: Actor, served: list[str]
+) -> EvaluationResult:
+    """One question through the governed answer path. ``served`` collects the model name the gate saw."""
     result = EvaluationResult(run=run, item=item)
     started = time.monotonic()
     try:
@@ -226,6 +236,7 @@ def _evaluate_item(item: EvaluationItem, *, run: EvaluationRun, actor: Actor) ->
             question=item.question,
             collection_ids=[run.evaluation_set.collection_id],
             actor=actor,
+            purpose="evaluation",
         )
         text: list[str] = []
         done: dict[str, Any] = {}
@@ -242,6 +253,8 @@ def _evaluate_item(item: EvaluationItem, *, run: EvaluationRun, actor: Actor) ->
         result.error = str(exc)[:500] or type(exc).__name__
         result.total_ms = int((time.monotonic() - started) * 1000)
         return result
+    if prepared.model_gate and prepared.model_gate.get("served_name"):
+        served.append(str(prepared.model_gate["served_name"]))
     answer_text = "".join(text)
     result.total_ms = int((time.monotonic() - started) * 1000)
     result.answer_id = done.get("answer_id")
@@ -290,6 +303,25 @@ def run_totals(results: list[EvaluationResult]) -> dict[str, Any]:
     }
 
 
+PASS_RATES = ("recall_at_k", "citation_has_fact", "answer_has_fact", "correct_not_found")
+
+
+def run_passes(totals: dict[str, Any], *, min_pct: int | None = None) -> tuple[bool, list[str]]:
+    """Whether a run's totals pass: no question failed, every measured rate at least ``min_pct`` percent
+    (MODEL_SWITCH_MIN_PCT). Returns (passed, what fell short)."""
+    floor = (settings.MODEL_SWITCH_MIN_PCT if min_pct is None else min_pct) / 100
+    failures = []
+    if totals.get("errors"):
+        failures.append(f"{totals['errors']} question(s) failed")
+    for name in PASS_RATES:
+        value = totals.get(name)
+        if value is not None and value < floor:
+            failures.append(f"{name} {value:.2f} < {floor:.2f}")
+    if not totals.get("items"):
+        failures.append("the set has no questions")
+    return not failures, failures
+
+
 def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationRun | None:
     """Run every question of the set. Idempotent for the queue: the run is claimed atomically (queued →
     running), so a redelivered task returns; a run that crashed midway stays ``running`` and is started anew
@@ -308,13 +340,17 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
         run.save(update_fields=["status", "error", "finished_at"])
         return run
     # No transaction across the model calls: each answer is stored by the answer path as it comes.
-    results = [_evaluate_item(item, run=run, actor=actor) for item in run.evaluation_set.items.all()]
+    served: list[str] = []
+    items = run.evaluation_set.items.all()
+    results = [_evaluate_item(item, run=run, actor=actor, served=served) for item in items]
     with transaction.atomic():
         EvaluationResult.objects.bulk_create(results)
-        run.totals = run_totals(results)
+        totals = run_totals(results)
+        passed, failures = run_passes(totals)
+        run.totals = {**totals, "passed": passed, "failures": failures}
         run.status = EvaluationRun.Status.COMPLETE
         run.finished_at = timezone.now()
-        run.model = settings.LLM_MODEL
+        run.model = served[-1] if served else settings.LLM_MODEL
         run.save(update_fields=["totals", "status", "finished_at", "model"])
         audit_record(
             action="evaluation.run",
@@ -329,8 +365,18 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
                 "items": len(results),
                 "errors": run.totals["errors"],
                 "not_found": sum(1 for r in results if r.not_found),
+                "passed": passed,
             },
         )
+        if run.model and len(set(served)) <= 1:
+            model_evaluated(
+                served_name=run.model,
+                set_id=run.evaluation_set_id,
+                run_id=run.pk,
+                passed=passed,
+                failures=failures,
+                actor=actor,
+            )
     return run
 
 
@@ -360,7 +406,8 @@ _COMPARED = (
 
 
 def _delta(a: Any, b: Any) -> float | None:
-    if a is None or b is None:
+    """B minus A for numbers and booleans (as 0/1); None where either is missing or not a number."""
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
         return None
     return round(float(b) - float(a), 4)
 
@@ -392,7 +439,7 @@ def evaluation_compare(*, run_a: EvaluationRun, run_b: EvaluationRun) -> dict[st
                 "delta": {name: _delta(getattr(a, name), getattr(b, name)) for name in _COMPARED},
             }
         )
-    keys = sorted(set(run_a.totals) | set(run_b.totals))
+    keys = sorted(key for key in set(run_a.totals) | set(run_b.totals) if key != "failures")
     return {
         "a": {
             "id": run_a.pk,

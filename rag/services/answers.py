@@ -72,6 +72,9 @@ class PreparedAnswer:
     question_redactions: int = 0
     # The serving gate's decision the model was called under (inference.gate): registry entry and verdict.
     model_gate: dict[str, Any] | None = None
+    # "answer" (a user's question) or "evaluation" (a run of an evaluation set: exempt from
+    # MODEL_SWITCH_REQUIRES_EVAL, so a candidate model can be evaluated before it answers users)
+    purpose: str = "answer"
 
     @property
     def not_found(self) -> bool:
@@ -138,6 +141,7 @@ def answer_prepare(
     collection_ids: list[int] | None = None,
     conversation: Conversation | None = None,
     actor: Actor = SYSTEM,
+    purpose: str = "answer",
 ) -> PreparedAnswer:
     scope = scope_for(user=user, collection_ids=collection_ids)  # the permission decision, once
     raw_question = question
@@ -155,6 +159,7 @@ def answer_prepare(
         actor=actor,
         readable_collections=scope.collection_ids,
         question_redactions=redactions_added(raw_question.strip(), question),
+        purpose=purpose,
     )
     if prepared.sources:
         try:
@@ -261,7 +266,7 @@ def _store_failed(prepared: PreparedAnswer) -> Answer:
 def _gate(prepared: PreparedAnswer) -> None:
     """The serving gate, just before the model is called: refused (enforce) → a failed record, then raised."""
     try:
-        prepared.model_gate = gate.gate_require().provenance()
+        prepared.model_gate = gate.gate_require(purpose=prepared.purpose).provenance()
     except gate.ModelRefused as exc:
         prepared.model_gate = exc.decision.provenance()
         _store_failed(prepared)

@@ -11,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from governance.compliance import evaluation
 from governance.models import AuditEvent
 from inference import gate, registry
 from inference.licences import DeclaredUse
@@ -47,6 +48,7 @@ def test_the_bundled_model_answers_out_of_the_box_and_provenance_carries_its_ver
         "allowed": True,
         "mode": "enforce",
         "flagged": False,
+        "evaluation": "not required",
     }
     ask = AuditEvent.objects.get(action="ask", target_id=str(answer.pk))
     assert ask.details["model_gate"]["registered_model_id"] == entry.pk
@@ -122,3 +124,57 @@ def test_health_and_the_beat_recheck_show_the_decision_and_audit_each_change(
         ("ok", "allowed"),
         ("denied", "unregistered"),
     ]
+
+
+def test_a_model_switch_must_pass_the_required_evaluation_set_before_it_answers(
+    llm: str, kestrel: Any, alice: Any, collection_a: Collection, client_for: Client, settings: Any
+) -> None:
+    # The set expects the wrong document first (as a set written for another corpus would): the run fails.
+    required = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk,
+        name="switch",
+        items=[
+            {**QUESTION, "expected_document_ids": [kestrel.pk + 1000]},
+            {
+                "question": "What is the quarterly parking budget of the Zanzibar office?",
+                "not_in_documents": True,
+            },
+        ],
+    )
+    settings.MODEL_SWITCH_REQUIRES_EVAL = required.pk
+    settings.MODEL_SWITCH_MIN_PCT = 100
+    api = client_for(alice)
+    response = api.post("/api/v1/ask", QUESTION, format="json")
+    assert response.status_code == 503
+    assert (
+        f"must pass evaluation set {required.pk} before it answers (it has no run of that set)"
+        in (response.json()["detail"])
+    )
+
+    # An evaluation run is exempt: the model answers the run's questions although it may not answer users.
+    failed = evaluation.evaluation_run(set_id=required.pk, user=alice, run_as=alice)
+    assert failed.model == MODEL_NAME and failed.totals["errors"] == 0
+    asked = failed.results.get(item__not_in_documents=False)
+    assert asked.completion_tokens > 0 and asked.recall_at_k == 0.0
+    assert failed.totals["passed"] is False and failed.totals["failures"] == ["recall_at_k 0.00 < 1.00"]
+    assert Answer.objects.get(pk=asked.answer_id).provenance["model_gate"]["evaluation"] == "exempt"
+    response = api.post("/api/v1/ask", QUESTION, format="json")
+    assert response.status_code == 503
+    assert f"run {failed.pk} failed: recall_at_k 0.00 < 1.00" in response.json()["detail"]
+
+    # The set corrected and run again: the model passes and answers.
+    required.items.filter(not_in_documents=False).update(expected_document_ids=[kestrel.pk])
+    passed = evaluation.evaluation_run(set_id=required.pk, user=alice, run_as=alice)
+    assert passed.totals["passed"] is True and passed.totals["failures"] == []
+    entry = RegisteredModel.objects.get(served_name=MODEL_NAME)
+    assert entry.evaluations[str(required.pk)]["run"] == passed.pk
+    response = api.post("/api/v1/ask", QUESTION, format="json")
+    assert response.status_code == 200, response.content
+    answer = Answer.objects.get(pk=response.json()["answer_id"])
+    assert answer.provenance["model_gate"]["evaluation"] == "passed"
+    outcomes = list(
+        AuditEvent.objects.filter(action="model.evaluation", target_id=str(entry.pk)).values_list(
+            "outcome", flat=True
+        )
+    )
+    assert outcomes == ["failed", "ok"]
