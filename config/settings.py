@@ -208,6 +208,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "retention-run": {"task": "governance.tasks.retention_run", "schedule": float(RETENTION_RUN_EVERY_S)},
     "requeue-subject-requests": {"task": "governance.tasks.requeue_subject_requests", "schedule": 600.0},
+    "requeue-evaluation-runs": {"task": "governance.tasks.requeue_evaluation_runs", "schedule": 600.0},
     "audit-denied-flush": {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0},
     "model-gate-check": {"task": "inference.tasks.model_gate_check", "schedule": 600.0},
 }
@@ -252,6 +253,8 @@ MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
 # question failed. Evaluation runs themselves pass the gate, so a candidate can be evaluated before it serves.
 MODEL_SWITCH_REQUIRES_EVAL = env_int("MODEL_SWITCH_REQUIRES_EVAL", 0)
 MODEL_SWITCH_MIN_PCT = env_int("MODEL_SWITCH_MIN_PCT", 80)
+# An evaluation run still "running" this long after it started lost its worker: the beat sends it again.
+EVALUATION_RUN_LEASE_S = env_int("EVALUATION_RUN_LEASE_S", 2 * 3600)
 if not 0 <= MODEL_SWITCH_MIN_PCT <= 100:
     raise ConfigurationError(f"MODEL_SWITCH_MIN_PCT must be 0-100, not {MODEL_SWITCH_MIN_PCT}")
 # Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.

@@ -27,6 +27,7 @@ from governance.compliance.evaluation import (
     evaluation_set_from_feedback,
     result_data,
 )
+from governance.compliance.evaluation_upkeep import evaluation_item_update, evaluation_set_from_answers
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
 from governance.roles import is_admin, is_compliance_officer
 
@@ -93,6 +94,13 @@ class EvaluationSetListCreateApi(APIView):
         from_feedback = serializers.BooleanField(
             required=False, default=False, help_text="build the set from the collection's 👎 answers"
         )
+        from_answers = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=1000,
+            help_text="build a regression set from the answer log: up to this many answered questions of the "
+            "collection, each expecting the documents it cited",
+        )
 
     class Output(serializers.Serializer):
         id = serializers.IntegerField()
@@ -109,14 +117,22 @@ class EvaluationSetListCreateApi(APIView):
     @extend_schema(
         request=InputSerializer,
         responses={201: Output, **errors(400)},
-        summary="Create an evaluation set (items, JSONL/CSV content, or from 👎 feedback)",
+        summary="Create an evaluation set (items, JSONL/CSV content, from 👎 feedback or the answer log)",
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            if values["from_feedback"]:
+            if values.get("from_answers"):
+                created = evaluation_set_from_answers(
+                    collection_id=values["collection"],
+                    limit=values["from_answers"],
+                    actor=actor_for(request),
+                    user=request.user,
+                    name=values["name"],
+                )
+            elif values["from_feedback"]:
                 created = evaluation_set_from_feedback(
                     collection_id=values["collection"],
                     actor=actor_for(request),
@@ -191,3 +207,34 @@ class EvaluationCompareApi(APIView):
     )
     def get(self, request: Request, run_a: int, run_b: int) -> Response:
         return Response(evaluation_compare(run_a=_run(run_a), run_b=_run(run_b)))
+
+
+class EvaluationItemApi(APIView):
+    """Edit one question of a set: its text, expected documents, expected fact, or "not in the documents"."""
+
+    permission_classes = PERMISSIONS
+
+    class InputSerializer(serializers.Serializer):
+        question = serializers.CharField(max_length=4000, required=False)
+        expected_document_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), max_length=100, required=False
+        )
+        expected_fact = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+        not_in_documents = serializers.BooleanField(required=False)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OpenApiTypes.OBJECT, **errors(400, 404)},
+        summary="Edit a question of an evaluation set (audited)",
+    )
+    def patch(self, request: Request, item_id: int) -> Response:
+        item = EvaluationItem.objects.filter(pk=item_id).first()
+        if item is None:
+            raise NotFound("No such evaluation item.")
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            evaluation_item_update(item=item, changes=dict(data.validated_data), actor=actor_for(request))
+        except EvaluationError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(set_data(EvaluationSet.objects.get(pk=item.evaluation_set_id)))

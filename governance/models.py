@@ -387,6 +387,7 @@ class EvaluationItem(models.Model):
         MANUAL = "manual"
         IMPORT = "import"
         FEEDBACK = "feedback"
+        ANSWER_LOG = "answer_log"
 
     evaluation_set = models.ForeignKey(EvaluationSet, on_delete=models.CASCADE, related_name="items")
     question = models.TextField()
@@ -394,7 +395,9 @@ class EvaluationItem(models.Model):
     expected_fact = models.TextField(blank=True)
     not_in_documents = models.BooleanField(default=False)
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.MANUAL)
-    source_answer_id = models.BigIntegerField(null=True, blank=True, help_text="the 👎 answer it came from")
+    source_answer_id = models.BigIntegerField(
+        null=True, blank=True, help_text="the answer it came from (👎 feedback or the answer log)"
+    )
 
     class Meta:
         ordering = ["id"]

@@ -9,6 +9,7 @@ from governance.audit import Actor
 from governance.audit import audit_checkpoint as _audit_checkpoint
 from governance.audit.denied import audit_denied_flush as _audit_denied_flush
 from governance.compliance.evaluation import evaluation_run_execute as _evaluation_run_execute
+from governance.compliance.evaluation_upkeep import evaluation_runs_requeue
 from governance.compliance.retention import retention_run as _retention_run
 from governance.compliance.subjects import PROCESS_TASK, subject_requests_requeue
 from governance.compliance.subjects import subject_request_process as _subject_request_process
@@ -61,3 +62,9 @@ def evaluation_run(run_id: int, actor_user_id: int | None = None, actor_role: st
     redelivered task returns without asking again."""
     run = _evaluation_run_execute(run_id=run_id, actor=Actor(user_id=actor_user_id, role=actor_role))
     return str(run.status) if run else "claimed or gone"
+
+
+@shared_task(name="governance.tasks.requeue_evaluation_runs", ignore_result=True)
+def requeue_evaluation_runs() -> int:
+    """Send again the evaluation runs whose message was lost or whose worker died."""
+    return evaluation_runs_requeue()

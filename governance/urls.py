@@ -63,6 +63,11 @@ api_v1 = [
         name="evaluation-runs",
     ),
     path(
+        "api/v1/evaluation-items/<int:item_id>",
+        evaluation_apis.EvaluationItemApi.as_view(),
+        name="evaluation-item",
+    ),
+    path(
         "api/v1/evaluation-runs/<int:run_id>",
         evaluation_apis.EvaluationRunDetailApi.as_view(),
         name="evaluation-run",

@@ -3,6 +3,7 @@
     evaluation_set_create / evaluation_set_import (JSONL or CSV) / evaluation_set_from_feedback (👎 answers)
     evaluation_run_create (queued) → evaluation_run_execute (the Celery task, or ``manage.py evaluate``)
     evaluation_compare (per-question and total deltas of two runs)
+    (editing questions, sets from the answer log, requeueing: governance.compliance.evaluation_upkeep)
 
 Each question is asked as the running user through the same governed path as ``/ask`` (``answer_prepare`` then
 ``answer_stream``): the question is redacted like any other, the search applies the access rule in SQL, the
@@ -59,7 +60,7 @@ class ItemSpec:
     not_in_documents: bool = False
 
 
-def _item_spec(raw: dict[str, Any], n: int) -> ItemSpec:
+def item_spec(raw: dict[str, Any], n: int) -> ItemSpec:
     if not isinstance(raw, dict):
         raise EvaluationError(f"item {n}: an object")
     question = str(raw.get("question") or "").strip()
@@ -94,7 +95,7 @@ def evaluation_set_create(
         raise EvaluationError("no such collection")
     if not 0 < len(items) <= MAX_ITEMS:
         raise EvaluationError(f"1 to {MAX_ITEMS} items")
-    specs = [_item_spec(raw, n) for n, raw in enumerate(items, start=1)]
+    specs = [item_spec(raw, n) for n, raw in enumerate(items, start=1)]
     with transaction.atomic():
         evaluation_set = EvaluationSet.objects.create(
             collection_id=collection_id, name=name.strip()[:200] or "evaluation", created_by=user
@@ -324,8 +325,9 @@ def run_passes(totals: dict[str, Any], *, min_pct: int | None = None) -> tuple[b
 
 def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationRun | None:
     """Run every question of the set. Idempotent for the queue: the run is claimed atomically (queued →
-    running), so a redelivered task returns; a run that crashed midway stays ``running`` and is started anew
-    by creating another run."""
+    running), so a redelivered task returns; a run whose worker died stays ``running`` until its lease
+    (EVALUATION_RUN_LEASE_S) ends, then evaluation_upkeep.evaluation_runs_requeue queues it again. Results
+    are written only when the run completes, so a run started again leaves no partial results."""
     if not EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.QUEUED).update(
         status=EvaluationRun.Status.RUNNING, started_at=timezone.now()
     ):

@@ -32,3 +32,36 @@ def answers_rated_down(*, collection_id: int) -> list[Answer]:
             seen.add(answer.question)
             unique.append(answer)
     return unique
+
+
+def answers_logged(*, collection_id: int, limit: int) -> list[tuple[Answer, list[int]]]:
+    """Answered questions of the collection (not rated 👎, with at least one cited passage of it), newest
+    first, one per question, each with the ids of the collection's documents it cited ([n] in the text) and
+    still holds: the answer log as a regression set."""
+    answers = (
+        Answer.objects.filter(status=Answer.Status.COMPLETE, not_found=False)
+        .filter(citations__cited=True, citations__document__collection_id=collection_id)
+        .exclude(feedback__rating=AnswerFeedback.Rating.DOWN)
+        .distinct()
+        .order_by("-id")
+    )
+    seen: set[str] = set()
+    logged: list[tuple[Answer, list[int]]] = []
+    for answer in answers.iterator():
+        if answer.question in seen:
+            continue
+        documents = sorted(
+            {
+                int(document_id)
+                for document_id in answer.citations.filter(
+                    cited=True, document__collection_id=collection_id
+                ).values_list("document_id", flat=True)
+                if document_id is not None
+            }
+        )
+        if documents:
+            seen.add(answer.question)
+            logged.append((answer, documents))
+        if len(logged) >= limit:
+            break
+    return logged

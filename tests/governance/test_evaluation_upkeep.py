@@ -1,0 +1,147 @@
+"""Keeping evaluation sets and runs in order: a question is edited (audited, validated), a regression set is
+built from the answer log, and a run whose worker died is queued again and completes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from governance.compliance import evaluation
+from governance.compliance.evaluation_upkeep import evaluation_runs_requeue
+from governance.models import AuditEvent, EvaluationRun
+from governance.roles import COMPLIANCE_GROUP
+from rag.models import Answer, AnswerFeedback, Citation, Collection, Conversation, Document
+
+pytestmark = pytest.mark.django_db
+
+Client = Callable[[Any], APIClient]
+
+
+@pytest.fixture
+def officer(carol: Any) -> Any:
+    carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
+    return carol
+
+
+def _document(collection: Collection, title: str) -> Document:
+    return Document.objects.create(
+        collection=collection,
+        title=title,
+        original_filename=f"{title}.txt",
+        mime_type="text/plain",
+        sha256=title.ljust(64, "0")[:64],
+        size_bytes=1,
+        status=Document.Status.READY,
+    )
+
+
+def _answer(
+    conversation: Conversation, question: str, *cited: Document, uncited: Document | None = None
+) -> Answer:
+    answer = Answer.objects.create(conversation=conversation, question=question, text="…")
+    for n, document in enumerate(cited, start=1):
+        Citation.objects.create(answer=answer, n=n, document=document, title=document.title, snippet="…")
+    if uncited is not None:
+        Citation.objects.create(
+            answer=answer, n=9, document=uncited, title=uncited.title, snippet="…", cited=False
+        )
+    return answer
+
+
+def test_an_officer_edits_a_question_and_the_change_is_validated_and_audited(
+    officer: Any, alice: Any, collection_a: Collection, client_for: Client
+) -> None:
+    created = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk, name="s", items=[{"question": "Who leads Kestrel?"}]
+    )
+    item = created.items.get()
+    api = client_for(officer)
+    response = api.patch(
+        f"/api/v1/evaluation-items/{item.pk}",
+        {"expected_document_ids": [7], "expected_fact": "Defne Aydın"},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["items"][0]["expected_fact"] == "Defne Aydın"
+    item.refresh_from_db()
+    assert item.expected_document_ids == [7] and item.question == "Who leads Kestrel?"
+    event = AuditEvent.objects.get(action="evaluation.item_update", target_id=str(item.pk))
+    assert event.details == {"set": created.pk, "fields": ["expected_document_ids", "expected_fact"]}
+    assert "Aydın" not in str(event.details)
+
+    # "Not in the documents" with an expected fact contradicts itself: refused, nothing changes.
+    refused = api.patch(f"/api/v1/evaluation-items/{item.pk}", {"not_in_documents": True}, format="json")
+    assert refused.status_code == 400 and "not in the documents" in refused.json()["detail"]
+    item.refresh_from_db()
+    assert item.not_in_documents is False
+    assert api.patch("/api/v1/evaluation-items/999999", {}, format="json").status_code == 404
+    assert (
+        client_for(alice).patch(f"/api/v1/evaluation-items/{item.pk}", {}, format="json").status_code == 403
+    )
+
+
+def test_the_answer_log_becomes_a_regression_set_of_cited_documents(
+    officer: Any, alice: Any, collection_a: Collection, collection_b: Collection, client_for: Client
+) -> None:
+    handbook, menu = _document(collection_a, "handbook"), _document(collection_a, "menu")
+    elsewhere = _document(collection_b, "other")
+    conversation = Conversation.objects.create(user=alice, title="t")
+    older = _answer(conversation, "What is the launch code?", handbook, uncited=menu)
+    _answer(conversation, "What is the launch code?", handbook)  # the same question again: once
+    both = _answer(conversation, "What is on the menu and in the handbook?", menu, handbook)
+    disliked = _answer(conversation, "Wrong one?", menu)
+    AnswerFeedback.objects.create(answer=disliked, user=alice, rating="down")
+    _answer(conversation, "Another collection?", elsewhere)
+    Answer.objects.create(conversation=conversation, question="Nothing found?", not_found=True)
+
+    response = client_for(officer).post(
+        "/api/v1/evaluation-sets", {"collection": collection_a.pk, "from_answers": 10}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    items = response.json()["items"]
+    assert [(i["question"], i["expected_document_ids"], i["source"]) for i in items] == [
+        ("What is on the menu and in the handbook?", sorted([menu.pk, handbook.pk]), "answer_log"),
+        ("What is the launch code?", [handbook.pk], "answer_log"),
+    ]
+    assert both.pk > older.pk
+    empty = client_for(officer).post(
+        "/api/v1/evaluation-sets",
+        {"collection": Collection.objects.create(name="empty", owner=alice).pk, "from_answers": 5},
+        format="json",
+    )
+    assert empty.status_code == 400 and "no answered questions" in empty.json()["detail"]
+
+
+def test_a_run_whose_worker_died_is_queued_again_and_completes(
+    alice: Any, collection_a: Collection, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    created = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk,
+        name="s",
+        items=[{"question": "What is the parking budget of the Zanzibar office?", "not_in_documents": True}],
+    )
+    stuck = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
+    fresh = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
+    EvaluationRun.objects.filter(pk=stuck.pk).update(
+        status="running", started_at=timezone.now() - timedelta(seconds=settings.EVALUATION_RUN_LEASE_S + 60)
+    )
+    EvaluationRun.objects.filter(pk=fresh.pk).update(status="running", started_at=timezone.now())
+    # A redelivered task finds the dead worker's claim and returns: the run is not asked twice at once.
+    assert evaluation.evaluation_run_execute(run_id=stuck.pk) is None
+
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        assert evaluation_runs_requeue() == 1
+    assert len(sends) == 1  # the task message, sent once the transaction commits
+    assert EvaluationRun.objects.get(pk=stuck.pk).status == "queued"
+    assert EvaluationRun.objects.get(pk=fresh.pk).status == "running"  # within its lease: left alone
+    assert AuditEvent.objects.filter(action="evaluation.requeue", target_id=str(stuck.pk)).exists()
+
+    completed = evaluation.evaluation_run_execute(run_id=stuck.pk)  # what the worker does with the message
+    assert completed is not None and completed.status == "complete"
+    assert completed.totals["correct_not_found"] == 1.0 and completed.results.count() == 1
