@@ -25,9 +25,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-from governance.audit import SYSTEM
+from governance.audit import SYSTEM, Actor
 from governance.users import user_create
-from inference import local_server
+from inference import gate, llm, local_server
+from inference.registry import licences_sync_builtin
 
 
 class Command(BaseCommand):
@@ -62,6 +63,7 @@ class Command(BaseCommand):
                 children.append(model_server)
             env["LLM_BASE_URL"] = f"http://127.0.0.1:{settings.LOCAL_LLM_PORT}/v1"
             env["LLM_MODEL"] = local_server.MODEL_NAME
+        self._check_models(env)
         worker = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             [
                 sys.executable,
@@ -137,6 +139,24 @@ class Command(BaseCommand):
             return local_server.start(port=settings.LOCAL_LLM_PORT, log_path=log_path)
         except local_server.LocalServerError as exc:
             raise SystemExit(f"The bundled model server did not start: {exc}. Or set LLM_BASE_URL.") from exc
+
+    def _check_models(self, env: dict[str, str]) -> None:
+        """At start-up: bring the unedited built-in licences to this release's text, then ask the model server
+        what it serves and print the serving gate's decision (audited when it changed; the beat rechecks)."""
+        actor = Actor(role="command_line")
+        for note in licences_sync_builtin(actor=actor):
+            self.stdout.write(f"Licence catalogue: {note}")
+        settings.LLM_BASE_URL, settings.LLM_MODEL = env.get("LLM_BASE_URL", ""), env.get("LLM_MODEL", "")
+        try:
+            decision = gate.gate_recheck(actor=actor)
+        except llm.InferenceUnavailable as exc:
+            self.stdout.write(self.style.WARNING(f"Model gate: the model server cannot be asked yet ({exc})"))
+            return
+        if decision.allowed:
+            self.stdout.write(f"Model gate: {decision.reason}")
+        else:
+            verb = "refuses" if decision.mode == "enforce" else "flags (MODEL_GATE=warn)"
+            self.stdout.write(self.style.WARNING(f"Model gate {verb} the served model: {decision.reason}"))
 
     def _ensure_admin(self) -> str:
         user_model = get_user_model()
