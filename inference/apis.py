@@ -255,7 +255,10 @@ class ModelFitApi(_AdminOnly):
             elif "preset" in values:
                 shape = preset_shape(values["preset"])
             else:
-                shape = _checked(shape_from_config(values["config"]))
+                try:
+                    shape = _checked(shape_from_config(values["config"]))
+                except OverflowError as exc:  # a JSON number such as 1e400 reads as infinity
+                    raise FitError(f"not a decoder config.json: {exc}") from exc
             result = fit(
                 shape,
                 quantization=values["quantization"],

@@ -3,6 +3,7 @@ administrators only. Figures hand-computed (GiB = 2**30 bytes; runtime overhead 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -138,3 +139,11 @@ def test_employees_and_compliance_officers_are_refused(client_for: Any, alice: A
     body = {"preset": "llama-3.1-8b-instruct", "quantization": "bf16", "context": 512, "gpus_gib": [80]}
     for user in (alice, carol):
         assert client_for(user).post("/api/v1/models/fit", body, format="json").status_code == 403
+
+
+def test_a_number_that_reads_as_infinity_is_a_400(api: Any) -> None:
+    config = json.dumps(PRESETS["smollm2-135m-instruct"])[:-1] + ', "num_parameters": 1e400}'
+    body = f'{{"config": {config}, "quantization": "bf16", "context": 512, "cpu_ram_gib": 8}}'
+    answer = api.post("/api/v1/models/fit", body, content_type="application/json")
+    assert answer.status_code == 400, answer.content
+    assert "not a decoder config.json" in answer.json()["detail"]
