@@ -404,3 +404,13 @@ def test_the_pages_speak_turkish(admin: Any, smol: RegisteredModel, two_runs: An
     assert "Değerlendirme" in client.get("/models/evaluation/").content.decode()
     assert "Donanım uyumu" in client.get(f"/models/{smol.pk}/").content.decode()
     assert "Soru başına" in client.get(f"/models/evaluation/compare/{a.pk}/{b.pk}/").content.decode()
+
+
+@pytest.mark.slow
+def test_the_gate_shows_the_bundled_model_allowed_to_answer(llm: str, admin: Any) -> None:
+    """Against the real bundled vLLM server: the served model, its verdict and the server's context window."""
+    gate.cache_clear()
+    page = portal(admin).get("/models/").content.decode()
+    assert 'id="gate-down"' not in page
+    assert "allowed to answer" in page and f"<dd>{MODEL_NAME}</dd>" in page
+    assert "is registered (apache-2.0, allowed)" in page
