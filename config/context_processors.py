@@ -1,4 +1,4 @@
-"""What the portal's base template shows on every page: the compliance link, the conversation sidebar and the
+"""What the portal's base template shows on every page: the compliance and models links, the conversation sidebar and the
 strings the page's JavaScript needs.
 
 Every value is a callable, which the template engine calls only when a page shows it: the admin, the login and
@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from governance.roles import is_compliance_officer
+from governance.roles import is_admin, is_compliance_officer
 from rag.models import Conversation
 from rag.selectors import conversation_list
 
@@ -47,10 +47,18 @@ def portal(request: HttpRequest) -> dict[str, Callable[[], Any]]:
     def officer() -> bool:
         return is_compliance_officer(getattr(request, "user", None))  # False for anonymous, without a query
 
+    def admin() -> bool:
+        return is_admin(getattr(request, "user", None))  # no query: is_staff/is_superuser are on the user
+
     def conversations() -> QuerySet[Conversation] | None:
         user = getattr(request, "user", None)
         if user is None or not user.is_authenticated:
             return None  # base.html shows no sidebar
         return conversation_list(user=user)[:50]
 
-    return {"is_compliance_officer": officer, "conversations": conversations, "ui_strings": ui_strings}
+    return {
+        "is_compliance_officer": officer,
+        "is_admin": admin,
+        "conversations": conversations,
+        "ui_strings": ui_strings,
+    }

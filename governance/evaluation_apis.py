@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
@@ -22,7 +21,6 @@ from governance.compliance.evaluation import (
     EvaluationError,
     evaluation_compare,
     evaluation_items_parse,
-    evaluation_run_create,
     evaluation_set_create,
     evaluation_set_from_feedback,
     result_data,
@@ -169,15 +167,10 @@ class EvaluationRunCreateApi(APIView):
         summary="Run an evaluation set against the current model, asking as yourself",
     )
     def post(self, request: Request, set_id: int) -> Response:
-        # The questions are asked as the requesting officer, under their own access: nobody runs a set as
-        # somebody else (their conversations and what they may read are theirs). `manage.py evaluate --user`
-        # is the server operator's choice.
+        # Asked as the requesting officer, under their own access (tasks.evaluation_run_queue).
         if not EvaluationSet.objects.filter(pk=set_id).exists():
             raise NotFound("No such evaluation set.")
-        run_as: Any = request.user
-        run = evaluation_run_create(set_id=set_id, user=request.user, run_as=run_as)
-        actor = actor_for(request)
-        transaction.on_commit(lambda: tasks.evaluation_run.delay(run.pk, actor.user_id, actor.role))
+        run = tasks.evaluation_run_queue(set_id=set_id, user=request.user, actor=actor_for(request))
         return Response(run_data(run, full=False), status=status.HTTP_202_ACCEPTED)
 
 

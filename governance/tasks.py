@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from governance.audit import Actor
 from governance.audit import audit_checkpoint as _audit_checkpoint
 from governance.audit.denied import audit_denied_flush as _audit_denied_flush
+from governance.compliance.evaluation import evaluation_run_create
 from governance.compliance.evaluation import evaluation_run_execute as _evaluation_run_execute
 from governance.compliance.evaluation_upkeep import evaluation_runs_requeue
 from governance.compliance.retention import retention_run as _retention_run
 from governance.compliance.subjects import PROCESS_TASK, subject_requests_requeue
 from governance.compliance.subjects import subject_request_process as _subject_request_process
+from governance.models import EvaluationRun
 
 
 @shared_task(name="governance.tasks.audit_checkpoint", ignore_result=True)
@@ -68,3 +72,13 @@ def evaluation_run(run_id: int, actor_user_id: int | None = None, actor_role: st
 def requeue_evaluation_runs() -> int:
     """Send again the evaluation runs whose message was lost or whose worker died."""
     return evaluation_runs_requeue()
+
+
+def evaluation_run_queue(*, set_id: int, user: Any, actor: Actor) -> EvaluationRun:
+    """Create a run of the set and queue it after commit: the API (governance.evaluation_apis) and the portal's
+    Models page. The questions are asked as ``user``, the requesting officer or administrator, under their own
+    access: nobody runs a set as somebody else (their conversations and what they may read are theirs);
+    `manage.py evaluate --user` is the server operator's choice."""
+    run = evaluation_run_create(set_id=set_id, user=user, run_as=user)
+    transaction.on_commit(lambda: evaluation_run.delay(run.pk, actor.user_id, actor.role))
+    return run

@@ -1,5 +1,6 @@
-"""REST API of the model registry (administrators): registered models with their licence verdicts, and the
-organisation's declared use. Thin views over inference.registry."""
+"""REST API of the model registry (administrators): registered models with their licence verdicts, the
+organisation's declared use, and the hardware fit of a model. Thin views over inference.registry and
+inference.hardware."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from rest_framework.views import APIView
 from config.schema import errors, results
 from governance.audit import actor_for
 from governance.roles import is_admin
+from inference.hardware import KV_CACHE_BYTES, QUANTIZATIONS, FitError, ModelShape, fit, shape_from_config
+from inference.hardware_presets import PRESETS, preset_shape
 from inference.licences import DeclaredUse
 from inference.models import PUBLISHED_CHOICES, RegisteredModel
 from inference.registry import (
@@ -24,6 +27,7 @@ from inference.registry import (
     declared_use_set,
     model_list,
     model_register,
+    shape_for,
     verdict_of,
 )
 
@@ -150,3 +154,126 @@ class DeclaredUseApi(_AdminOnly):
         use = DeclaredUse(**data.validated_data)
         declared_use_set(use=use, updated_by=request.user, actor=actor_for(request))
         return Response(_DeclaredUseSerializer(asdict(use)).data)
+
+
+class _FitOutput(serializers.Serializer):
+    model = serializers.CharField()
+    device = serializers.ChoiceField(choices=["gpu", "cpu"])
+    quantization = serializers.CharField()
+    context = serializers.IntegerField()  # type: ignore[assignment]  # DRF pops declared fields
+    concurrency = serializers.IntegerField()
+    tensor_parallel_size = serializers.IntegerField()
+    weights_gib = serializers.FloatField()
+    weights_gib_per_device = serializers.FloatField()
+    kv_bytes_per_token = serializers.IntegerField()
+    kv_bytes_per_token_per_device = serializers.IntegerField()
+    kv_cache_gib = serializers.FloatField()
+    kv_cache_gib_per_device = serializers.FloatField()
+    overhead_gib_per_device = serializers.FloatField()
+    needed_gib_per_device = serializers.FloatField()
+    available_gib_per_device = serializers.FloatField()
+    fits = serializers.BooleanField()
+    max_context = serializers.IntegerField(help_text="the largest context that fits at this concurrency")
+    max_concurrency = serializers.IntegerField(help_text="the largest concurrency that fits at this context")
+    suggested_quantization = serializers.CharField(allow_null=True)
+    reasons = serializers.ListField(child=serializers.CharField())
+    vllm_command = serializers.CharField()
+    compose_service = serializers.CharField(help_text="a docker-compose service, YAML")
+
+
+# Far beyond any real decoder, small enough that the arithmetic stays exact in floats.
+_FACT_BOUNDS = {
+    "layers": 10_000,
+    "hidden_size": 10**7,
+    "heads": 100_000,
+    "kv_heads": 100_000,
+    "head_dim": 100_000,
+    "max_context": 10**9,
+    "params": 10**15,
+}
+
+
+def _checked(shape: ModelShape) -> ModelShape:
+    """A config.json from the caller: every fact a positive, plausible number (a zero layer count or head_dim
+    would divide by zero in the fit)."""
+    for name, bound in _FACT_BOUNDS.items():
+        value = getattr(shape, name)
+        if not 1 <= value <= bound:
+            raise FitError(f"not a decoder config.json: {name} {value} is not between 1 and {bound}")
+    return shape
+
+
+class ModelFitApi(_AdminOnly):
+    """Will a model fit the GPUs (or CPU RAM) at a quantization, context and concurrency? Memory for weights,
+    KV cache and runtime overhead per device, the largest context and concurrency that fit, a suggested
+    quantization, and the `vllm serve` command and docker-compose service (docs/model-fit.md). Computes only:
+    nothing is stored."""
+
+    class InputSerializer(serializers.Serializer):
+        model_id = serializers.IntegerField(
+            required=False, min_value=1, max_value=2**63 - 1, help_text="a registered model"
+        )
+        preset = serializers.ChoiceField(
+            choices=sorted(PRESETS), required=False, help_text="a well-known model's published config"
+        )
+        config = serializers.DictField(required=False, help_text="a model's config.json")
+        quantization = serializers.ChoiceField(choices=sorted(QUANTIZATIONS))
+        context = serializers.IntegerField(min_value=1, max_value=10_000_000)  # type: ignore[assignment]
+        concurrency = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+        gpus_gib = serializers.ListField(
+            child=serializers.FloatField(min_value=0.001, max_value=1_000_000),
+            required=False,
+            min_length=1,
+            max_length=64,
+            help_text="each GPU's memory in GiB",
+        )
+        cpu_ram_gib = serializers.FloatField(
+            required=False, min_value=0.001, max_value=1_000_000, help_text="the CPU RAM for the server"
+        )
+        gpu_memory_utilization = serializers.FloatField(min_value=0.01, max_value=1.0, default=0.9)
+        kv_cache_dtype = serializers.ChoiceField(choices=sorted(KV_CACHE_BYTES), default="auto")
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            sources = [name for name in ("model_id", "preset", "config") if name in attrs]
+            if len(sources) != 1:
+                raise serializers.ValidationError("Give exactly one of model_id, preset or config.")
+            if ("gpus_gib" in attrs) == ("cpu_ram_gib" in attrs):
+                raise serializers.ValidationError("Give either gpus_gib or cpu_ram_gib.")
+            return attrs
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: _FitOutput, **errors(404)},
+        summary="Hardware fit of a model: memory, largest context and concurrency, the vllm serve command",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        try:
+            shape: ModelShape
+            if "model_id" in values:
+                registered = RegisteredModel.objects.filter(pk=values["model_id"]).first()
+                if registered is None:
+                    raise NotFound("No such registered model.")
+                shape = shape_for(registered)
+            elif "preset" in values:
+                shape = preset_shape(values["preset"])
+            else:
+                try:
+                    shape = _checked(shape_from_config(values["config"]))
+                except OverflowError as exc:  # a JSON number such as 1e400 reads as infinity
+                    raise FitError(f"not a decoder config.json: {exc}") from exc
+            result = fit(
+                shape,
+                quantization=values["quantization"],
+                context=values["context"],
+                concurrency=values["concurrency"],
+                gpus_gib=values.get("gpus_gib"),
+                cpu_ram_gib=values.get("cpu_ram_gib"),
+                gpu_memory_utilization=values["gpu_memory_utilization"],
+                kv_cache_dtype=values["kv_cache_dtype"],
+            )
+        except FitError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        return Response(_FitOutput(asdict(result)).data)
