@@ -37,6 +37,7 @@ from rag.models import Chunk, Collection, Document
 _BUNDLED_MODEL_MIGRATIONS = [
     importlib.import_module("inference.migrations.0002_bundled_model"),
     importlib.import_module("inference.migrations.0003_shape_facts"),
+    importlib.import_module("inference.migrations.0004_licence_catalogue"),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,7 +368,8 @@ def llm(llm_server: str, settings: Any, django_db_blocker: Any) -> str:
 
 
 def bundled_model_registered() -> None:
-    """The bundled model registered as on a fresh install (inference migration 0002): a transactional test
-    before this one flushed every table, the registry's rows included, and the serving gate would refuse it."""
+    """The bundled model registered and the licence catalogue seeded as on a fresh install (inference
+    migrations 0002-0004): a transactional test before this one flushed every table, the registry's rows
+    included, and the serving gate would refuse the model."""
     for migration in _BUNDLED_MODEL_MIGRATIONS:
         migration.forwards(django_apps, None)

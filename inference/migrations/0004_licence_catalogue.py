@@ -13,7 +13,7 @@ from inference.licences import CATALOGUE
 PERMISSIONS = [("allowed", "allowed"), ("conditional", "conditional"), ("forbidden", "forbidden")]
 
 
-def seed(apps, schema_editor):  # type: ignore[no-untyped-def]
+def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     LicenceEntry = apps.get_model("inference", "LicenceEntry")
     for key, licence in CATALOGUE.items():
         LicenceEntry.objects.get_or_create(
@@ -109,5 +109,5 @@ class Migration(migrations.Migration):
             name="licence_id",
             field=models.CharField(help_text="a key of the licence catalogue", max_length=60),
         ),
-        migrations.RunPython(seed, migrations.RunPython.noop),
+        migrations.RunPython(forwards, migrations.RunPython.noop),
     ]

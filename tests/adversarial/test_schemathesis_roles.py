@@ -44,6 +44,12 @@ ADMIN_ONLY = {
     "POST /api/v1/models/fit",
     "GET /api/v1/declared-use",
     "PUT /api/v1/declared-use",
+    "GET /api/v1/licences",
+    "POST /api/v1/licences",
+    "GET /api/v1/licences/{key}",
+    "PUT /api/v1/licences/{key}",
+    "DELETE /api/v1/licences/{key}",
+    "POST /api/v1/licences/{key}/reset",
 }
 OFFICERS_ONLY = {
     "GET /api/v1/audit/events",
@@ -64,6 +70,7 @@ EVALUATION = {
     "POST /api/v1/evaluation-sets/{set_id}/runs",
     "GET /api/v1/evaluation-runs/{run_id}",
     "GET /api/v1/evaluation-runs/{run_a}/compare/{run_b}",
+    "PATCH /api/v1/evaluation-items/{item_id}",
 }
 # What an API key may do: the actions it holds (search, ask, upload) on the collections in its scope.
 API_KEY_ALLOWED = {

@@ -37,15 +37,6 @@ CUSTOM = {
 @pytest.fixture(autouse=True)
 def _fresh_install(db: Any) -> None:
     bundled_model_registered()
-    for key, licence in CATALOGUE.items():  # a transactional test before may have flushed the seeded rows
-        LicenceEntry.objects.get_or_create(
-            key=key,
-            defaults={
-                **registry.entry_values(licence),
-                "builtin": True,
-                "shipped": licence_plain(licence),
-            },
-        )
 
 
 @pytest.fixture
