@@ -25,10 +25,11 @@ from governance.compliance.evaluation import (
     evaluation_set_from_feedback,
     evaluation_set_import,
 )
+from governance.compliance.evaluation_upkeep import evaluation_set_from_answers
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
 from governance.tasks import evaluation_run_queue
 from inference.charts import paired_bars
-from inference.forms import CompareForm, EvaluationUploadForm, FeedbackSetForm
+from inference.forms import AnswerLogSetForm, CompareForm, EvaluationUploadForm, FeedbackSetForm
 from inference.views import admin_required
 from rag.selectors.lifecycle import collections_all
 
@@ -70,6 +71,7 @@ def evaluation_index(request: HttpRequest) -> HttpResponse:
     collections = _collections()
     upload_form = EvaluationUploadForm(collections=collections)
     feedback_form = FeedbackSetForm(collections=collections)
+    log_form = AnswerLogSetForm(collections=collections)
     status = 200
     if request.method == "POST":
         action, actor = request.POST.get("action"), actor_for(request)
@@ -104,6 +106,21 @@ def evaluation_index(request: HttpRequest) -> HttpResponse:
                 else:
                     messages.success(request, _("Evaluation set %(id)d created.") % {"id": created.pk})
                     return redirect(reverse("models-evaluation"))
+        elif action == "answer_log":
+            log_form = AnswerLogSetForm(request.POST, collections=collections)
+            if log_form.is_valid():
+                try:
+                    created = evaluation_set_from_answers(
+                        collection_id=log_form.cleaned_data["collection"],
+                        limit=log_form.cleaned_data["limit"],
+                        actor=actor,
+                        user=request.user,
+                    )
+                except EvaluationError as exc:
+                    log_form.add_error(None, str(exc))
+                else:
+                    messages.success(request, _("Evaluation set %(id)d created.") % {"id": created.pk})
+                    return redirect(reverse("models-evaluation"))
         elif action == "run":
             set_id = request.POST.get("set", "")
             if not set_id.isascii() or not set_id.isdigit() or len(set_id) > 18:
@@ -123,6 +140,7 @@ def evaluation_index(request: HttpRequest) -> HttpResponse:
         "runs": EvaluationRun.objects.select_related("evaluation_set", "run_as")[:200],
         "upload_form": upload_form,
         "feedback_form": feedback_form,
+        "log_form": log_form,
         "compare_form": CompareForm(),
         "quality": QUALITY,
     }

@@ -141,6 +141,10 @@ class FeedbackSetForm(forms.Form):
         self.fields["collection"].choices = collections  # type: ignore[attr-defined]
 
 
+class AnswerLogSetForm(FeedbackSetForm):
+    limit = forms.IntegerField(min_value=1, max_value=1000, initial=100, label=_("Questions (newest first)"))
+
+
 class CompareForm(forms.Form):
     run_a = forms.IntegerField(min_value=1, max_value=2**63 - 1, label=_("Run A"))
     run_b = forms.IntegerField(min_value=1, max_value=2**63 - 1, label=_("Run B"))

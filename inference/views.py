@@ -12,6 +12,7 @@ from dataclasses import asdict
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied
@@ -27,13 +28,15 @@ from inference import llm
 from inference.forms import DeclaredUseForm, FitForm, RegisterForm
 from inference.gate import gate_check
 from inference.hardware import QUANTIZATIONS, FitError, fit, kv_bytes_per_token
-from inference.licences import DeclaredUse
+from inference.licences import CATALOGUE, DeclaredUse, verdict
 from inference.models import RegisteredModel
 from inference.registry import (
     RegistryError,
     declared_use_get,
     declared_use_set,
+    licence_catalogue,
     licence_get,
+    licence_modified,
     model_list,
     model_register,
     shape_for,
@@ -132,7 +135,18 @@ def models_index(request: HttpRequest) -> HttpResponse:
             raise BadRequest(_("Unknown action."))
         status = 400
     decision, gate_error = _gate()
+    use = declared_use_get()
+    licences = [
+        {
+            "licence": licence,
+            "verdict": verdict(licence, use),
+            "builtin": key in CATALOGUE,
+            "edited": licence_modified(key),
+        }
+        for key, licence in sorted(licence_catalogue().items())
+    ]
     context = {
+        "licences": licences,
         "rows": [_row(model) for model in model_list()],
         "decision": decision,
         "gate_error": gate_error,
@@ -186,6 +200,9 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
     context = {
         **_row(model),
         "licence": licence_get(model.licence_id),
+        "evaluations": sorted(model.evaluations.items(), key=lambda pair: int(pair[0])),
+        "switch_required": settings.MODEL_SWITCH_REQUIRES_EVAL,
+        "switch_required_key": str(settings.MODEL_SWITCH_REQUIRES_EVAL),
         "shape_error": shape_error,
         "kv_bytes_per_token": kv_bytes_per_token(shape) if shape else None,
         "form": form,

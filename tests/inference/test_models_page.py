@@ -15,10 +15,18 @@ from django.test import Client
 from governance.models import AuditEvent, EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
 from governance.roles import COMPLIANCE_GROUP
 from inference import gate
+from inference.licence_data import licence_from_values
 from inference.local_server import MODEL_NAME
 from inference.models import RegisteredModel
-from inference.registry import model_for_served_name, model_register
-from rag.models import Collection
+from inference.registry import (
+    entry_values,
+    licence_get,
+    licence_store,
+    model_evaluated,
+    model_for_served_name,
+    model_register,
+)
+from rag.models import Answer, Citation, Collection, Conversation, Document
 from tests.conftest import bundled_model_registered, with_inventory
 
 pytestmark = pytest.mark.django_db
@@ -414,3 +422,68 @@ def test_the_gate_shows_the_bundled_model_allowed_to_answer(llm: str, admin: Any
     assert 'id="gate-down"' not in page
     assert "allowed to answer" in page and f"<dd>{MODEL_NAME}</dd>" in page
     assert "is registered (apache-2.0, allowed)" in page
+
+
+def test_the_licence_catalogue_shows_each_verdict_and_an_edit_made_by_counsel(admin: Any) -> None:
+    page = portal(admin).get("/models/").content.decode()
+    assert 'data-licence="qwen-research"' in page and 'data-licence="apache-2.0"' in page
+    assert "/admin/inference/licenceentry/apache-2.0/change/" in page
+    # Counsel forbids commercial use of MIT models (an edit): the page shows it edited and blocked.
+    mit = licence_get("mit")
+    assert mit is not None
+    values = {**entry_values(mit), "commercial_use": "forbidden", "commercial_use_condition": "not approved"}
+    licence_store(licence=licence_from_values("mit", values))
+    page = portal(admin).get("/models/").content.decode()
+    row = page[page.index('data-licence="mit"') :].split("</tr>")[0]
+    assert "edited since shipped" in row and "status-failed" in row and "not approved" in row
+
+
+def test_a_regression_set_is_built_from_the_answer_log_on_the_page(admin: Any, alice: Any) -> None:
+    collection = with_inventory(Collection.objects.create(name="Handbooks", owner=alice))
+    document = Document.objects.create(
+        collection=collection,
+        title="handbook",
+        original_filename="handbook.txt",
+        mime_type="text/plain",
+        sha256="0" * 64,
+        size_bytes=1,
+        status=Document.Status.READY,
+    )
+    answer = Answer.objects.create(
+        conversation=Conversation.objects.create(user=alice, title="t"),
+        question="What is the code?",
+        text="…",
+    )
+    Citation.objects.create(answer=answer, n=1, document=document, title="handbook", snippet="…")
+    client = portal(admin)
+    response = client.post(
+        "/models/evaluation/",
+        {"action": "answer_log", "collection": str(collection.pk), "limit": "10"},
+        follow=True,
+    )
+    assert response.status_code == 200
+    created = EvaluationSet.objects.get(collection=collection)
+    item = created.items.get()
+    assert (item.question, item.expected_document_ids, item.source) == (
+        "What is the code?",
+        [document.pk],
+        "answer_log",
+    )
+    empty = with_inventory(Collection.objects.create(name="Empty", owner=alice))
+    refused = client.post(
+        "/models/evaluation/", {"action": "answer_log", "collection": str(empty.pk), "limit": "5"}
+    )
+    assert refused.status_code == 400 and "no answered questions" in refused.content.decode()
+
+
+def test_the_model_page_shows_the_required_evaluation_and_its_last_run(
+    admin: Any, smol: RegisteredModel, settings: Any
+) -> None:
+    settings.MODEL_SWITCH_REQUIRES_EVAL = 41
+    model_evaluated(
+        served_name=MODEL_NAME, set_id=41, run_id=7, passed=False, failures=["recall_at_k 0.50 < 0.80"]
+    )
+    page = portal(admin).get(f"/models/{smol.pk}/").content.decode()
+    table = page[page.index('id="evaluations"') :].split("</table>")[0]
+    assert "evaluation set 41 on it passed" in page
+    assert "required" in table and "not passed" in table and "recall_at_k 0.50 &lt; 0.80" in table
