@@ -78,6 +78,17 @@ class _ModelOutput(serializers.Serializer):
         return verdict_of(model)
 
 
+class _FactsInput(serializers.Serializer):
+    params = serializers.IntegerField(required=False, min_value=1, max_value=10**15)
+    layers = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
+    hidden_size = serializers.IntegerField(required=False, min_value=1, max_value=10**7)
+    heads = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+    kv_heads = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+    head_dim = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+    context_length = serializers.IntegerField(required=False, min_value=1, max_value=10**9)
+    embedding_params = serializers.IntegerField(required=False, min_value=0, max_value=10**15)
+
+
 class ModelListCreateApi(_AdminOnly):
     """Registered models and their licence verdicts for the declared use. Registering reads the architecture
     facts from ``weights_path`` (a directory with config.json, or a GGUF file) and hashes the weight files."""
@@ -93,6 +104,11 @@ class ModelListCreateApi(_AdminOnly):
         weights_published = serializers.ChoiceField(choices=PUBLISHED_CHOICES, default="unknown")
         code_published = serializers.ChoiceField(choices=PUBLISHED_CHOICES, default="unknown")
         data_published = serializers.ChoiceField(choices=PUBLISHED_CHOICES, default="unknown")
+        facts = _FactsInput(
+            required=False,
+            help_text="architecture facts of a model whose weights are not on this host (a GPU server's model), "
+            "from its published config.json; they fill in or override what the weights give",
+        )
 
     @extend_schema(
         operation_id="v1_models_list",

@@ -133,3 +133,38 @@ def test_the_model_verdicts_command_recomputes_every_verdict_and_audits_it() -> 
     assert RegisteredModel.objects.get(served_name=MODEL_NAME).verdict_status == "allowed"
     event = AuditEvent.objects.filter(action="model.verdict").latest("seq")
     assert event.role == "command_line" and event.details["previous_status"] == "blocked"
+
+
+def test_a_gpu_model_is_registered_over_the_api_with_its_published_facts_and_fitted(
+    client_for: Any, django_user_model: Any
+) -> None:
+    api = client_for(django_user_model.objects.create_superuser("root", password="x"))  # noqa: S106
+    facts = {  # Llama-3.1-8B-Instruct's published config.json (inference/hardware_presets.py)
+        "params": 8_030_261_248,
+        "layers": 32,
+        "hidden_size": 4096,
+        "heads": 32,
+        "kv_heads": 8,
+        "head_dim": 128,
+        "context_length": 131_072,
+        "embedding_params": 1_050_673_152,
+    }
+    created = api.post(
+        "/api/v1/models",
+        {"served_name": "llama-8b", "licence_id": "llama-3.1-community", "facts": facts},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert {k: created.json()[k] for k in facts} == facts
+    fit = api.post(
+        "/api/v1/models/fit",
+        {"model_id": created.json()["id"], "quantization": "awq", "context": 8192, "gpus_gib": [10]},
+        format="json",
+    )
+    assert fit.status_code == 200, fit.content
+    # AWQ keeps the 1,050,673,152 embedding weights at 2 bytes: 5,727,460,432 bytes (docs/model-fit.md)
+    assert fit.json()["weights_gib"] == pytest.approx(5_727_460_432 / 1024**3) and fit.json()["fits"]
+    bad = api.post(
+        "/api/v1/models", {"served_name": "x", "licence_id": "mit", "facts": {"layers": 0}}, format="json"
+    )
+    assert bad.status_code == 400 and not RegisteredModel.objects.filter(served_name="x").exists()
