@@ -253,8 +253,9 @@ MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
 # question failed. Evaluation runs themselves pass the gate, so a candidate can be evaluated before it serves.
 MODEL_SWITCH_REQUIRES_EVAL = env_int("MODEL_SWITCH_REQUIRES_EVAL", 0)
 MODEL_SWITCH_MIN_PCT = env_int("MODEL_SWITCH_MIN_PCT", 80)
-# An evaluation run still "running" this long after it started lost its worker: the beat sends it again.
-EVALUATION_RUN_LEASE_S = env_int("EVALUATION_RUN_LEASE_S", 2 * 3600)
+# An evaluation run whose worker has not renewed its claim (after each question) for this long lost its worker:
+# the beat sends it again. Longer than one question can take (LLM_TIMEOUT_S x (1 + LLM_MAX_RETRIES)).
+EVALUATION_RUN_LEASE_S = env_int("EVALUATION_RUN_LEASE_S", 30 * 60)
 if not 0 <= MODEL_SWITCH_MIN_PCT <= 100:
     raise ConfigurationError(f"MODEL_SWITCH_MIN_PCT must be 0-100, not {MODEL_SWITCH_MIN_PCT}")
 # Answering: how many sources go into a prompt, how long an answer may be, when a source counts as relevant.

@@ -427,6 +427,8 @@ class EvaluationRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the worker after each question: the claim a worker holds on the run (EVALUATION_RUN_LEASE_S).
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

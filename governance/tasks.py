@@ -79,6 +79,6 @@ def evaluation_run_queue(*, set_id: int, user: Any, actor: Actor) -> EvaluationR
     Models page. The questions are asked as ``user``, the requesting officer or administrator, under their own
     access: nobody runs a set as somebody else (their conversations and what they may read are theirs);
     `manage.py evaluate --user` is the server operator's choice."""
-    run = evaluation_run_create(set_id=set_id, user=user, run_as=user)
+    run = evaluation_run_create(set_id=set_id, user=user, run_as=user, actor=actor)
     transaction.on_commit(lambda: evaluation_run.delay(run.pk, actor.user_id, actor.role))
     return run

@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from governance.audit import actor_for
+from inference.hardware import FitError
 from inference.licence_data import licence_from_values
 from inference.licences import DeclaredUse
 from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
@@ -26,6 +27,8 @@ from inference.registry import (
     licence_reset,
     licence_store,
     model_register,
+    registration_check,
+    shape_of,
 )
 
 USE_FIELDS = [f.name for f in fields(DeclaredUse)]
@@ -39,6 +42,21 @@ class RegisterForm(forms.ModelForm):
         field = self.fields["licence_id"]
         assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
         field.choices = sorted((key, f"{key}: {lic.title}") for key, lic in licence_catalogue().items())
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                path = registration_check(
+                    served_name=data.get("served_name", ""),
+                    licence_id=data.get("licence_id", ""),
+                    weights_path=data.get("weights_path", ""),
+                )
+                if path is not None:
+                    shape_of(path)
+            except (RegistryError, FitError) as exc:
+                raise ValidationError(str(exc)) from exc
+        return data
 
     class Meta:
         model = RegisteredModel

@@ -26,6 +26,7 @@ import gguf
 from inference.serve_config import compose_service, serve_args, vllm_command
 
 GIB = 1024**3
+MAX_CONFIG_BYTES = 1024 * 1024
 
 # vLLM allocates the KV cache in blocks of this many tokens (--block-size, default 16):
 # https://docs.vllm.ai/en/latest/configuration/engine_args.html (--block-size)
@@ -196,6 +197,8 @@ def shape_from_config(config: Mapping[str, Any], *, name: str | None = None) -> 
 
 def shape_from_config_file(path: Path, *, name: str | None = None) -> ModelShape:
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise FitError(f"{path} is larger than a config.json ({MAX_CONFIG_BYTES:,} bytes)")
         config = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise FitError(f"cannot read {path}: {exc}") from exc
@@ -210,7 +213,7 @@ def shape_from_gguf(path: Path, *, name: str | None = None) -> ModelShape:
     """
     try:
         reader = gguf.GGUFReader(path)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file fails in many ways inside the reader
         raise FitError(f"cannot read GGUF {path}: {exc}") from exc
 
     def value(key: str) -> Any:

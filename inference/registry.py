@@ -125,6 +125,10 @@ def shape_of(path: Path) -> ModelShape:
     """Architecture facts from a GGUF file, or from the config.json of a Hugging Face model directory."""
     if path.is_file() and path.suffix == ".gguf":
         return shape_from_gguf(path)
+    if path.is_file() and path.name != "config.json":
+        raise FitError(
+            f"{path.name}: give a model directory (with config.json), a config.json or a GGUF file"
+        )
     config = path / "config.json" if path.is_dir() else path
     return shape_from_config_file(config)
 
@@ -307,6 +311,26 @@ def verdicts_recompute(*, actor: Actor = SYSTEM, models: list[RegisteredModel] |
     return changed
 
 
+def registration_check(*, served_name: str, licence_id: str, weights_path: str = "") -> Path | None:
+    """What a registration needs before anything is read: a catalogued licence, a new served name, weights (if
+    given) that exist under MODEL_WEIGHTS_ROOT. Returns the resolved weights path. Raises RegistryError."""
+    if licence_get(licence_id) is None:
+        raise RegistryError(
+            f"unknown licence {licence_id!r}; one of {sorted(licence_catalogue())}", field="licence_id"
+        )
+    if RegisteredModel.objects.filter(served_name=served_name).exists():
+        raise RegistryError(f"a model named {served_name!r} is already registered", field="served_name")
+    if not weights_path:
+        return None
+    root = Path(settings.MODEL_WEIGHTS_ROOT).resolve()
+    path = Path(weights_path).resolve()
+    if not path.is_relative_to(root):
+        raise RegistryError(f"weights must lie under MODEL_WEIGHTS_ROOT ({root})", field="weights_path")
+    if not path.exists():
+        raise RegistryError(f"no weights at {weights_path}", field="weights_path")
+    return path
+
+
 def model_register(
     *,
     served_name: str,
@@ -326,25 +350,14 @@ def model_register(
     ``facts`` (params, layers, hidden_size, heads, kv_heads, head_dim, context_length, embedding_params) fill in
     or override them.
     Audits ``model.register`` then ``model.verdict``."""
-    if licence_get(licence_id) is None:
-        raise RegistryError(
-            f"unknown licence {licence_id!r}; one of {sorted(licence_catalogue())}", field="licence_id"
-        )
-    if RegisteredModel.objects.filter(served_name=served_name).exists():
-        raise RegistryError(f"a model named {served_name!r} is already registered", field="served_name")
+    path = registration_check(served_name=served_name, licence_id=licence_id, weights_path=weights_path)
     values: dict[str, Any] = {}
     manifest: dict[str, str] = {}
-    if weights_path:
-        root = Path(settings.MODEL_WEIGHTS_ROOT).resolve()
-        path = Path(weights_path).resolve()
-        if not path.is_relative_to(root):
-            raise RegistryError(f"weights must lie under MODEL_WEIGHTS_ROOT ({root})")
-        if not path.exists():
-            raise RegistryError(f"no weights at {weights_path}")
+    if path is not None:
         try:
             shape = shape_of(path)
         except FitError as exc:
-            raise RegistryError(str(exc)) from exc
+            raise RegistryError(str(exc), field="weights_path") from exc
         family = family or shape.name
         values = {
             "params": shape.params,
@@ -356,7 +369,10 @@ def model_register(
             "context_length": shape.max_context,
             "embedding_params": shape.embedding_params,
         }
-        manifest = weights_manifest(path)  # outside the transaction: hashing gigabytes takes a while
+        try:
+            manifest = weights_manifest(path)  # outside the transaction: hashing gigabytes takes a while
+        except OSError as exc:
+            raise RegistryError(f"cannot read the weights: {exc}", field="weights_path") from exc
     values.update(facts or {})
     with transaction.atomic():
         model = RegisteredModel.objects.create(
@@ -420,6 +436,26 @@ def model_evaluated(
             details={"served_name": served_name, "set": set_id, **record},
         )
     return model
+
+
+def evaluations_invalidate(*, set_id: int, actor: Actor = SYSTEM) -> int:
+    """The set's questions changed: no model keeps a pass (or failure) recorded against its old questions.
+    Audits ``model.evaluation_invalidated`` per model. Returns how many models had a record."""
+    key = str(set_id)
+    count = 0
+    with transaction.atomic():
+        for model in RegisteredModel.objects.select_for_update().filter(evaluations__has_key=key):
+            record = model.evaluations.pop(key)
+            model.save(update_fields=["evaluations", "updated_at"])
+            audit_record(
+                action="model.evaluation_invalidated",
+                actor=actor,
+                target_type="registered_model",
+                target_id=model.pk,
+                details={"served_name": model.served_name, "set": set_id, "run": record.get("run")},
+            )
+            count += 1
+    return count
 
 
 def declared_use_set(*, use: DeclaredUse, updated_by: Any = None, actor: Actor = SYSTEM) -> DeclaredUseRecord:

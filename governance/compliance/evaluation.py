@@ -43,6 +43,7 @@ from rag.selectors.feedback import answers_rated_down, collection_exists
 from rag.services.answers import PromptTooLong, answer_prepare, answer_stream, cited_numbers
 
 MAX_ITEMS = 1000
+FROM_ANSWERS = (EvaluationItem.Source.FEEDBACK, EvaluationItem.Source.ANSWER_LOG)
 
 
 class EvaluationError(ValueError):
@@ -71,12 +72,18 @@ def item_spec(raw: dict[str, Any], n: int) -> ItemSpec:
         ids = [part for part in re.split(r"[\s,;]+", ids) if part]
     try:
         document_ids = [int(i) for i in ids]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise EvaluationError(f"item {n}: expected_document_ids are document ids") from exc
+    if any(not 0 < i < 2**63 for i in document_ids) or len(document_ids) > 100:
+        raise EvaluationError(f"item {n}: expected_document_ids are up to 100 document ids")
     not_in = raw.get("not_in_documents", False)
     if isinstance(not_in, str):
         not_in = not_in.strip().lower() in {"1", "true", "yes", "y"}
     fact = str(raw.get("expected_fact") or "").strip()
+    if "\x00" in question or "\x00" in fact:
+        raise EvaluationError(f"item {n}: a NUL character")
+    if len(question) > 4000 or len(fact) > 2000:
+        raise EvaluationError(f"item {n}: a question up to 4,000 characters, a fact up to 2,000")
     if not_in and (document_ids or fact):
         raise EvaluationError(f"item {n}: a question not in the documents has no expected documents or fact")
     return ItemSpec(question, document_ids, fact, bool(not_in))
@@ -108,7 +115,8 @@ def evaluation_set_create(
                 expected_fact=spec.expected_fact,
                 not_in_documents=spec.not_in_documents,
                 source=source,
-                source_answer_id=raw.get("source_answer_id"),
+                # Only sets built from answers (👎 feedback, the answer log) point back at one; never user input.
+                source_answer_id=raw.get("source_answer_id") if source in FROM_ANSWERS else None,
             )
             for spec, raw in zip(specs, items, strict=True)
         )
@@ -130,7 +138,10 @@ def evaluation_items_parse(data: bytes, *, filename: str = "") -> list[dict[str,
     except UnicodeDecodeError as exc:
         raise EvaluationError("UTF-8 text") from exc
     if filename.lower().endswith(".csv") or (not filename.lower().endswith(".jsonl") and "{" not in text[:1]):
-        return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+        try:
+            return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+        except csv.Error as exc:
+            raise EvaluationError(f"not readable as CSV: {exc}") from exc
     items = []
     for n, line in enumerate(text.splitlines(), start=1):
         if line.strip():
@@ -214,15 +225,25 @@ def settings_snapshot() -> dict[str, Any]:
     }
 
 
-def evaluation_run_create(*, set_id: int, user: Any, run_as: Any) -> EvaluationRun:
+def evaluation_run_create(*, set_id: int, user: Any, run_as: Any, actor: Actor = SYSTEM) -> EvaluationRun:
+    """A queued run of the set, asked as ``run_as``. Audits ``evaluation.run_queue``."""
     evaluation_set = EvaluationSet.objects.get(pk=set_id)
-    return EvaluationRun.objects.create(
-        evaluation_set=evaluation_set,
-        model=settings.LLM_MODEL,
-        settings_snapshot=settings_snapshot(),
-        created_by=user,
-        run_as=run_as,
-    )
+    with transaction.atomic():
+        run = EvaluationRun.objects.create(
+            evaluation_set=evaluation_set,
+            model=settings.LLM_MODEL,
+            settings_snapshot=settings_snapshot(),
+            created_by=user,
+            run_as=run_as,
+        )
+        audit_record(
+            action="evaluation.run_queue",
+            actor=actor,
+            target_type="evaluation_run",
+            target_id=run.pk,
+            details={"set": set_id, "run_as": getattr(run_as, "pk", None)},
+        )
+    return run
 
 
 def _evaluate_item(
@@ -308,8 +329,8 @@ PASS_RATES = ("recall_at_k", "citation_has_fact", "answer_has_fact", "correct_no
 
 
 def run_passes(totals: dict[str, Any], *, min_pct: int | None = None) -> tuple[bool, list[str]]:
-    """Whether a run's totals pass: no question failed, every measured rate at least ``min_pct`` percent
-    (MODEL_SWITCH_MIN_PCT). Returns (passed, what fell short)."""
+    """Whether a run's totals pass: no question failed, at least one rate measured, every measured rate at
+    least ``min_pct`` percent (MODEL_SWITCH_MIN_PCT). Returns (passed, what fell short)."""
     floor = (settings.MODEL_SWITCH_MIN_PCT if min_pct is None else min_pct) / 100
     failures = []
     if totals.get("errors"):
@@ -320,32 +341,68 @@ def run_passes(totals: dict[str, Any], *, min_pct: int | None = None) -> tuple[b
             failures.append(f"{name} {value:.2f} < {floor:.2f}")
     if not totals.get("items"):
         failures.append("the set has no questions")
+    elif all(totals.get(name) is None for name in PASS_RATES):
+        failures.append("nothing was measured: give the questions expected documents, facts or not-found")
     return not failures, failures
+
+
+def _fail(run: EvaluationRun, *, error: str, actor: Actor) -> EvaluationRun:
+    run.status, run.error, run.finished_at = EvaluationRun.Status.FAILED, error[:500], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    audit_record(
+        action="evaluation.run",
+        actor=actor,
+        outcome="failed",
+        target_type="evaluation_run",
+        target_id=run.pk,
+        details={"set": run.evaluation_set_id, "error": run.error},
+    )
+    return run
+
+
+def _beat(run_id: int, mine: Any) -> Any:
+    """Renew the claim (heartbeat). None when the run is no longer this worker's: its lease ran out and
+    evaluation_runs_requeue gave it to another worker."""
+    now = timezone.now()
+    renewed = EvaluationRun.objects.filter(
+        pk=run_id, status=EvaluationRun.Status.RUNNING, heartbeat_at=mine
+    ).update(heartbeat_at=now)
+    return now if renewed else None
 
 
 def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationRun | None:
     """Run every question of the set. Idempotent for the queue: the run is claimed atomically (queued →
-    running), so a redelivered task returns; a run whose worker died stays ``running`` until its lease
-    (EVALUATION_RUN_LEASE_S) ends, then evaluation_upkeep.evaluation_runs_requeue queues it again. Results
-    are written only when the run completes, so a run started again leaves no partial results."""
+    running), so a redelivered task returns. The worker renews its claim (``heartbeat_at``) after each
+    question; a run whose worker died stops beating, and after EVALUATION_RUN_LEASE_S
+    evaluation_upkeep.evaluation_runs_requeue queues it again — a worker that lost its claim stops, and only the
+    claim's holder may complete the run. Results are written only at completion, so a run started again leaves
+    no partial results. An unexpected error fails the run with the reason (audited), not left running."""
+    claimed = timezone.now()
     if not EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.QUEUED).update(
-        status=EvaluationRun.Status.RUNNING, started_at=timezone.now()
+        status=EvaluationRun.Status.RUNNING, started_at=claimed, heartbeat_at=claimed
     ):
         return None
     run = EvaluationRun.objects.select_related("evaluation_set", "run_as").get(pk=run_id)
     if run.run_as is None:
-        run.status, run.error, run.finished_at = (
-            EvaluationRun.Status.FAILED,
-            "no user to run as",
-            timezone.now(),
-        )
-        run.save(update_fields=["status", "error", "finished_at"])
-        return run
+        return _fail(run, error="no user to run as", actor=actor)
     # No transaction across the model calls: each answer is stored by the answer path as it comes.
     served: list[str] = []
-    items = run.evaluation_set.items.all()
-    results = [_evaluate_item(item, run=run, actor=actor, served=served) for item in items]
+    results: list[EvaluationResult] = []
+    beat: Any = claimed
+    try:
+        for item in run.evaluation_set.items.all():
+            results.append(_evaluate_item(item, run=run, actor=actor, served=served))
+            beat = _beat(run.pk, beat)
+            if beat is None:
+                return None
+    except Exception as exc:  # noqa: BLE001 - whatever broke, the run says so instead of staying "running"
+        return _fail(run, error=f"{type(exc).__name__}: {exc}", actor=actor)
     with transaction.atomic():
+        owned = EvaluationRun.objects.select_for_update().filter(
+            pk=run.pk, status=EvaluationRun.Status.RUNNING, heartbeat_at=beat
+        )
+        if not owned.exists():
+            return None
         EvaluationResult.objects.bulk_create(results)
         totals = run_totals(results)
         passed, failures = run_passes(totals)
@@ -370,7 +427,8 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
                 "passed": passed,
             },
         )
-        if run.model and len(set(served)) <= 1:
+        # A pass is recorded on the model that answered: some question reached it, and always the same one.
+        if len(set(served)) == 1:
             model_evaluated(
                 served_name=run.model,
                 set_id=run.evaluation_set_id,
@@ -386,7 +444,7 @@ def evaluation_run(
     *, set_id: int, actor: Actor = SYSTEM, user: Any = None, run_as: Any = None
 ) -> EvaluationRun:
     """Create and execute a run in this process (``manage.py evaluate``)."""
-    run = evaluation_run_create(set_id=set_id, user=user, run_as=run_as or user)
+    run = evaluation_run_create(set_id=set_id, user=user, run_as=run_as or user, actor=actor)
     executed = evaluation_run_execute(run_id=run.pk, actor=actor)
     assert executed is not None  # noqa: S101 — just created as queued
     return executed

@@ -22,6 +22,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.compliance.evaluation import MAX_ITEMS, EvaluationError, evaluation_set_create, item_spec
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
+from inference.registry import evaluations_invalidate
 from rag.selectors.feedback import answers_logged
 
 RUN_TASK = "governance.tasks.evaluation_run"
@@ -52,6 +53,8 @@ def evaluation_item_update(
             target_id=item.pk,
             details={"set": item.evaluation_set_id, "fields": sorted(changes)},
         )
+        # A pass against the old questions proves nothing about the new ones (MODEL_SWITCH_REQUIRES_EVAL).
+        evaluations_invalidate(set_id=item.evaluation_set_id, actor=actor)
     return item
 
 
@@ -91,25 +94,25 @@ def _queue_on_commit(run_id: int, actor: Actor) -> None:
 
 
 def evaluation_runs_requeue(*, older_than_s: int = 600, actor: Actor = SYSTEM) -> int:
-    """Send again queued runs whose message was lost, and running ones whose worker died (started longer ago
-    than EVALUATION_RUN_LEASE_S). Safe: results are written only when a run completes, and the claim
-    (queued → running) lets one worker take it. Audits ``evaluation.requeue`` per run. Returns how many."""
+    """Send again queued runs whose message was lost, and running ones whose worker died (no heartbeat for
+    EVALUATION_RUN_LEASE_S). Safe: results are written only when a run completes, the claim (queued → running)
+    lets one worker take it, and a worker that lost its claim stops. Audits ``evaluation.requeue`` for each
+    running run taken over (a queued run sent again changes nothing). Returns how many were sent."""
     now = timezone.now()
+    lease = now - timedelta(seconds=settings.EVALUATION_RUN_LEASE_S)
     stale = EvaluationRun.objects.filter(
         Q(status=EvaluationRun.Status.QUEUED, created_at__lt=now - timedelta(seconds=older_than_s))
-        | Q(
-            status=EvaluationRun.Status.RUNNING,
-            started_at__lt=now - timedelta(seconds=settings.EVALUATION_RUN_LEASE_S),
-        )
+        | Q(status=EvaluationRun.Status.RUNNING, heartbeat_at__lt=lease)
     )
     ids = list(stale.values_list("pk", flat=True))
     for run_id in ids:
         with transaction.atomic():
-            EvaluationRun.objects.filter(pk=run_id, status=EvaluationRun.Status.RUNNING).update(
-                status=EvaluationRun.Status.QUEUED, started_at=None
-            )
-            audit_record(
-                action="evaluation.requeue", actor=actor, target_type="evaluation_run", target_id=run_id
-            )
+            taken = EvaluationRun.objects.filter(
+                pk=run_id, status=EvaluationRun.Status.RUNNING, heartbeat_at__lt=lease
+            ).update(status=EvaluationRun.Status.QUEUED, started_at=None, heartbeat_at=None)
+            if taken:
+                audit_record(
+                    action="evaluation.requeue", actor=actor, target_type="evaluation_run", target_id=run_id
+                )
             _queue_on_commit(run_id, actor)
     return len(ids)

@@ -14,9 +14,13 @@ from rest_framework.test import APIClient
 
 from governance.compliance import evaluation
 from governance.compliance.evaluation_upkeep import evaluation_runs_requeue
-from governance.models import AuditEvent, EvaluationRun
+from governance.models import AuditEvent, EvaluationItem, EvaluationRun
 from governance.roles import COMPLIANCE_GROUP
+from inference.local_server import MODEL_NAME
+from inference.models import RegisteredModel
+from inference.registry import model_evaluated
 from rag.models import Answer, AnswerFeedback, Citation, Collection, Conversation, Document
+from tests.conftest import bundled_model_registered
 
 pytestmark = pytest.mark.django_db
 
@@ -128,10 +132,15 @@ def test_a_run_whose_worker_died_is_queued_again_and_completes(
     )
     stuck = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
     fresh = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
+    long_ago = timezone.now() - timedelta(seconds=settings.EVALUATION_RUN_LEASE_S + 60)
     EvaluationRun.objects.filter(pk=stuck.pk).update(
-        status="running", started_at=timezone.now() - timedelta(seconds=settings.EVALUATION_RUN_LEASE_S + 60)
+        status="running", started_at=long_ago, heartbeat_at=long_ago
     )
-    EvaluationRun.objects.filter(pk=fresh.pk).update(status="running", started_at=timezone.now())
+    EvaluationRun.objects.filter(pk=fresh.pk).update(
+        status="running",
+        started_at=long_ago,
+        heartbeat_at=timezone.now(),  # a long run, still beating
+    )
     # A redelivered task finds the dead worker's claim and returns: the run is not asked twice at once.
     assert evaluation.evaluation_run_execute(run_id=stuck.pk) is None
 
@@ -145,3 +154,73 @@ def test_a_run_whose_worker_died_is_queued_again_and_completes(
     completed = evaluation.evaluation_run_execute(run_id=stuck.pk)  # what the worker does with the message
     assert completed is not None and completed.status == "complete"
     assert completed.totals["correct_not_found"] == 1.0 and completed.results.count() == 1
+
+
+def test_a_run_measuring_nothing_does_not_pass() -> None:
+    measured_nothing = {"items": 3, "errors": 0, **dict.fromkeys(evaluation.PASS_RATES)}
+    passed, failures = evaluation.run_passes(measured_nothing, min_pct=0)
+    assert not passed and failures[0].startswith("nothing was measured")
+    assert evaluation.run_passes({**measured_nothing, "correct_not_found": 1.0}, min_pct=100) == (True, [])
+
+
+def test_editing_a_question_withdraws_the_passes_recorded_against_the_old_questions(
+    officer: Any, collection_a: Collection, client_for: Client
+) -> None:
+    created = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk, name="s", items=[{"question": "Q?", "not_in_documents": True}]
+    )
+    bundled_model_registered()
+    model_evaluated(served_name=MODEL_NAME, set_id=created.pk, run_id=1, passed=True, failures=[])
+    response = client_for(officer).patch(
+        f"/api/v1/evaluation-items/{created.items.get().pk}", {"question": "Another Q?"}, format="json"
+    )
+    assert response.status_code == 200
+    assert str(created.pk) not in RegisteredModel.objects.get(served_name=MODEL_NAME).evaluations
+    assert AuditEvent.objects.filter(action="model.evaluation_invalidated").count() == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"items": [{"question": "q", "source_answer_id": "abc"}]},
+        {"items": [{"question": "q", "source_answer_id": 10**30}]},
+        {"content": '{"question": "q", "expected_document_ids": [1e400]}'},
+        {"content": '{"question": "q", "expected_document_ids": [99999999999999999999999]}'},
+        {"items": [{"question": "q\x00"}]},
+        {"content": "question,expected_fact\nq," + "x" * 140_000 + "\n"},
+    ],
+)
+def test_malformed_items_are_a_400_or_ignored_never_a_500(
+    officer: Any, collection_a: Collection, client_for: Client, body: dict[str, Any]
+) -> None:
+    response = client_for(officer).post(
+        "/api/v1/evaluation-sets", {"collection": collection_a.pk, **body}, format="json"
+    )
+    assert response.status_code in (201, 400), response.content
+    if response.status_code == 201:  # a source answer id from user input is dropped, not stored
+        assert EvaluationItem.objects.get().source_answer_id is None
+
+
+def test_a_worker_that_lost_its_claim_stops_and_an_unexpected_error_fails_the_run(
+    alice: Any, collection_a: Collection, monkeypatch: Any
+) -> None:
+    created = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk, name="s", items=[{"question": "Q?", "not_in_documents": True}]
+    )
+    run = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
+    assert AuditEvent.objects.filter(action="evaluation.run_queue", target_id=str(run.pk)).exists()
+    EvaluationRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=timezone.now())
+    # Another worker holds the claim now: this one's heartbeat (an older time) renews nothing.
+    assert evaluation._beat(run.pk, timezone.now() - timedelta(hours=1)) is None
+
+    broken = evaluation.evaluation_run_create(set_id=created.pk, user=alice, run_as=alice)
+
+    def explode(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("embedding model gone")
+
+    monkeypatch.setattr(evaluation, "_evaluate_item", explode)
+    failed = evaluation.evaluation_run_execute(run_id=broken.pk)
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == "RuntimeError: embedding model gone"
+    event = AuditEvent.objects.get(action="evaluation.run", target_id=str(broken.pk))
+    assert event.outcome == "failed"
