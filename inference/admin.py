@@ -27,6 +27,7 @@ from inference.registry import (
     licence_reset,
     licence_store,
     model_register,
+    model_unregister,
     registration_check,
     shape_of,
 )
@@ -97,6 +98,14 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [] if obj is None else [f.name for f in RegisteredModel._meta.fields]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # each removal goes through model_unregister, one by one
+        return actions
+
+    def delete_model(self, request: HttpRequest, obj: RegisteredModel) -> None:
+        model_unregister(model=obj, actor=actor_for(request))
 
     def save_model(self, request: HttpRequest, obj: RegisteredModel, form: Any, change: bool) -> None:
         if change:

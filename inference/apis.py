@@ -27,6 +27,8 @@ from inference.registry import (
     declared_use_set,
     model_list,
     model_register,
+    model_unregister,
+    model_update,
     shape_for,
     verdict_of,
 )
@@ -135,13 +137,50 @@ class ModelListCreateApi(_AdminOnly):
         return Response(_ModelOutput(model).data, status=201)
 
 
+def _registered(model_id: int) -> RegisteredModel:
+    model = RegisteredModel.objects.filter(pk=model_id).first()
+    if model is None:
+        raise NotFound("No such registered model.")
+    return model
+
+
 class ModelDetailApi(_AdminOnly):
+    class UpdateSerializer(serializers.Serializer):
+        licence_id = serializers.CharField(max_length=60, required=False)
+        facts = _FactsInput(required=False)
+
     @extend_schema(responses={200: _ModelOutput, **errors(404)}, summary="A registered model and its verdict")
     def get(self, request: Request, model_id: int) -> Response:
-        model = RegisteredModel.objects.filter(pk=model_id).first()
-        if model is None:
-            raise NotFound("No such registered model.")
-        return Response(_ModelOutput(model).data)
+        return Response(_ModelOutput(_registered(model_id)).data)
+
+    @extend_schema(
+        request=UpdateSerializer,
+        responses={200: _ModelOutput, **errors(404)},
+        summary="Change a model's licence or architecture facts (audited; the verdict is recomputed)",
+    )
+    def patch(self, request: Request, model_id: int) -> Response:
+        model = _registered(model_id)
+        data = self.UpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            updated = model_update(
+                model=model,
+                licence_id=data.validated_data.get("licence_id"),
+                facts=dict(data.validated_data.get("facts") or {}),
+                actor=actor_for(request),
+            )
+        except RegistryError as exc:
+            raise ValidationError({exc.field or "detail": [str(exc)]}) from exc
+        return Response(_ModelOutput(updated).data)
+
+    @extend_schema(
+        request=None,
+        responses={204: None, **errors(404)},
+        summary="Remove a model from the registry (audited; the gate refuses it from then on)",
+    )
+    def delete(self, request: Request, model_id: int) -> Response:
+        model_unregister(model=_registered(model_id), actor=actor_for(request))
+        return Response(status=204)
 
 
 class _DeclaredUseSerializer(serializers.Serializer):

@@ -408,6 +408,69 @@ def model_register(
     return model
 
 
+FACT_FIELDS = (*SHAPE_FACTS, "embedding_params")
+
+
+def model_update(
+    *,
+    model: RegisteredModel,
+    licence_id: str | None = None,
+    facts: dict[str, int] | None = None,
+    actor: Actor = SYSTEM,
+) -> RegisteredModel:
+    """Change a registered model's licence (counsel re-read it) or its architecture facts (a model registered
+    before a fact was kept). Audits ``model.update`` (before and after), then ``model.verdict``."""
+    facts = facts or {}
+    unknown = set(facts) - set(FACT_FIELDS)
+    if unknown:
+        raise RegistryError(f"unknown facts: {', '.join(sorted(unknown))}", field="facts")
+    if licence_id is not None and licence_get(licence_id) is None:
+        raise RegistryError(f"unknown licence {licence_id!r}", field="licence_id")
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        changes = {**({"licence_id": licence_id} if licence_id is not None else {}), **facts}
+        before = {name: getattr(locked, name) for name in changes}
+        for name, value in changes.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=[*changes, "updated_at"])
+        audit_record(
+            action="model.update",
+            actor=actor,
+            target_type="registered_model",
+            target_id=locked.pk,
+            details={"served_name": locked.served_name, "before": before, "after": changes},
+        )
+        verdicts_recompute(actor=actor, models=[locked])
+    locked.refresh_from_db()
+    return locked
+
+
+def model_unregister(*, model: RegisteredModel, actor: Actor = SYSTEM) -> None:
+    """Remove a model from the registry: the serving gate refuses it from the next question on (enforce).
+    Audits ``model.unregister`` with what was registered (facts, licence, verdict, manifest, evaluations)."""
+    with transaction.atomic():
+        locked = RegisteredModel.objects.select_for_update().filter(pk=model.pk).first()
+        if locked is None:
+            return
+        details = {
+            "served_name": locked.served_name,
+            "family": locked.family,
+            "licence": locked.licence_id,
+            "verdict": locked.verdict_status,
+            "facts": {name: getattr(locked, name) for name in FACT_FIELDS},
+            "weights_manifest": locked.weights_manifest,
+            "evaluations": locked.evaluations,
+        }
+        locked.delete()
+        audit_record(
+            action="model.unregister",
+            actor=actor,
+            target_type="registered_model",
+            target_id=model.pk,
+            details=details,
+        )
+
+
 def model_evaluated(
     *,
     served_name: str,

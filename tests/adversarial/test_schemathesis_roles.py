@@ -41,6 +41,8 @@ ADMIN_ONLY = {
     "GET /api/v1/models",
     "POST /api/v1/models",
     "GET /api/v1/models/{model_id}",
+    "PATCH /api/v1/models/{model_id}",
+    "DELETE /api/v1/models/{model_id}",
     "POST /api/v1/models/fit",
     "GET /api/v1/declared-use",
     "PUT /api/v1/declared-use",

@@ -168,3 +168,35 @@ def test_a_gpu_model_is_registered_over_the_api_with_its_published_facts_and_fit
         "/api/v1/models", {"served_name": "x", "licence_id": "mit", "facts": {"layers": 0}}, format="json"
     )
     assert bad.status_code == 400 and not RegisteredModel.objects.filter(served_name="x").exists()
+
+
+def test_a_model_licence_or_facts_change_and_its_removal_are_audited(
+    client_for: Any, django_user_model: Any, client: Any
+) -> None:
+    root = django_user_model.objects.create_superuser("root", password="x")  # noqa: S106
+    api = client_for(root)
+    model = registry.model_register(served_name="mistral", licence_id="apache-2.0")
+    changed = api.patch(
+        f"/api/v1/models/{model.pk}",
+        {"licence_id": "mistral-research-license", "facts": {"layers": 32, "heads": 32}},
+        format="json",
+    )
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["verdict"]["status"] == "blocked" and changed.json()["layers"] == 32
+    event = AuditEvent.objects.get(action="model.update", target_id=str(model.pk))
+    assert event.details["before"] == {"licence_id": "apache-2.0", "layers": None, "heads": None}
+    assert api.patch(f"/api/v1/models/{model.pk}", {"licence_id": "nope"}, format="json").status_code == 400
+
+    assert api.delete(f"/api/v1/models/{model.pk}").status_code == 204
+    assert not RegisteredModel.objects.filter(pk=model.pk).exists()
+    removed = AuditEvent.objects.get(action="model.unregister", target_id=str(model.pk))
+    assert removed.details["licence"] == "mistral-research-license" and removed.actor_user_id == root.pk
+
+    # The admin's delete goes through the same audited service; its bulk delete is not offered.
+    other = registry.model_register(served_name="gemma", licence_id="gemma-terms")
+    client.force_login(root)
+    response = client.post(f"/admin/inference/registeredmodel/{other.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="model.unregister", target_id=str(other.pk)).exists()
+    changelist = client.get("/admin/inference/registeredmodel/").content.decode()
+    assert "delete_selected" not in changelist
