@@ -305,6 +305,7 @@ class ModelFitApi(_AdminOnly):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        served_name: str | None = None
         try:
             shape: ModelShape
             if "model_id" in values:
@@ -312,6 +313,7 @@ class ModelFitApi(_AdminOnly):
                 if registered is None:
                     raise NotFound("No such registered model.")
                 shape = shape_for(registered)
+                served_name = registered.served_name
             elif "preset" in values:
                 shape = preset_shape(values["preset"])
             else:
@@ -328,6 +330,7 @@ class ModelFitApi(_AdminOnly):
                 cpu_ram_gib=values.get("cpu_ram_gib"),
                 gpu_memory_utilization=values["gpu_memory_utilization"],
                 kv_cache_dtype=values["kv_cache_dtype"],
+                served_name=served_name,
             )
         except FitError as exc:
             raise ValidationError({"detail": str(exc)}) from exc

@@ -45,6 +45,9 @@ class GateDecision:
     max_model_len: int | None = None
     # MODEL_SWITCH_REQUIRES_EVAL: "not required", "passed", "not passed", or "exempt" (an evaluation run)
     evaluation: str = "not required"
+    # What the server loaded behind the served name (vLLM's "root"): a change under the same name is a model
+    # switch — the beat's recheck audits it, and an evaluation pass on other weights no longer counts.
+    root: str = ""
 
     @property
     def flagged(self) -> bool:
@@ -64,6 +67,7 @@ class GateDecision:
             "mode": self.mode,
             "flagged": self.flagged,
             "evaluation": self.evaluation,
+            "root": self.root,
         }
 
 
@@ -97,7 +101,7 @@ def cache_clear() -> None:
         _served_cache.clear()
 
 
-def _evaluation_requirement(entry: Any, purpose: str) -> tuple[str, str]:
+def _evaluation_requirement(entry: Any, purpose: str, root: str) -> tuple[str, str]:
     """(state, reason to refuse or ""). MODEL_SWITCH_REQUIRES_EVAL names the set a model must have passed."""
     required = settings.MODEL_SWITCH_REQUIRES_EVAL
     if not required:
@@ -105,9 +109,11 @@ def _evaluation_requirement(entry: Any, purpose: str) -> tuple[str, str]:
     if purpose == "evaluation":
         return "exempt", ""
     record = (entry.evaluations or {}).get(str(required))
-    if record and record.get("passed"):
+    if record and record.get("passed") and record.get("root", "") == root:
         return "passed", ""
-    if record:
+    if record and record.get("passed"):
+        last = f"run {record.get('run')} passed on other weights ({record.get('root')!r}, now {root!r})"
+    elif record:
         last = f"run {record.get('run')} failed: " + "; ".join(record.get("failures") or [])
     else:
         last = "it has no run of that set"
@@ -149,9 +155,10 @@ def gate_check(*, model: str | None = None, fresh: bool = False, purpose: str = 
             "unregistered",
             (),
             match.max_model_len,
+            root=match.root,
         )
     blocked = entry.verdict_status == entry.Verdict.BLOCKED
-    evaluation, unevaluated = _evaluation_requirement(entry, purpose)
+    evaluation, unevaluated = _evaluation_requirement(entry, purpose, match.root)
     if blocked:
         reason = (
             f"the licence verdict for {wanted!r} ({entry.licence_id}) is blocked for the declared use: "
@@ -169,6 +176,7 @@ def gate_check(*, model: str | None = None, fresh: bool = False, purpose: str = 
         tuple(entry.verdict_conditions),
         match.max_model_len,
         evaluation,
+        match.root,
     )
 
 

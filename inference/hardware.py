@@ -298,9 +298,12 @@ def kv_cache_tokens(
 
 
 def tensor_parallel_size(shape: ModelShape, gpu_count: int) -> int:
-    """The GPUs given, or fewer: vLLM needs the attention heads divisible by the tensor-parallel size."""
+    """The GPUs given, or fewer: vLLM needs the attention heads divisible by the tensor-parallel size, and the KV
+    heads either divisible by it or dividing it (then each rank holds a replica). Not checked here: the MLP
+    width must divide too (config.json's intermediate_size is not kept in the registry)."""
     for tp in range(max(gpu_count, 1), 0, -1):
-        if shape.heads % tp == 0:
+        kv = shape.kv_heads
+        if shape.heads % tp == 0 and (kv % tp == 0 or tp % kv == 0):
             return tp
     return 1
 
@@ -353,11 +356,13 @@ def fit(
     gpu_memory_utilization: float = 0.9,
     kv_cache_dtype: str = "auto",
     model: str | None = None,
+    served_name: str | None = None,
 ) -> Fit:
     """Memory for weights + KV cache + runtime overhead against the GPU(s) given, or CPU RAM.
 
     The KV cache holds context x concurrency tokens, rounded up to whole KV blocks per sequence.
-    `model` is what `vllm serve` is given (a path or a hub name); the shape's name by default.
+    `model` is what `vllm serve` is given (a path or a hub name); the shape's name by default. `served_name`:
+    the registry's name for it, passed as --served-model-name so the serving gate recognises it.
     """
     if context < 1 or concurrency < 1:
         raise FitError("context and concurrency must be at least 1")
@@ -405,6 +410,7 @@ def fit(
         gpu_memory_utilization=gpu_memory_utilization,
         kv_cache_dtype=kv_cache_dtype,
         cpu_kv_cache_gib=math.ceil(kv_cache_gib_device),
+        served_name=served_name,
     )
     return Fit(
         model=served,
@@ -438,6 +444,7 @@ def fit(
                 tensor_parallel_size=budget.tp,
                 gpu_memory_utilization=gpu_memory_utilization,
                 kv_cache_dtype=kv_cache_dtype,
+                served_name=served_name,
             ),
             device=device,
             gpu_count=budget.tp,

@@ -235,6 +235,8 @@ def models() -> list[str]:
 class ServedModel:
     id: str
     max_model_len: int | None  # vLLM reports it; other OpenAI-compatible servers may not
+    # vLLM: the weights it loaded (the --model path or hub name) behind the served name; "" when not reported.
+    root: str = ""
 
 
 def served_models() -> list[ServedModel]:
@@ -243,7 +245,11 @@ def served_models() -> list[ServedModel]:
         response = _client().get("/models", timeout=httpx.Timeout(3.0))
         response.raise_for_status()
         return [
-            ServedModel(str(item["id"]), int(item["max_model_len"]) if item.get("max_model_len") else None)
+            ServedModel(
+                str(item["id"]),
+                int(item["max_model_len"]) if item.get("max_model_len") else None,
+                str(item.get("root") or "")[:500],
+            )
             for item in response.json().get("data", [])
         ]
     except (httpx.HTTPError, EgressRefused, ValueError, KeyError, TypeError) as exc:

@@ -478,6 +478,7 @@ def model_evaluated(
     run_id: int,
     passed: bool,
     failures: list[str],
+    root: str = "",
     actor: Actor = SYSTEM,
 ) -> RegisteredModel | None:
     """Record that a run of an evaluation set completed on this model, and whether it passed (the serving gate
@@ -487,7 +488,13 @@ def model_evaluated(
         model = RegisteredModel.objects.select_for_update().filter(served_name=served_name).first()
         if model is None:
             return None
-        record = {"run": run_id, "passed": passed, "failures": failures, "at": timezone.now().isoformat()}
+        record = {
+            "run": run_id,
+            "passed": passed,
+            "failures": failures,
+            "root": root,  # the weights the server had loaded behind the name (vLLM's root)
+            "at": timezone.now().isoformat(),
+        }
         model.evaluations = {**model.evaluations, str(set_id): record}
         model.save(update_fields=["evaluations", "updated_at"])
         audit_record(

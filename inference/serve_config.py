@@ -17,11 +17,16 @@ def serve_args(
     tensor_parallel_size: int,
     gpu_memory_utilization: float,
     kv_cache_dtype: str,
+    served_name: str | None = None,
 ) -> list[str]:
-    args = ["--max-model-len", str(context), "--max-num-seqs", str(concurrency)]
+    """The flags; ``served_name``: the name the registry knows the model by (``--served-model-name``), so the
+    serving gate finds it."""
+    args = ["--served-model-name", served_name] if served_name else []
+    args += ["--max-model-len", str(context), "--max-num-seqs", str(concurrency)]
     if device == "gpu":
         args += ["--gpu-memory-utilization", f"{gpu_memory_utilization:g}"]
-    args += list(quantization_flags)
+    # The Marlin kernels are CUDA-only; the CPU build loads AWQ/GPTQ checkpoints with its own kernels.
+    args += [flag.removesuffix("_marlin") if device == "cpu" else flag for flag in quantization_flags]
     if device == "gpu":
         args += ["--tensor-parallel-size", str(tensor_parallel_size)]
     if kv_cache_dtype != "auto":
@@ -40,6 +45,7 @@ def vllm_command(
     gpu_memory_utilization: float,
     kv_cache_dtype: str,
     cpu_kv_cache_gib: int,
+    served_name: str | None = None,
 ) -> str:
     """The `vllm serve` command line. On the CPU build the KV cache is sized by VLLM_CPU_KVCACHE_SPACE (GiB):
     https://docs.vllm.ai/en/latest/getting_started/installation/cpu.html"""
@@ -51,6 +57,7 @@ def vllm_command(
         tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
         kv_cache_dtype=kv_cache_dtype,
+        served_name=served_name,
     )
     prefix = f"VLLM_CPU_KVCACHE_SPACE={max(1, cpu_kv_cache_gib)} " if device == "cpu" else ""
     return prefix + shlex.join(["vllm", "serve", model, *args])
@@ -64,8 +71,12 @@ CPU_IMAGE_LINE = "  image: ${VLLM_CPU_IMAGE:?build vLLM's docker/Dockerfile.cpu 
 def compose_service(
     model: str, *, args: Sequence[str], device: str, gpu_count: int, cpu_kv_cache_gib: int
 ) -> str:
-    """A docker-compose service (YAML text) shaped like the `vllm` service of docker-compose.yml."""
-    command = ", ".join(json.dumps(a) for a in ["--model", model, "--served-model-name", "emanet-llm", *args])
+    """A docker-compose service (YAML text) shaped like the `vllm` service of docker-compose.yml: the weights
+    are read from ./models/<the model's last path segment> (offline: no hub download), served under the
+    registry's name (or emanet-llm, docker-compose.yml's LLM_MODEL default)."""
+    name = ["--served-model-name", "emanet-llm"] if "--served-model-name" not in args else []
+    weights = "/models/" + (model.rstrip("/").rsplit("/", 1)[-1] or "model")
+    command = ", ".join(json.dumps(a) for a in ["--model", weights, *name, *args])
     lines = [
         "vllm:",
         "  image: vllm/vllm-openai:v0.11.0" if device == "gpu" else CPU_IMAGE_LINE,

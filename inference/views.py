@@ -194,6 +194,7 @@ def model_page(request: HttpRequest, model_id: int) -> HttpResponse:
                 cpu_ram_gib=values["cpu_ram_gib"],
                 gpu_memory_utilization=values["gpu_memory_utilization"],
                 kv_cache_dtype=values["kv_cache_dtype"],
+                served_name=model.served_name,
             )
         except FitError as exc:
             fit_error = str(exc)

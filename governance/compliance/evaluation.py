@@ -247,9 +247,10 @@ def evaluation_run_create(*, set_id: int, user: Any, run_as: Any, actor: Actor =
 
 
 def _evaluate_item(
-    item: EvaluationItem, *, run: EvaluationRun, actor: Actor, served: list[str]
+    item: EvaluationItem, *, run: EvaluationRun, actor: Actor, served: list[tuple[str, str]]
 ) -> EvaluationResult:
-    """One question through the governed answer path. ``served`` collects the model name the gate saw."""
+    """One question through the governed answer path. ``served`` collects the model the gate saw: its served
+    name and the weights the server loaded behind it."""
     result = EvaluationResult(run=run, item=item)
     started = time.monotonic()
     try:
@@ -276,7 +277,7 @@ def _evaluate_item(
         result.total_ms = int((time.monotonic() - started) * 1000)
         return result
     if prepared.model_gate and prepared.model_gate.get("served_name"):
-        served.append(str(prepared.model_gate["served_name"]))
+        served.append((str(prepared.model_gate["served_name"]), str(prepared.model_gate.get("root") or "")))
     answer_text = "".join(text)
     result.total_ms = int((time.monotonic() - started) * 1000)
     result.answer_id = done.get("answer_id")
@@ -386,7 +387,7 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
     if run.run_as is None:
         return _fail(run, error="no user to run as", actor=actor)
     # No transaction across the model calls: each answer is stored by the answer path as it comes.
-    served: list[str] = []
+    served: list[tuple[str, str]] = []
     results: list[EvaluationResult] = []
     beat: Any = claimed
     try:
@@ -409,7 +410,7 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
         run.totals = {**totals, "passed": passed, "failures": failures}
         run.status = EvaluationRun.Status.COMPLETE
         run.finished_at = timezone.now()
-        run.model = served[-1] if served else settings.LLM_MODEL
+        run.model = served[-1][0] if served else settings.LLM_MODEL
         run.save(update_fields=["totals", "status", "finished_at", "model"])
         audit_record(
             action="evaluation.run",
@@ -431,6 +432,7 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
         if len(set(served)) == 1:
             model_evaluated(
                 served_name=run.model,
+                root=served[0][1],
                 set_id=run.evaluation_set_id,
                 run_id=run.pk,
                 passed=passed,

@@ -80,8 +80,8 @@ def test_the_bundled_registered_model_on_cpu_ram(api: Any) -> None:
     assert fit["max_concurrency"] == 15
     assert fit["max_context"] == 8192
     assert fit["vllm_command"] == (
-        "VLLM_CPU_KVCACHE_SPACE=1 vllm serve HuggingFaceTB/SmolLM2-135M-Instruct --max-model-len 8192 "
-        "--max-num-seqs 4 --dtype bfloat16"
+        "VLLM_CPU_KVCACHE_SPACE=1 vllm serve HuggingFaceTB/SmolLM2-135M-Instruct "
+        "--served-model-name smollm2-135m --max-model-len 8192 --max-num-seqs 4 --dtype bfloat16"
     )
 
 

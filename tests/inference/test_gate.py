@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from governance.compliance import evaluation
 from governance.models import AuditEvent
-from inference import gate, registry
+from inference import gate, local_server, registry
 from inference.licences import DeclaredUse
 from inference.local_server import MODEL_NAME
 from inference.models import RegisteredModel
@@ -49,6 +49,7 @@ def test_the_bundled_model_answers_out_of_the_box_and_provenance_carries_its_ver
         "mode": "enforce",
         "flagged": False,
         "evaluation": "not required",
+        "root": str(local_server.model_dir()),  # the weights vLLM loaded behind the served name
     }
     ask = AuditEvent.objects.get(action="ask", target_id=str(answer.pk))
     assert ask.details["model_gate"]["registered_model_id"] == entry.pk
@@ -172,6 +173,15 @@ def test_a_model_switch_must_pass_the_required_evaluation_set_before_it_answers(
     assert response.status_code == 200, response.content
     answer = Answer.objects.get(pk=response.json()["answer_id"])
     assert answer.provenance["model_gate"]["evaluation"] == "passed"
+    assert entry.evaluations[str(required.pk)]["root"] == str(local_server.model_dir())
+
+    # Other weights behind the same served name (a model switch the name does not show): the pass no longer
+    # counts.
+    record = {**entry.evaluations[str(required.pk)], "root": "/models/another-model"}
+    RegisteredModel.objects.filter(pk=entry.pk).update(evaluations={str(required.pk): record})
+    response = api.post("/api/v1/ask", QUESTION, format="json")
+    assert response.status_code == 503
+    assert "passed on other weights ('/models/another-model'" in response.json()["detail"]
     outcomes = list(
         AuditEvent.objects.filter(action="model.evaluation", target_id=str(entry.pk)).values_list(
             "outcome", flat=True

@@ -221,6 +221,34 @@ def test_vllm_command_and_compose_service() -> None:
     )
 
 
+def test_the_command_serves_the_model_under_its_registered_name() -> None:
+    result = fit(
+        preset_shape(QWEN),
+        quantization="bf16",
+        context=8192,
+        gpus_gib=[80],
+        model="Qwen/Qwen2.5-7B-Instruct",
+        served_name="qwen-7b",
+    )
+    assert result.vllm_command.startswith("vllm serve Qwen/Qwen2.5-7B-Instruct --served-model-name qwen-7b ")
+    # compose reads the weights from ./models/<last segment>, offline
+    assert '["--model", "/models/Qwen2.5-7B-Instruct", "--served-model-name", "qwen-7b", ' in (
+        result.compose_service
+    )
+
+
+def test_the_cpu_build_gets_no_cuda_only_kernel() -> None:
+    cpu = fit(preset_shape(QWEN), quantization="awq", context=4096, cpu_ram_gib=32)
+    assert "--quantization awq " in cpu.vllm_command + " " and "marlin" not in cpu.vllm_command
+
+
+def test_tensor_parallel_size_divides_the_heads_and_the_kv_heads() -> None:
+    # Qwen2.5-7B: 28 heads, 4 KV heads. 7 GPUs divide the heads but not the KV heads (4 % 7, 7 % 4): 4 GPUs.
+    assert hardware.tensor_parallel_size(preset_shape(QWEN), 7) == 4
+    # Llama-3.1-8B: 32 heads, 8 KV heads; 16 GPUs: each of 16 ranks holds a replica of a KV head (16 % 8 == 0)
+    assert hardware.tensor_parallel_size(preset_shape(LLAMA), 16) == 16
+
+
 def test_cpu_command_sizes_the_kv_cache_space() -> None:
     # SmolLM2: KV 2 x 30 x 3 x 64 x 2 = 23,040 bytes/token x 2048 x 64 = 3,019,898,880 bytes = 2.8125 GiB -> 3
     result = fit(

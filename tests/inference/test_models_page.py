@@ -249,8 +249,8 @@ def test_registering_a_gpu_model_by_its_facts_then_its_hardware_fit(admin: Any) 
     assert '<dd id="max-concurrency">56</dd>' in page
     assert '<dd id="max-context">131072</dd>' in page
     assert (
-        "vllm serve meta-llama/Llama-3.1-8B-Instruct --max-model-len 8192 --max-num-seqs 1 "
-        "--gpu-memory-utilization 0.9 --dtype bfloat16 --tensor-parallel-size 1"
+        "vllm serve meta-llama/Llama-3.1-8B-Instruct --served-model-name llama-8b --max-model-len 8192 "
+        "--max-num-seqs 1 --gpu-memory-utilization 0.9 --dtype bfloat16 --tensor-parallel-size 1"
     ) in page
     assert "image: vllm/vllm-openai" in page
 
