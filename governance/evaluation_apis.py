@@ -19,13 +19,16 @@ from governance.apikeys import ApiKeyActionAllowed
 from governance.audit import actor_for
 from governance.compliance.evaluation import (
     EvaluationError,
-    evaluation_compare,
     evaluation_items_parse,
     evaluation_set_create,
     evaluation_set_from_feedback,
-    result_data,
 )
-from governance.compliance.evaluation_upkeep import evaluation_item_update, evaluation_set_from_answers
+from governance.compliance.evaluation_compare import evaluation_compare, result_data
+from governance.compliance.evaluation_upkeep import (
+    evaluation_item_update,
+    evaluation_set_from_answers,
+    evaluation_sets_visible,
+)
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
 from governance.roles import is_admin, is_compliance_officer
 
@@ -109,7 +112,7 @@ class EvaluationSetListCreateApi(APIView):
 
     @extend_schema(responses=results(Output), summary="Evaluation sets, newest first")
     def get(self, request: Request) -> Response:
-        sets = EvaluationSet.objects.prefetch_related("items")[:200]
+        sets = evaluation_sets_visible(request.user).prefetch_related("items")[:200]
         return Response({"results": [set_data(s) for s in sets]})
 
     @extend_schema(
@@ -168,14 +171,15 @@ class EvaluationRunCreateApi(APIView):
     )
     def post(self, request: Request, set_id: int) -> Response:
         # Asked as the requesting officer, under their own access (tasks.evaluation_run_queue).
-        if not EvaluationSet.objects.filter(pk=set_id).exists():
+        if not evaluation_sets_visible(request.user).filter(pk=set_id).exists():
             raise NotFound("No such evaluation set.")
         run = tasks.evaluation_run_queue(set_id=set_id, user=request.user, actor=actor_for(request))
         return Response(run_data(run, full=False), status=status.HTTP_202_ACCEPTED)
 
 
-def _run(run_id: int) -> EvaluationRun:
-    run = EvaluationRun.objects.filter(pk=run_id).first()
+def _run(run_id: int, user: Any) -> EvaluationRun:
+    """A run of a set the user may see (its questions are the collection's): else 404."""
+    run = EvaluationRun.objects.filter(pk=run_id, evaluation_set__in=evaluation_sets_visible(user)).first()
     if run is None:
         raise NotFound("No such evaluation run.")
     return run
@@ -188,7 +192,7 @@ class EvaluationRunDetailApi(APIView):
         responses={200: OpenApiTypes.OBJECT, **errors(404)}, summary="An evaluation run, per question"
     )
     def get(self, request: Request, run_id: int) -> Response:
-        return Response(run_data(_run(run_id), full=True))
+        return Response(run_data(_run(run_id, request.user), full=True))
 
 
 class EvaluationCompareApi(APIView):
@@ -199,7 +203,7 @@ class EvaluationCompareApi(APIView):
         summary="Compare two evaluation runs (B minus A, per question and in total)",
     )
     def get(self, request: Request, run_a: int, run_b: int) -> Response:
-        return Response(evaluation_compare(run_a=_run(run_a), run_b=_run(run_b)))
+        return Response(evaluation_compare(run_a=_run(run_a, request.user), run_b=_run(run_b, request.user)))
 
 
 class EvaluationItemApi(APIView):
@@ -221,7 +225,9 @@ class EvaluationItemApi(APIView):
         summary="Edit a question of an evaluation set (audited)",
     )
     def patch(self, request: Request, item_id: int) -> Response:
-        item = EvaluationItem.objects.filter(pk=item_id).first()
+        item = EvaluationItem.objects.filter(
+            pk=item_id, evaluation_set__in=evaluation_sets_visible(request.user)
+        ).first()
         if item is None:
             raise NotFound("No such evaluation item.")
         data = self.InputSerializer(data=request.data)

@@ -21,10 +21,10 @@ from django.utils.translation import gettext_lazy
 from governance.audit import actor_for
 from governance.compliance.evaluation import (
     EvaluationError,
-    evaluation_compare,
     evaluation_set_from_feedback,
     evaluation_set_import,
 )
+from governance.compliance.evaluation_compare import evaluation_compare
 from governance.compliance.evaluation_upkeep import evaluation_set_from_answers
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
 from governance.tasks import evaluation_run_queue

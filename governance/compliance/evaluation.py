@@ -2,7 +2,7 @@
 
     evaluation_set_create / evaluation_set_import (JSONL or CSV) / evaluation_set_from_feedback (👎 answers)
     evaluation_run_create (queued) → evaluation_run_execute (the Celery task, or ``manage.py evaluate``)
-    evaluation_compare (per-question and total deltas of two runs)
+    evaluation_compare.evaluation_compare (per-question and total deltas of two runs)
     (editing questions, sets from the answer log, requeueing: governance.compliance.evaluation_upkeep)
 
 Each question is asked as the running user through the same governed path as ``/ask`` (``answer_prepare`` then
@@ -37,8 +37,10 @@ from django.utils import timezone
 
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
+from governance.roles import is_admin
 from inference import llm
-from inference.registry import model_evaluated
+from inference.model_evaluations import model_evaluated
+from rag.selectors.access import readable_collections
 from rag.selectors.feedback import answers_rated_down, collection_exists
 from rag.services.answers import PromptTooLong, answer_prepare, answer_stream, cited_numbers
 
@@ -87,6 +89,12 @@ def item_spec(raw: dict[str, Any], n: int) -> ItemSpec:
     if not_in and (document_ids or fact):
         raise EvaluationError(f"item {n}: a question not in the documents has no expected documents or fact")
     return ItemSpec(question, document_ids, fact, bool(not_in))
+
+
+def evaluation_collection_visible(user: Any, collection_id: int) -> bool:
+    """Whether ``user`` may build sets from, and read the questions of, this collection: administrators (who
+    manage the models) every collection, compliance officers those they can read."""
+    return is_admin(user) or readable_collections(user).filter(pk=collection_id).exists()
 
 
 def evaluation_set_create(
@@ -172,6 +180,8 @@ def evaluation_set_from_feedback(
     """Questions whose answers were rated 👎: what users found wrong becomes what the next model must get
     right. The expected documents and fact are for the officer to add; until then retrieval and the fact are
     not measured for them."""
+    if user is not None and not evaluation_collection_visible(user, collection_id):
+        raise EvaluationError("you cannot read this collection")
     answers = answers_rated_down(collection_id=collection_id)
     if not answers:
         raise EvaluationError("no 👎 answers for this collection")
@@ -450,71 +460,3 @@ def evaluation_run(
     executed = evaluation_run_execute(run_id=run.pk, actor=actor)
     assert executed is not None  # noqa: S101 — just created as queued
     return executed
-
-
-# --- comparing --------------------------------------------------------------------------------------------
-
-_COMPARED = (
-    "recall_at_k",
-    "reciprocal_rank",
-    "citation_has_fact",
-    "answer_has_fact",
-    "correct_not_found",
-    "ttft_ms",
-    "total_ms",
-    "prompt_tokens",
-    "completion_tokens",
-)
-
-
-def _delta(a: Any, b: Any) -> float | None:
-    """B minus A for numbers and booleans (as 0/1); None where either is missing or not a number."""
-    if not isinstance(a, int | float) or not isinstance(b, int | float):
-        return None
-    return round(float(b) - float(a), 4)
-
-
-def result_data(result: EvaluationResult) -> dict[str, Any]:
-    return {
-        "item": result.item_id,
-        "answer_id": result.answer_id,
-        "retrieved_document_ids": result.retrieved_document_ids,
-        "not_found": result.not_found,
-        "error": result.error,
-        **{name: getattr(result, name) for name in _COMPARED},
-    }
-
-
-def evaluation_compare(*, run_a: EvaluationRun, run_b: EvaluationRun) -> dict[str, Any]:
-    """B minus A, per question (the items the two runs share) and in total. Booleans count as 0/1."""
-    a_results = {r.item_id: r for r in run_a.results.all()}
-    items = []
-    for b in run_b.results.all():
-        a = a_results.get(b.item_id)
-        if a is None:
-            continue
-        items.append(
-            {
-                "item": b.item_id,
-                "a": result_data(a),
-                "b": result_data(b),
-                "delta": {name: _delta(getattr(a, name), getattr(b, name)) for name in _COMPARED},
-            }
-        )
-    keys = sorted(key for key in set(run_a.totals) | set(run_b.totals) if key != "failures")
-    return {
-        "a": {
-            "id": run_a.pk,
-            "model": run_a.model,
-            "settings": run_a.settings_snapshot,
-            "totals": run_a.totals,
-        },
-        "b": {
-            "id": run_b.pk,
-            "model": run_b.model,
-            "settings": run_b.settings_snapshot,
-            "totals": run_b.totals,
-        },
-        "totals_delta": {key: _delta(run_a.totals.get(key), run_b.totals.get(key)) for key in keys},
-        "items": items,
-    }

@@ -15,15 +15,24 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from governance.audit import SYSTEM, Actor, audit_record
-from governance.compliance.evaluation import MAX_ITEMS, EvaluationError, evaluation_set_create, item_spec
+from governance.compliance.evaluation import (
+    FROM_ANSWERS,
+    MAX_ITEMS,
+    EvaluationError,
+    evaluation_collection_visible,
+    evaluation_set_create,
+    item_spec,
+)
 from governance.models import EvaluationItem, EvaluationRun, EvaluationSet
-from inference.registry import evaluations_invalidate
-from rag.selectors.feedback import answers_logged
+from governance.roles import is_admin
+from inference.model_evaluations import evaluations_invalidate
+from rag.selectors.access import readable_collections
+from rag.selectors.feedback import answers_existing, answers_logged
 
 RUN_TASK = "governance.tasks.evaluation_run"
 ITEM_FIELDS = ("question", "expected_document_ids", "expected_fact", "not_in_documents")
@@ -58,6 +67,35 @@ def evaluation_item_update(
     return item
 
 
+def evaluation_sets_visible(user: Any) -> QuerySet[EvaluationSet]:
+    """The sets a user may see (their questions are the collection's): administrators all, others those of
+    collections they can read."""
+    sets = EvaluationSet.objects.all()
+    return sets if is_admin(user) else sets.filter(collection__in=readable_collections(user))
+
+
+def evaluation_items_prune(*, actor: Actor = SYSTEM) -> int:
+    """Questions copied from answers (👎 feedback, the answer log) go when their answer goes — erasure of a data
+    subject, conversation retention, a user deleting a conversation — with their past results. Called by the
+    erasure and the retention run. Audits ``evaluation.items_prune`` (counts, set ids). Returns how many."""
+    copied = EvaluationItem.objects.filter(source__in=FROM_ANSWERS, source_answer_id__isnull=False)
+    sources = {int(i) for i in copied.values_list("source_answer_id", flat=True) if i is not None}
+    gone = sources - answers_existing(answer_ids=sources)
+    if not gone:
+        return 0
+    orphans = copied.filter(source_answer_id__in=gone)
+    sets = sorted(set(orphans.values_list("evaluation_set_id", flat=True)))
+    count = orphans.count()
+    orphans.delete()
+    audit_record(
+        action="evaluation.items_prune",
+        actor=actor,
+        target_type="evaluation_set",
+        details={"items": count, "sets": sets},
+    )
+    return count
+
+
 def evaluation_set_from_answers(
     *, collection_id: int, limit: int = 100, actor: Actor = SYSTEM, user: Any = None, name: str = ""
 ) -> EvaluationSet:
@@ -66,6 +104,8 @@ def evaluation_set_from_answers(
     says whether what worked still works."""
     if not 0 < limit <= MAX_ITEMS:
         raise EvaluationError(f"limit: 1 to {MAX_ITEMS}")
+    if user is not None and not evaluation_collection_visible(user, collection_id):
+        raise EvaluationError("you cannot read this collection")
     logged = answers_logged(collection_id=collection_id, limit=limit)
     if not logged:
         raise EvaluationError("no answered questions citing this collection")

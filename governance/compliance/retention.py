@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from governance.audit import SYSTEM, Actor, audit_record
+from governance.compliance.evaluation_upkeep import evaluation_items_prune
 from governance.models import DestructionRecord
 from rag.selectors.lifecycle import conversations_idle, documents_expired
 from rag.services.deletion import DeletedDocument, conversations_delete, document_delete
@@ -113,6 +114,7 @@ def retention_run(
             # used, then destroyed like documents (CONVERSATION_RETENTION_DAYS after its last activity).
             expired = conversations_idle(days=settings.CONVERSATION_RETENTION_DAYS, now=now)
             run.conversations = conversations_delete(conversation_ids=expired.values_list("pk", flat=True))
+            evaluation_items_prune(actor=actor)  # evaluation questions copied from those answers go too
             if run.documents or run.conversations:
                 audit_record(
                     action="retention.run",

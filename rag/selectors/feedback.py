@@ -65,3 +65,8 @@ def answers_logged(*, collection_id: int, limit: int) -> list[tuple[Answer, list
         if len(logged) >= limit:
             break
     return logged
+
+
+def answers_existing(*, answer_ids: set[int]) -> set[int]:
+    """Which of these answers still exist (erasure, retention and users delete answers)."""
+    return set(Answer.objects.filter(pk__in=answer_ids).values_list("pk", flat=True))

@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from governance.compliance import evaluation
-from governance.models import AuditEvent
+from governance.compliance import evaluation, evaluation_compare
+from governance.models import AuditEvent, CollectionGrant
 from governance.roles import COMPLIANCE_GROUP
 from rag.models import Answer, AnswerFeedback, Collection, Conversation
 from tests.conftest import wait_for
@@ -43,8 +43,11 @@ def docs(alice: Any, collection_a: Collection) -> tuple[int, int]:
 
 
 @pytest.fixture
-def officer(carol: Any) -> Any:
+def officer(carol: Any, collection_a: Collection) -> Any:
+    """A compliance officer who may read the collection (runs ask as the requester, under their access; the
+    questions of a collection's sets are visible only to those who can read it)."""
     carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
+    CollectionGrant.objects.create(collection=collection_a, user=carol, permission="read")
     return carol
 
 
@@ -164,7 +167,7 @@ def test_run_measures_each_question_and_compares_two_runs(
 
     # A second run and the comparison.
     run_b = evaluation.evaluation_run(set_id=evaluation_set.pk, user=officer, run_as=alice)
-    comparison = evaluation.evaluation_compare(run_a=run, run_b=run_b)
+    comparison = evaluation_compare.evaluation_compare(run_a=run, run_b=run_b)
     assert len(comparison["items"]) == 4
     assert comparison["items"][0]["delta"]["recall_at_k"] == 0.0
     assert comparison["items"][3]["delta"]["correct_not_found"] == 0.0

@@ -13,12 +13,13 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from governance.compliance import evaluation
-from governance.compliance.evaluation_upkeep import evaluation_runs_requeue
-from governance.models import AuditEvent, EvaluationItem, EvaluationRun
+from governance.compliance.evaluation_upkeep import evaluation_runs_requeue, evaluation_set_from_answers
+from governance.compliance.retention import retention_run
+from governance.models import AuditEvent, CollectionGrant, EvaluationItem, EvaluationRun
 from governance.roles import COMPLIANCE_GROUP
 from inference.local_server import MODEL_NAME
+from inference.model_evaluations import model_evaluated
 from inference.models import RegisteredModel
-from inference.registry import model_evaluated
 from rag.models import Answer, AnswerFeedback, Citation, Collection, Conversation, Document
 from tests.conftest import bundled_model_registered
 
@@ -31,6 +32,13 @@ Client = Callable[[Any], APIClient]
 def officer(carol: Any) -> Any:
     carol.groups.add(Group.objects.get_or_create(name=COMPLIANCE_GROUP)[0])
     return carol
+
+
+@pytest.fixture
+def reading_officer(officer: Any, collection_a: Collection) -> Any:
+    """A compliance officer who may read alice's collection (a read grant)."""
+    CollectionGrant.objects.create(collection=collection_a, user=officer, permission="read")
+    return officer
 
 
 def _document(collection: Collection, title: str) -> Document:
@@ -59,13 +67,13 @@ def _answer(
 
 
 def test_an_officer_edits_a_question_and_the_change_is_validated_and_audited(
-    officer: Any, alice: Any, collection_a: Collection, client_for: Client
+    reading_officer: Any, alice: Any, collection_a: Collection, client_for: Client
 ) -> None:
     created = evaluation.evaluation_set_create(
         collection_id=collection_a.pk, name="s", items=[{"question": "Who leads Kestrel?"}]
     )
     item = created.items.get()
-    api = client_for(officer)
+    api = client_for(reading_officer)
     response = api.patch(
         f"/api/v1/evaluation-items/{item.pk}",
         {"expected_document_ids": [7], "expected_fact": "Defne Aydın"},
@@ -91,7 +99,7 @@ def test_an_officer_edits_a_question_and_the_change_is_validated_and_audited(
 
 
 def test_the_answer_log_becomes_a_regression_set_of_cited_documents(
-    officer: Any, alice: Any, collection_a: Collection, collection_b: Collection, client_for: Client
+    reading_officer: Any, alice: Any, collection_a: Collection, collection_b: Collection, client_for: Client
 ) -> None:
     handbook, menu = _document(collection_a, "handbook"), _document(collection_a, "menu")
     elsewhere = _document(collection_b, "other")
@@ -104,7 +112,7 @@ def test_the_answer_log_becomes_a_regression_set_of_cited_documents(
     _answer(conversation, "Another collection?", elsewhere)
     Answer.objects.create(conversation=conversation, question="Nothing found?", not_found=True)
 
-    response = client_for(officer).post(
+    response = client_for(reading_officer).post(
         "/api/v1/evaluation-sets", {"collection": collection_a.pk, "from_answers": 10}, format="json"
     )
     assert response.status_code == 201, response.content
@@ -114,10 +122,10 @@ def test_the_answer_log_becomes_a_regression_set_of_cited_documents(
         ("What is the launch code?", [handbook.pk], "answer_log"),
     ]
     assert both.pk > older.pk
-    empty = client_for(officer).post(
-        "/api/v1/evaluation-sets",
-        {"collection": Collection.objects.create(name="empty", owner=alice).pk, "from_answers": 5},
-        format="json",
+    nothing_answered = Collection.objects.create(name="empty", owner=alice)
+    CollectionGrant.objects.create(collection=nothing_answered, user=reading_officer, permission="read")
+    empty = client_for(reading_officer).post(
+        "/api/v1/evaluation-sets", {"collection": nothing_answered.pk, "from_answers": 5}, format="json"
     )
     assert empty.status_code == 400 and "no answered questions" in empty.json()["detail"]
 
@@ -164,14 +172,14 @@ def test_a_run_measuring_nothing_does_not_pass() -> None:
 
 
 def test_editing_a_question_withdraws_the_passes_recorded_against_the_old_questions(
-    officer: Any, collection_a: Collection, client_for: Client
+    reading_officer: Any, collection_a: Collection, client_for: Client
 ) -> None:
     created = evaluation.evaluation_set_create(
         collection_id=collection_a.pk, name="s", items=[{"question": "Q?", "not_in_documents": True}]
     )
     bundled_model_registered()
     model_evaluated(served_name=MODEL_NAME, set_id=created.pk, run_id=1, passed=True, failures=[])
-    response = client_for(officer).patch(
+    response = client_for(reading_officer).patch(
         f"/api/v1/evaluation-items/{created.items.get().pk}", {"question": "Another Q?"}, format="json"
     )
     assert response.status_code == 200
@@ -224,3 +232,43 @@ def test_a_worker_that_lost_its_claim_stops_and_an_unexpected_error_fails_the_ru
     assert failed.error == "RuntimeError: embedding model gone"
     event = AuditEvent.objects.get(action="evaluation.run", target_id=str(broken.pk))
     assert event.outcome == "failed"
+
+
+def test_questions_copied_from_answers_go_with_their_answers_at_retention(
+    officer: Any, alice: Any, collection_a: Collection, client_for: Client, settings: Any
+) -> None:
+    handbook = _document(collection_a, "handbook")
+    old = Conversation.objects.create(user=alice, title="old")
+    kept = Conversation.objects.create(user=alice, title="kept")
+    _answer(old, "What is the launch code?", handbook)
+    _answer(kept, "Who leads Kestrel?", handbook)
+    created = evaluation_set_from_answers(collection_id=collection_a.pk, limit=10)
+    manual = evaluation.evaluation_set_create(
+        collection_id=collection_a.pk, name="typed", items=[{"question": "What is the launch code?"}]
+    )
+    Conversation.objects.filter(pk=old.pk).update(updated_at=timezone.now() - timedelta(days=400))
+    settings.CONVERSATION_RETENTION_DAYS = 365
+    retention_run()
+    assert list(created.items.values_list("question", flat=True)) == ["Who leads Kestrel?"]
+    assert manual.items.count() == 1  # typed by an officer, not a copy of an answer
+    event = AuditEvent.objects.get(action="evaluation.items_prune")
+    assert event.details == {"items": 1, "sets": [created.pk]}
+
+
+def test_sets_from_logs_and_their_questions_stay_within_what_the_requester_can_read(
+    officer: Any, alice: Any, collection_a: Collection, client_for: Client
+) -> None:
+    conversation = Conversation.objects.create(user=alice, title="t")
+    _answer(conversation, "Alice's question?", _document(collection_a, "handbook"))
+    api = client_for(officer)  # a compliance officer without access to alice's collection
+    refused = api.post(
+        "/api/v1/evaluation-sets", {"collection": collection_a.pk, "from_answers": 5}, format="json"
+    )
+    assert refused.status_code == 400 and "cannot read this collection" in refused.json()["detail"]
+    created = evaluation_set_from_answers(collection_id=collection_a.pk, limit=5)  # e.g. by its owner
+    assert api.get("/api/v1/evaluation-sets").json()["results"] == []
+    assert api.post(f"/api/v1/evaluation-sets/{created.pk}/runs").status_code == 404
+    item = created.items.get()
+    assert (
+        api.patch(f"/api/v1/evaluation-items/{item.pk}", {"question": "x"}, format="json").status_code == 404
+    )

@@ -17,12 +17,12 @@ from governance.roles import COMPLIANCE_GROUP
 from inference import gate
 from inference.licence_data import licence_from_values
 from inference.local_server import MODEL_NAME
+from inference.model_evaluations import model_evaluated
 from inference.models import RegisteredModel
 from inference.registry import (
     entry_values,
     licence_get,
     licence_store,
-    model_evaluated,
     model_for_served_name,
     model_register,
 )

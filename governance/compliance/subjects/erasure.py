@@ -24,6 +24,7 @@ from django.db.models import F, Func, Value
 from django.utils import timezone
 
 from governance.audit import Actor
+from governance.compliance.evaluation_upkeep import evaluation_items_prune
 from governance.compliance.retention import document_destroy
 from governance.compliance.subjects.finding import (
     Occurrences,
@@ -170,6 +171,7 @@ def erasure_delete(
     """Delete what the plan says, through the domain's deletion service; a destruction record per document
     destroyed; then the subject-index rows that did not go with their chunks."""
     dropped = answers_delete(answer_ids=plan.answers, retitle_conversation_ids=plan.conversations)
+    evaluation_items_prune(actor=actor)  # evaluation questions copied from the answers go with them
     files = 0
     for doc, pks in plan.partial.items():
         files += passages_delete(document=plan.documents[doc], chunk_ids=pks)

@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from governance.audit import Actor
-from governance.compliance.evaluation import evaluation_compare, evaluation_run
+from governance.compliance.evaluation import evaluation_run
+from governance.compliance.evaluation_compare import evaluation_compare
 from governance.models import EvaluationRun, EvaluationSet
 
 # Whoever runs manage.py has the server's shell: an administrator, known to the trail by the command only.
