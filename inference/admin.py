@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 
 from governance.audit import actor_for
 from inference.hardware import FitError
@@ -84,6 +85,11 @@ class RegisteredModelAdmin(admin.ModelAdmin):
         "verdict_computed_at",
     ]
     list_filter = ["verdict_status", "licence_id"]
+
+    def view_on_site(self, obj: RegisteredModel) -> str:
+        """ "View on site": the model's page in the portal's Models section, with its hardware fit."""
+        return reverse("model-page", args=[obj.pk])
+
     search_fields = ["served_name", "family"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
@@ -210,7 +216,11 @@ class LicenceEntryAdmin(admin.ModelAdmin):
         return ["key"] if obj is not None else []
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and (obj is None or not obj.builtin)
+        """Not a built-in licence (reset it instead), nor one a registered model is under."""
+        if obj is None:
+            return super().has_delete_permission(request, obj)
+        in_use = RegisteredModel.objects.filter(licence_id=obj.key).exists()
+        return super().has_delete_permission(request, obj) and not obj.builtin and not in_use
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

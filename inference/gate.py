@@ -48,6 +48,7 @@ class GateDecision:
     # What the server loaded behind the served name (vLLM's "root"): a change under the same name is a model
     # switch — the beat's recheck audits it, and an evaluation pass on other weights no longer counts.
     root: str = ""
+    licence: str = ""  # the registered model's licence (a key of the catalogue) the verdict was given for
 
     @property
     def flagged(self) -> bool:
@@ -62,6 +63,7 @@ class GateDecision:
         return {
             "served_name": self.served_name,
             "registered_model_id": self.registered_model_id,
+            "licence": self.licence,
             "verdict": self.verdict_status,
             "allowed": self.allowed,
             "mode": self.mode,
@@ -177,6 +179,7 @@ def gate_check(*, model: str | None = None, fresh: bool = False, purpose: str = 
         match.max_model_len,
         evaluation,
         match.root,
+        entry.licence_id,
     )
 
 

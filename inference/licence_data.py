@@ -32,8 +32,8 @@ def licence_from_dict(data: dict[str, Any]) -> Licence:
     try:
         threshold = data.get("user_threshold")
         sources = tuple(Source(str(s["fact"]), str(s["url"])) for s in data.get("sources") or ())
-        if not sources or any(not s.url for s in sources):
-            raise ValueError("every licence cites at least one source, each with a URL")
+        if not sources or any(not s.url.startswith(("https://", "http://")) for s in sources):
+            raise ValueError("every licence cites at least one source, each with an http(s) URL")
         if not str(data.get("title") or "").strip():
             raise ValueError("a licence needs a title")
         if threshold and int(threshold["monthly_active_users"]) < 0:

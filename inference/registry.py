@@ -22,6 +22,7 @@ from inference.hardware import FitError, ModelShape, shape_from_config_file, sha
 from inference.licence_data import (
     ENTRY_FIELDS,
     entry_values,
+    licence_from_dict,
     licence_from_values,
     licence_plain,
     licence_to_dict,
@@ -76,8 +77,28 @@ def licence_get(key: str) -> Licence | None:
     return licence_of_entry(entry) if entry is not None else CATALOGUE.get(key)
 
 
+def _columns_of_shipped(entry: LicenceEntry) -> dict[str, Any] | None:
+    try:
+        return entry_values(licence_from_dict(entry.shipped)) if entry.shipped else None
+    except ValueError:
+        return None
+
+
 def _edited(entry: LicenceEntry) -> bool:
-    return entry.builtin and licence_plain(licence_of_entry(entry)) != entry.shipped
+    """The row's columns differ from the text it was shipped with (columns only: a field a later release adds
+    to the catalogue's form does not make every row look edited)."""
+    return entry.builtin and entry_values(licence_of_entry(entry)) != _columns_of_shipped(entry)
+
+
+def licence_review_needed(key: str) -> bool:
+    """An edited built-in licence whose shipped text changed since: counsel should compare (reset takes it)."""
+    entry = LicenceEntry.objects.filter(pk=key).first()
+    return (
+        entry is not None
+        and key in CATALOGUE
+        and _edited(entry)
+        and _columns_of_shipped(entry) != entry_values(CATALOGUE[key])
+    )
 
 
 def licence_modified(key: str) -> bool:
@@ -224,7 +245,7 @@ def licences_sync_builtin(*, actor: Actor = SYSTEM) -> list[str]:
     notes = []
     for key, licence in sorted(CATALOGUE.items()):
         entry = LicenceEntry.objects.filter(pk=key).first()
-        if entry is not None and entry.shipped == licence_plain(licence):
+        if entry is not None and _columns_of_shipped(entry) == entry_values(licence):
             continue
         if entry is not None and _edited(entry):
             notes.append(

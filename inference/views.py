@@ -37,6 +37,7 @@ from inference.registry import (
     licence_catalogue,
     licence_get,
     licence_modified,
+    licence_review_needed,
     model_list,
     model_register,
     shape_for,
@@ -142,6 +143,7 @@ def models_index(request: HttpRequest) -> HttpResponse:
             "verdict": verdict(licence, use),
             "builtin": key in CATALOGUE,
             "edited": licence_modified(key),
+            "review": licence_review_needed(key),
         }
         for key, licence in sorted(licence_catalogue().items())
     ]

@@ -6,26 +6,23 @@ migration does not depend on the weights being on disk."""
 from django.db import migrations
 from django.utils import timezone
 
-from inference.licences import CATALOGUE, DEFAULT_DECLARED_USE, verdict
-
 SERVED_NAME = "smollm2-135m"  # inference.local_server.MODEL_NAME, frozen
 
 
 def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     DeclaredUseRecord = apps.get_model("inference", "DeclaredUseRecord")
     RegisteredModel = apps.get_model("inference", "RegisteredModel")
-    use = DEFAULT_DECLARED_USE
+    # The default declared use and Apache-2.0's verdict for it, frozen (inference.licences as released).
     DeclaredUseRecord.objects.get_or_create(
         pk=1,
         defaults={
-            "internal_commercial_use": use.internal_commercial_use,
-            "fine_tune_or_distribute_derivatives": use.fine_tune_or_distribute_derivatives,
-            "train_other_models_on_outputs": use.train_other_models_on_outputs,
-            "monthly_active_users": use.monthly_active_users,
-            "sector": use.sector,
+            "internal_commercial_use": True,
+            "fine_tune_or_distribute_derivatives": False,
+            "train_other_models_on_outputs": False,
+            "monthly_active_users": 1_000,
+            "sector": "",
         },
     )
-    answer = verdict(CATALOGUE["apache-2.0"], use)
     RegisteredModel.objects.get_or_create(
         served_name=SERVED_NAME,
         defaults={
@@ -42,9 +39,9 @@ def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
             "code_published": "yes",
             "data_published": "yes",
             "licence_id": "apache-2.0",
-            "verdict_status": answer.status,
-            "verdict_conditions": answer.conditions,
-            "verdict_reasons": answer.reasons,
+            "verdict_status": "allowed",
+            "verdict_conditions": [],
+            "verdict_reasons": [],
             "verdict_computed_at": timezone.now(),
         },
     )

@@ -1,23 +1,27 @@
-"""The licence catalogue becomes editable: one row per licence, seeded from the built-in catalogue
-(inference.licences.CATALOGUE as this release ships it, sources included). A registered model's licence_id is
-then a key of the catalogue in force, no longer a fixed choice list."""
+"""The licence catalogue becomes editable: one row per licence, seeded from the built-in catalogue as this
+release shipped it (inference.licences.CATALOGUE, sources included), frozen in 0004_licences.json so that a
+later change to the code cannot change what this migration writes. A registered model's licence_id is then a
+key of the catalogue in force, no longer a fixed choice list."""
+
+import json
+from pathlib import Path
 
 import django.core.validators
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from inference.licence_data import entry_values, licence_plain
-from inference.licences import CATALOGUE
-
 PERMISSIONS = [("allowed", "allowed"), ("conditional", "conditional"), ("forbidden", "forbidden")]
+
+
+FROZEN = Path(__file__).with_name("0004_licences.json")
 
 
 def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
     LicenceEntry = apps.get_model("inference", "LicenceEntry")
-    for key, licence in CATALOGUE.items():
+    for row in json.loads(FROZEN.read_text(encoding="utf-8")):
         LicenceEntry.objects.get_or_create(
-            key=key, defaults={**entry_values(licence), "builtin": True, "shipped": licence_plain(licence)}
+            key=row["key"], defaults={**row["columns"], "builtin": True, "shipped": row["shipped"]}
         )
 
 

@@ -44,6 +44,7 @@ def test_the_bundled_model_answers_out_of_the_box_and_provenance_carries_its_ver
     assert answer.provenance["model_gate"] == {
         "served_name": MODEL_NAME,
         "registered_model_id": entry.pk,
+        "licence": "apache-2.0",
         "verdict": "allowed",
         "allowed": True,
         "mode": "enforce",

@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from governance.models import AuditEvent
 from inference import registry
-from inference.licence_data import licence_plain, licence_to_dict
+from inference.licence_data import licence_from_dict, licence_plain, licence_to_dict
 from inference.licences import CATALOGUE
 from inference.local_server import MODEL_NAME
 from inference.models import LicenceEntry, RegisteredModel
@@ -190,3 +190,32 @@ def test_an_upgrade_syncs_unedited_built_in_licences_and_keeps_edited_ones() -> 
     assert registry.licence_get("mit") == CATALOGUE["mit"]
     assert registry.licence_get("apache-2.0").attribution == "ours"  # type: ignore[union-attr]
     assert AuditEvent.objects.filter(action="licence.sync").count() == 2
+
+
+def test_an_edited_licence_whose_shipped_text_changed_asks_for_review(admin_api: Any) -> None:
+    edited = admin_api.put(
+        "/api/v1/licences/mit", {**_apache_without_commercial_use(), "title": "MIT"}, format="json"
+    )
+    assert edited.status_code == 200
+    assert not registry.licence_review_needed("mit")  # edited, but the shipped text is the same
+    LicenceEntry.objects.filter(key="mit").update(
+        shipped={**licence_plain(CATALOGUE["mit"]), "title": "MIT (old)"}
+    )
+    assert registry.licence_review_needed("mit")
+
+
+def test_the_admin_offers_no_delete_for_a_licence_a_model_is_under_and_shows_evaluations_read_only(
+    client: Any, django_user_model: Any
+) -> None:
+    root = django_user_model.objects.create_superuser("root", password="x")  # noqa: S106
+    client.force_login(root)
+    registry.licence_store(
+        licence=licence_from_dict({**CUSTOM, "id": "acme-internal"}), create=True, actor=registry.SYSTEM
+    )
+    registry.model_register(served_name="acme-7b", licence_id="acme-internal")
+    assert client.get("/admin/inference/licenceentry/acme-internal/delete/").status_code == 403
+    assert client.get("/admin/governance/evaluationrun/").status_code == 200
+    assert client.get("/admin/governance/evaluationset/add/").status_code == 403
+    model = RegisteredModel.objects.get(served_name="acme-7b")
+    change = client.get(f"/admin/inference/registeredmodel/{model.pk}/change/").content.decode()
+    assert f"/models/{model.pk}/" in change  # "View on site": the Models page with the hardware fit

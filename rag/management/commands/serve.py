@@ -146,7 +146,8 @@ class Command(BaseCommand):
         actor = Actor(role="command_line")
         for note in licences_sync_builtin(actor=actor):
             self.stdout.write(f"Licence catalogue: {note}")
-        settings.LLM_BASE_URL, settings.LLM_MODEL = env.get("LLM_BASE_URL", ""), env.get("LLM_MODEL", "")
+        if not settings.LLM_BASE_URL:  # the bundled server this command started; else the settings stand
+            settings.LLM_BASE_URL, settings.LLM_MODEL = env["LLM_BASE_URL"], env["LLM_MODEL"]
         try:
             decision = gate.gate_recheck(actor=actor)
         except llm.InferenceUnavailable as exc:
