@@ -28,10 +28,6 @@ from governance.models import (
     ApiKey,
     CollectionGrant,
     DestructionRecord,
-    EvaluationItem,
-    EvaluationResult,
-    EvaluationRun,
-    EvaluationSet,
     PersonalToken,
     ProcessingRecord,
     RedactionPolicy,
@@ -304,65 +300,6 @@ class SubjectRequestAdmin(_ReadOnly):
 class DestructionRecordAdmin(_ReadOnly):
     list_display = ["destroyed_at", "reason", "document_id", "collection_id", "chunks", "keep_until"]
     list_filter = ["reason"]
-
-
-class EvaluationItemInline(admin.TabularInline):
-    model = EvaluationItem
-    fields = readonly_fields = (
-        "question",
-        "expected_document_ids",
-        "expected_fact",
-        "not_in_documents",
-        "source",
-    )
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(EvaluationSet)
-class EvaluationSetAdmin(_ReadOnly):
-    """Read-only: sets are built, edited and run through the audited services (Models → Evaluation, the API,
-    manage.py evaluate)."""
-
-    list_display = ["id", "name", "collection", "created_by", "created_at"]
-    inlines = [EvaluationItemInline]
-
-
-class EvaluationResultInline(admin.TabularInline):
-    model = EvaluationResult
-    fields = readonly_fields = (
-        "item",
-        "recall_at_k",
-        "reciprocal_rank",
-        "citation_has_fact",
-        "answer_has_fact",
-        "correct_not_found",
-        "ttft_ms",
-        "total_ms",
-        "error",
-    )
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(EvaluationRun)
-class EvaluationRunAdmin(_ReadOnly):
-    """Read-only: the runs and their per-question results; compared side by side on Models → Evaluation."""
-
-    list_display = ["id", "evaluation_set", "model", "status", "passed", "created_at", "finished_at"]
-    list_filter = ["status", "model"]
-    inlines = [EvaluationResultInline]
-
-    @admin.display(boolean=True, description="passed")
-    def passed(self, obj: EvaluationRun) -> bool | None:
-        value = (obj.totals or {}).get("passed")
-        return value if isinstance(value, bool) else None
 
 
 # --- users, groups and personal tokens ------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from governance.audit import actor_for
+from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
 from inference.hardware import FitError
 from inference.licence_data import licence_from_values
 from inference.licences import DeclaredUse
@@ -30,8 +31,8 @@ from inference.registry import (
     model_register,
     model_unregister,
     registration_check,
-    shape_of,
 )
+from inference.weights import shape_of
 
 USE_FIELDS = [f.name for f in fields(DeclaredUse)]
 
@@ -255,3 +256,76 @@ class LicenceEntryAdmin(admin.ModelAdmin):
                 licence_reset(key=entry.key, updated_by=request.user, actor=actor_for(request))
             except RegistryError as exc:
                 messages.error(request, str(exc))
+
+
+# --- evaluation sets and runs (governance.compliance.evaluation): read-only here ---------------------------
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class EvaluationItemInline(admin.TabularInline):
+    model = EvaluationItem
+    fields = readonly_fields = (
+        "question",
+        "expected_document_ids",
+        "expected_fact",
+        "not_in_documents",
+        "source",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(EvaluationSet)
+class EvaluationSetAdmin(_ReadOnlyAdmin):
+    """Read-only: sets are built, edited and run through the audited services (Models → Evaluation, the API,
+    manage.py evaluate)."""
+
+    list_display = ["id", "name", "collection", "created_by", "created_at"]
+    inlines = [EvaluationItemInline]
+
+
+class EvaluationResultInline(admin.TabularInline):
+    model = EvaluationResult
+    fields = readonly_fields = (
+        "item",
+        "recall_at_k",
+        "reciprocal_rank",
+        "citation_has_fact",
+        "answer_has_fact",
+        "correct_not_found",
+        "ttft_ms",
+        "total_ms",
+        "error",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(EvaluationRun)
+class EvaluationRunAdmin(_ReadOnlyAdmin):
+    """Read-only: the runs and their per-question results; compared side by side on Models → Evaluation."""
+
+    list_display = ["id", "evaluation_set", "model", "status", "passed", "created_at", "finished_at"]
+    list_filter = ["status", "model"]
+    inlines = [EvaluationResultInline]
+
+    @admin.display(boolean=True, description="passed")
+    def passed(self, obj: EvaluationRun) -> bool | None:
+        value = (obj.totals or {}).get("passed")
+        return value if isinstance(value, bool) else None

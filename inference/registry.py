@@ -8,7 +8,6 @@ registration, each change of the declaration and each change of the model's lice
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.audit import SYSTEM, Actor, audit_record
-from inference.hardware import FitError, ModelShape, shape_from_config_file, shape_from_gguf
+from inference.hardware import FitError, ModelShape
 from inference.licence_data import (
     ENTRY_FIELDS,
     entry_values,
@@ -36,9 +35,7 @@ from inference.licences import (
     verdict,
 )
 from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
-_CHUNK = 1024 * 1024
+from inference.weights import shape_of, weights_manifest
 
 
 class RegistryError(ValueError):
@@ -124,34 +121,6 @@ def verdict_of(model: RegisteredModel) -> dict[str, Any]:
         "reasons": list(model.verdict_reasons),
         "computed_at": model.verdict_computed_at.isoformat() if model.verdict_computed_at else None,
     }
-
-
-# --- facts from the weights ---------------------------------------------------------------------------------
-
-
-def weights_manifest(path: Path) -> dict[str, str]:
-    """SHA-256 of each weight file under ``path`` (a directory, or one GGUF file), by relative name."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES)
-    manifest = {}
-    for file in files:
-        digest = hashlib.sha256()
-        with file.open("rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        manifest[file.name if path.is_file() else str(file.relative_to(path))] = digest.hexdigest()
-    return manifest
-
-
-def shape_of(path: Path) -> ModelShape:
-    """Architecture facts from a GGUF file, or from the config.json of a Hugging Face model directory."""
-    if path.is_file() and path.suffix == ".gguf":
-        return shape_from_gguf(path)
-    if path.is_file() and path.name != "config.json":
-        raise FitError(
-            f"{path.name}: give a model directory (with config.json), a config.json or a GGUF file"
-        )
-    config = path / "config.json" if path.is_dir() else path
-    return shape_from_config_file(config)
 
 
 SHAPE_FACTS = ("params", "layers", "hidden_size", "heads", "kv_heads", "head_dim", "context_length")
