@@ -162,6 +162,13 @@ def _run(run_id: int) -> EvaluationRun:
     return run
 
 
+def _rounded(value: Any) -> Any:
+    """Totals as read: rates to 3 decimals, milliseconds and counts whole."""
+    if isinstance(value, float):
+        return round(value, 3) if abs(value) <= 1 else round(value)
+    return value
+
+
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -197,9 +204,9 @@ def evaluation_compare_page(request: HttpRequest, run_a: int, run_b: int) -> Htt
         {
             "key": key,
             "label": label,
-            "a": data["a"]["totals"].get(key),
-            "b": data["b"]["totals"].get(key),
-            "delta": data["totals_delta"].get(key),
+            "a": _rounded(data["a"]["totals"].get(key)),
+            "b": _rounded(data["b"]["totals"].get(key)),
+            "delta": _rounded(data["totals_delta"].get(key)),
         }
         for key, label in TOTALS.items()
     ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from governance.models import EvaluationResult
 from rag.models import Answer, AnswerFeedback, Collection
 
 
@@ -35,13 +36,14 @@ def answers_rated_down(*, collection_id: int) -> list[Answer]:
 
 
 def answers_logged(*, collection_id: int, limit: int) -> list[tuple[Answer, list[int]]]:
-    """Answered questions of the collection (not rated 👎, with at least one cited passage of it), newest
-    first, one per question, each with the ids of the collection's documents it cited ([n] in the text) and
-    still holds: the answer log as a regression set."""
+    """Answered questions of the collection (not rated 👎, not asked by an evaluation run, with at least one
+    cited passage of it), newest first, one per question, each with the ids of the collection's documents it
+    cited ([n] in the text) and still holds: the answer log as a regression set."""
     answers = (
         Answer.objects.filter(status=Answer.Status.COMPLETE, not_found=False)
         .filter(citations__cited=True, citations__document__collection_id=collection_id)
         .exclude(feedback__rating=AnswerFeedback.Rating.DOWN)
+        .exclude(pk__in=EvaluationResult.objects.filter(answer_id__isnull=False).values("answer_id"))
         .distinct()
         .order_by("-id")
     )
