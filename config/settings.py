@@ -211,6 +211,7 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-evaluation-runs": {"task": "governance.tasks.requeue_evaluation_runs", "schedule": 600.0},
     "audit-denied-flush": {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0},
     "model-gate-check": {"task": "inference.tasks.model_gate_check", "schedule": 600.0},
+    "requeue-model-weights": {"task": "inference.tasks.requeue_model_weights", "schedule": 3600.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -245,6 +246,9 @@ if MODEL_GATE not in ("enforce", "warn"):
 # Registration reads and hashes weights only under this folder (an API caller cannot make Emanet read or hash
 # any file on the host).
 MODEL_WEIGHTS_ROOT = env_str("MODEL_WEIGHTS_ROOT", str(DATA_DIR / "models")) or ""
+# Weights up to this size are hashed during the registration request; larger ones (a 7B model is ~15 GB) by a
+# worker afterwards (the model's manifest_status is "pending" until then).
+MODEL_HASH_INLINE_BYTES = env_int("MODEL_HASH_INLINE_BYTES", 256 * 1024 * 1024)
 # How long a process trusts the server's /v1/models answer before asking again.
 MODEL_GATE_CACHE_S = env_int("MODEL_GATE_CACHE_S", 60)
 # A model switch must pass an evaluation set: the id of the set (0: not required). The gate then lets a model

@@ -64,6 +64,9 @@ class _ModelOutput(serializers.Serializer):
     quantization = serializers.CharField()
     weights_path = serializers.CharField()
     weights_manifest = serializers.DictField(child=serializers.CharField())
+    manifest_status = serializers.CharField(
+        help_text="none (no weights on this host), pending (a worker is hashing them), complete, failed"
+    )
     weights_published = serializers.CharField()
     code_published = serializers.CharField()
     data_published = serializers.CharField()

@@ -86,6 +86,11 @@ class RegisteredModel(models.Model):
     quantization = models.CharField(max_length=40, blank=True, default="bf16")
     weights_path = models.CharField(max_length=1000, blank=True)
     weights_manifest = models.JSONField(default=dict, blank=True, help_text="weight file → SHA-256")
+    manifest_status = models.CharField(
+        max_length=10,
+        default="none",
+        help_text="none (no weights on this host), pending (a worker is hashing them), complete, failed",
+    )
     weights_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
     code_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")
     data_published = models.CharField(max_length=10, choices=PUBLISHED_CHOICES, default="unknown")

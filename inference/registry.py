@@ -35,7 +35,8 @@ from inference.licences import (
     verdict,
 )
 from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
-from inference.weights import shape_of, weights_manifest
+from inference.weights import shape_of, weights_manifest, weights_size
+from inference.weights_hashing import hashing_queue
 
 
 class RegistryError(ValueError):
@@ -343,6 +344,7 @@ def model_register(
     path = registration_check(served_name=served_name, licence_id=licence_id, weights_path=weights_path)
     values: dict[str, Any] = {}
     manifest: dict[str, str] = {}
+    manifest_status = "none"
     if path is not None:
         try:
             shape = shape_of(path)
@@ -360,7 +362,11 @@ def model_register(
             "embedding_params": shape.embedding_params,
         }
         try:
-            manifest = weights_manifest(path)  # outside the transaction: hashing gigabytes takes a while
+            if weights_size(path) <= settings.MODEL_HASH_INLINE_BYTES:
+                manifest = weights_manifest(path)  # outside the transaction
+                manifest_status = "complete"
+            else:
+                manifest_status = "pending"  # a worker hashes them after the commit (model_weights_hash)
         except OSError as exc:
             raise RegistryError(f"cannot read the weights: {exc}", field="weights_path") from exc
     values.update(facts or {})
@@ -371,6 +377,7 @@ def model_register(
             quantization=quantization,
             weights_path=weights_path,
             weights_manifest=manifest,
+            manifest_status=manifest_status,
             weights_published=weights_published,
             code_published=code_published,
             data_published=data_published,
@@ -390,10 +397,13 @@ def model_register(
                 "quantization": quantization,
                 "weights_path": weights_path,
                 "weights_manifest": manifest,
+                "manifest_status": manifest_status,
                 "facts": values,
             },
         )
         verdicts_recompute(actor=actor, models=[model])
+        if manifest_status == "pending":
+            hashing_queue(model.pk)
     model.refresh_from_db()
     return model
 

@@ -8,6 +8,8 @@ from celery import shared_task
 
 from inference.gate import gate_recheck
 from inference.llm import InferenceUnavailable
+from inference.weights_hashing import model_weights_hash as _model_weights_hash
+from inference.weights_hashing import model_weights_requeue
 
 logger = logging.getLogger(__name__)
 
@@ -21,3 +23,16 @@ def model_gate_check() -> bool | None:
     except InferenceUnavailable as exc:
         logger.warning("model gate re-check: %s", exc)
         return None
+
+
+@shared_task(name="inference.tasks.model_weights_hash", acks_late=True, ignore_result=True)
+def model_weights_hash(model_id: int) -> str:
+    """Hash a registered model's weights (over MODEL_HASH_INLINE_BYTES). Idempotent: only a pending manifest."""
+    model = _model_weights_hash(model_id=model_id)
+    return model.manifest_status if model else "not pending"
+
+
+@shared_task(name="inference.tasks.requeue_model_weights", ignore_result=True)
+def requeue_model_weights() -> int:
+    """Send again the hashing of manifests still pending (beat)."""
+    return model_weights_requeue()

@@ -12,9 +12,17 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
 _CHUNK = 1024 * 1024
 
 
+def weight_files(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES)
+
+
+def weights_size(path: Path) -> int:
+    return sum(file.stat().st_size for file in weight_files(path))
+
+
 def weights_manifest(path: Path) -> dict[str, str]:
     """SHA-256 of each weight file under ``path`` (a directory, or one GGUF file), by relative name."""
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.suffix in WEIGHT_SUFFIXES)
+    files = weight_files(path)
     manifest = {}
     for file in files:
         digest = hashlib.sha256()

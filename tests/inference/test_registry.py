@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from django.core.management import call_command
 
 from governance.models import AuditEvent
-from inference import registry
+from inference import registry, weights_hashing
 from inference.licences import DeclaredUse
 from inference.local_server import MODEL_NAME
 from inference.models import RegisteredModel
@@ -200,3 +200,26 @@ def test_a_model_licence_or_facts_change_and_its_removal_are_audited(
     assert AuditEvent.objects.filter(action="model.unregister", target_id=str(other.pk)).exists()
     changelist = client.get("/admin/inference/registeredmodel/").content.decode()
     assert "delete_selected" not in changelist
+
+
+def test_large_weights_are_hashed_by_a_worker_after_the_registration(
+    tmp_path: Path, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    settings.MODEL_WEIGHTS_ROOT = str(tmp_path)
+    settings.MODEL_HASH_INLINE_BYTES = 4  # anything bigger is a worker's job
+    (tmp_path / "config.json").write_text((SMOL / "config.json").read_text())
+    (tmp_path / "model.safetensors").write_bytes(b"sixteen gigabytes")
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        model = registry.model_register(
+            served_name="big", licence_id="apache-2.0", weights_path=str(tmp_path)
+        )
+    assert model.manifest_status == "pending" and model.weights_manifest == {}
+    assert model.params == 134_515_008  # the facts are read at once: config.json is small
+    assert len(queued) == 1  # the hashing task, sent once the registration commits
+
+    hashed = weights_hashing.model_weights_hash(model_id=model.pk)  # what the worker runs
+    assert hashed is not None and hashed.manifest_status == "complete"
+    assert hashed.weights_manifest == {"model.safetensors": hashlib.sha256(b"sixteen gigabytes").hexdigest()}
+    event = AuditEvent.objects.get(action="model.weights_hashed", target_id=str(model.pk))
+    assert event.details["weights_manifest"] == hashed.weights_manifest
+    assert weights_hashing.model_weights_hash(model_id=model.pk) is None  # a redelivered task: nothing to do
