@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
+from governance.admin_base import ReadOnlyAdmin
 from governance.apikeys import ApiKeyRefused, api_key_create, api_key_revoke
 from governance.audit import actor_for
 from governance.grants import GrantError, grant_create, grant_holder, grant_revoke
@@ -276,19 +277,8 @@ class ProcessingRecordAdmin(admin.ModelAdmin):
         return False  # a collection without an entry takes no uploads; edit it instead
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(SubjectRequest)
-class SubjectRequestAdmin(_ReadOnly):
+class SubjectRequestAdmin(ReadOnlyAdmin):
     """Read-only: requests are handled on the compliance pages (and the sealed identifiers never shown)."""
 
     list_display = ["id", "kind", "status", "due_at", "requested_by", "approved_by", "completed_at"]
@@ -297,7 +287,7 @@ class SubjectRequestAdmin(_ReadOnly):
 
 
 @admin.register(DestructionRecord)
-class DestructionRecordAdmin(_ReadOnly):
+class DestructionRecordAdmin(ReadOnlyAdmin):
     list_display = ["destroyed_at", "reason", "document_id", "collection_id", "chunks", "keep_until"]
     list_filter = ["reason"]
 

@@ -14,10 +14,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 
+from governance.admin_base import ReadOnlyAdmin
 from governance.audit import actor_for
 from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
 from inference.hardware import FitError
-from inference.licence_data import licence_from_values
+from inference.licence_data import ENTRY_FIELDS, licence_from_values
 from inference.licences import DeclaredUse
 from inference.models import DeclaredUseRecord, LicenceEntry, RegisteredModel
 from inference.registry import (
@@ -154,24 +155,7 @@ class DeclaredUseAdmin(admin.ModelAdmin):
         obj.pk = record.pk
 
 
-LICENCE_FIELDS = [
-    "key",
-    "title",
-    "commercial_use",
-    "commercial_use_condition",
-    "derivatives",
-    "derivatives_condition",
-    "outputs_to_train_other_models",
-    "outputs_to_train_other_models_condition",
-    "user_threshold_mau",
-    "user_threshold_commercial_use_only",
-    "user_threshold_text",
-    "acceptable_use_policy",
-    "attribution",
-    "derivative_name_prefix",
-    "notices",
-    "sources",
-]
+LICENCE_FIELDS = ["key", *ENTRY_FIELDS]
 
 
 class LicenceForm(forms.ModelForm):
@@ -261,17 +245,6 @@ class LicenceEntryAdmin(admin.ModelAdmin):
 # --- evaluation sets and runs (governance.compliance.evaluation): read-only here ---------------------------
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class EvaluationItemInline(admin.TabularInline):
     model = EvaluationItem
     fields = readonly_fields = (
@@ -289,7 +262,7 @@ class EvaluationItemInline(admin.TabularInline):
 
 
 @admin.register(EvaluationSet)
-class EvaluationSetAdmin(_ReadOnlyAdmin):
+class EvaluationSetAdmin(ReadOnlyAdmin):
     """Read-only: sets are built, edited and run through the audited services (Models → Evaluation, the API,
     manage.py evaluate)."""
 
@@ -318,7 +291,7 @@ class EvaluationResultInline(admin.TabularInline):
 
 
 @admin.register(EvaluationRun)
-class EvaluationRunAdmin(_ReadOnlyAdmin):
+class EvaluationRunAdmin(ReadOnlyAdmin):
     """Read-only: the runs and their per-question results; compared side by side on Models → Evaluation."""
 
     list_display = ["id", "evaluation_set", "model", "status", "passed", "created_at", "finished_at"]
