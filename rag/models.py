@@ -143,8 +143,13 @@ class Chunk(models.Model):
 class Conversation(models.Model):
     """A thread of questions by one user. Only its owner sees it (selectors filter by user)."""
 
+    class Kind(models.TextChoices):
+        CHAT = "chat"
+        EVALUATION = "evaluation"  # a question of an evaluation run: kept, not listed among the user's chats
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.CHAT)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

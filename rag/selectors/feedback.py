@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from governance.models import EvaluationResult
-from rag.models import Answer, AnswerFeedback, Collection
+from rag.models import Answer, AnswerFeedback, Collection, Conversation
 
 
 def collection_exists(*, collection_id: int) -> bool:
@@ -43,7 +42,7 @@ def answers_logged(*, collection_id: int, limit: int) -> list[tuple[Answer, list
         Answer.objects.filter(status=Answer.Status.COMPLETE, not_found=False)
         .filter(citations__cited=True, citations__document__collection_id=collection_id)
         .exclude(feedback__rating=AnswerFeedback.Rating.DOWN)
-        .exclude(pk__in=EvaluationResult.objects.filter(answer_id__isnull=False).values("answer_id"))
+        .exclude(conversation__kind=Conversation.Kind.EVALUATION)
         .distinct()
         .order_by("-id")
     )

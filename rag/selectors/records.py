@@ -76,11 +76,16 @@ def document_get(*, user: Any, document_id: int) -> Document:
 
 
 def conversation_list(*, user: Any) -> QuerySet[Conversation]:
+    """The user's chats (the questions of evaluation runs they ran are kept apart: not listed, still theirs)."""
+    return conversation_owned(user=user).exclude(kind=Conversation.Kind.EVALUATION)
+
+
+def conversation_owned(*, user: Any) -> QuerySet[Conversation]:
     return Conversation.objects.filter(user=user).order_by("-updated_at", "-id")
 
 
 def conversation_get(*, user: Any, conversation_id: int) -> Conversation:
-    conversation = conversation_list(user=user).filter(pk=conversation_id).first()
+    conversation = conversation_owned(user=user).filter(pk=conversation_id).first()
     if conversation is None:
         raise NotFound(f"Conversation {conversation_id} not found.")
     return conversation

@@ -147,7 +147,8 @@ def answer_prepare(
     raw_question = question
     question = governed_question(scope=scope, question=question)
     if conversation is None:
-        conversation = Conversation(user=user, title=question[:200])
+        kind = Conversation.Kind.EVALUATION if purpose == "evaluation" else Conversation.Kind.CHAT
+        conversation = Conversation(user=user, title=question[:200], kind=kind)
     hits = scope_search(user=user, scope=scope, query=question, k=settings.ANSWER_SOURCES * 2)
     relevant = [hit for hit in hits if _relevant(hit)][: settings.ANSWER_SOURCES]
     prepared = PreparedAnswer(

@@ -17,6 +17,7 @@ from governance.compliance import evaluation, evaluation_compare
 from governance.models import AuditEvent, CollectionGrant
 from governance.roles import COMPLIANCE_GROUP
 from rag.models import Answer, AnswerFeedback, Collection, Conversation
+from rag.selectors import conversation_list
 from tests.conftest import wait_for
 from tests.rag.helpers import ingest_bytes
 
@@ -160,6 +161,9 @@ def test_run_measures_each_question_and_compares_two_runs(
     assert totals["items"] == 4 and totals["recall_at_k"] == 1.0 and totals["mrr"] == 1.0
     assert totals["correct_not_found"] == 1.0 and totals["answer_has_fact"] is not None
     print("evaluation totals:", totals)  # noqa: T201 — the figures for the report (pytest -s)
+    # The questions were asked in conversations of their own kind: kept, not among alice's chats.
+    assert Conversation.objects.filter(user=alice, kind="evaluation").count() == 4
+    assert not conversation_list(user=alice).exists()
     # Audited with counts only: no question text.
     event = AuditEvent.objects.filter(action="evaluation.run").get()
     assert event.details["items"] == 4 and event.details["not_found"] == 1
