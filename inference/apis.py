@@ -61,6 +61,7 @@ class _ModelOutput(serializers.Serializer):
     head_dim = serializers.IntegerField(allow_null=True)
     context_length = serializers.IntegerField(allow_null=True)
     embedding_params = serializers.IntegerField(allow_null=True)
+    intermediate_size = serializers.IntegerField(allow_null=True)
     quantization = serializers.CharField()
     weights_path = serializers.CharField()
     weights_manifest = serializers.DictField(child=serializers.CharField())
@@ -92,6 +93,7 @@ class _FactsInput(serializers.Serializer):
     head_dim = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
     context_length = serializers.IntegerField(required=False, min_value=1, max_value=10**9)
     embedding_params = serializers.IntegerField(required=False, min_value=0, max_value=10**15)
+    intermediate_size = serializers.IntegerField(required=False, min_value=1, max_value=10**7)
 
 
 class ModelListCreateApi(_AdminOnly):

@@ -28,6 +28,7 @@ FACTS = (
     "head_dim",
     "context_length",
     "embedding_params",
+    "intermediate_size",
 )
 
 
@@ -68,6 +69,9 @@ class RegisterForm(forms.Form):
     )
     embedding_params = forms.IntegerField(
         required=False, min_value=0, max_value=10**15, label=_("Embedding parameters")
+    )
+    intermediate_size = forms.IntegerField(
+        required=False, min_value=1, max_value=10**7, label=_("MLP width (intermediate size)")
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

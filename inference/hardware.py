@@ -123,6 +123,8 @@ class ModelShape:
     # Token embeddings plus an untied output projection (vocab x hidden each): kept at 16 bits by the
     # quantizations that only quantize linear layers (Quantization.embeddings_16bit).
     embedding_params: int = 0
+    # The MLP's width (config.json intermediate_size); 0 when unknown. vLLM shards it across tensor-parallel ranks.
+    intermediate_size: int = 0
 
     def weight_bytes(self, quantization: Quantization) -> float:
         """Bytes of the weights at this quantization."""
@@ -189,6 +191,7 @@ def shape_from_config(config: Mapping[str, Any], *, name: str | None = None) -> 
             head_dim=int(config.get("head_dim") or hidden // heads),
             max_context=int(config["max_position_embeddings"]),
             embedding_params=_embedding_params(config),
+            intermediate_size=int(config.get("intermediate_size") or 0),
         )
     except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
         raise FitError(f"not a decoder config.json: {exc}") from exc
@@ -238,6 +241,7 @@ def shape_from_gguf(path: Path, *, name: str | None = None) -> ModelShape:
                 for tensor in reader.tensors
                 if tensor.name in ("token_embd.weight", "output.weight")
             ),
+            intermediate_size=int(value(f"{arch}.feed_forward_length") or 0),
         )
     except (TypeError, ValueError, ZeroDivisionError) as exc:
         raise FitError(f"{path}: GGUF metadata lacks a decoder's shape ({exc})") from exc
@@ -298,12 +302,12 @@ def kv_cache_tokens(
 
 
 def tensor_parallel_size(shape: ModelShape, gpu_count: int) -> int:
-    """The GPUs given, or fewer: vLLM needs the attention heads divisible by the tensor-parallel size, and the KV
-    heads either divisible by it or dividing it (then each rank holds a replica). Not checked here: the MLP
-    width must divide too (config.json's intermediate_size is not kept in the registry)."""
+    """The GPUs given, or fewer: vLLM needs the attention heads and the MLP width (when known) divisible by the
+    tensor-parallel size, and the KV heads either divisible by it or dividing it (each rank then holds a
+    replica)."""
     for tp in range(max(gpu_count, 1), 0, -1):
-        kv = shape.kv_heads
-        if shape.heads % tp == 0 and (kv % tp == 0 or tp % kv == 0):
+        kv, mlp = shape.kv_heads, shape.intermediate_size
+        if shape.heads % tp == 0 and (kv % tp == 0 or tp % kv == 0) and (not mlp or mlp % tp == 0):
             return tp
     return 1
 

@@ -80,6 +80,7 @@ class RegisteredModel(models.Model):
     kv_heads = models.PositiveIntegerField(null=True, blank=True)
     head_dim = models.PositiveIntegerField(null=True, blank=True)
     context_length = models.PositiveIntegerField(null=True, blank=True)
+    intermediate_size = models.PositiveIntegerField(null=True, blank=True, help_text="the MLP's width")
     embedding_params = models.BigIntegerField(
         null=True, blank=True, help_text="token embeddings + an untied lm_head (vocab x hidden each)"
     )

@@ -143,6 +143,7 @@ def shape_for(model: RegisteredModel) -> ModelShape:
         head_dim=int(model.head_dim or 0),
         max_context=int(model.context_length or 0),
         embedding_params=int(model.embedding_params or 0),
+        intermediate_size=int(model.intermediate_size or 0),
     )
 
 
@@ -338,7 +339,8 @@ def model_register(
 ) -> RegisteredModel:
     """Register a model under its served name. With ``weights_path`` (a model directory with config.json, or a
     GGUF file) the architecture facts are read from it and a SHA-256 manifest of the weight files is stored;
-    ``facts`` (params, layers, hidden_size, heads, kv_heads, head_dim, context_length, embedding_params) fill in
+    ``facts`` (params, layers, hidden_size, heads, kv_heads, head_dim, context_length, embedding_params,
+    intermediate_size) fill in
     or override them.
     Audits ``model.register`` then ``model.verdict``."""
     path = registration_check(served_name=served_name, licence_id=licence_id, weights_path=weights_path)
@@ -360,6 +362,7 @@ def model_register(
             "head_dim": shape.head_dim,
             "context_length": shape.max_context,
             "embedding_params": shape.embedding_params,
+            "intermediate_size": shape.intermediate_size or None,
         }
         try:
             if weights_size(path) <= settings.MODEL_HASH_INLINE_BYTES:
@@ -408,7 +411,7 @@ def model_register(
     return model
 
 
-FACT_FIELDS = (*SHAPE_FACTS, "embedding_params")
+FACT_FIELDS = (*SHAPE_FACTS, "embedding_params", "intermediate_size")
 
 
 def model_update(

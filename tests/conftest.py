@@ -38,6 +38,7 @@ _BUNDLED_MODEL_MIGRATIONS = [
     importlib.import_module("inference.migrations.0002_bundled_model"),
     importlib.import_module("inference.migrations.0003_shape_facts"),
     importlib.import_module("inference.migrations.0004_licence_catalogue"),
+    importlib.import_module("inference.migrations.0007_intermediate_size"),
 ]
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,6 +6,7 @@ gives 72 GiB = 77,309,411,328 bytes; the runtime overhead is 1 GiB = 1,073,741,8
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -242,9 +243,15 @@ def test_the_cpu_build_gets_no_cuda_only_kernel() -> None:
     assert "--quantization awq " in cpu.vllm_command + " " and "marlin" not in cpu.vllm_command
 
 
-def test_tensor_parallel_size_divides_the_heads_and_the_kv_heads() -> None:
-    # Qwen2.5-7B: 28 heads, 4 KV heads. 7 GPUs divide the heads but not the KV heads (4 % 7, 7 % 4): 4 GPUs.
+def test_tensor_parallel_size_divides_the_heads_the_kv_heads_and_the_mlp() -> None:
+    # Qwen2.5-7B: 28 heads, 4 KV heads, MLP 18,944. 7 GPUs divide the heads but neither the KV heads (4 % 7,
+    # 7 % 4) nor the MLP (18,944 % 7 = 2): 4 GPUs.
     assert hardware.tensor_parallel_size(preset_shape(QWEN), 7) == 4
+    assert preset_shape(QWEN).intermediate_size == 18_944
+    # 14 heads and 7 KV heads alone would allow 7 ranks; an MLP of 18,944 does not, one of 18,949 does.
+    odd = dataclasses.replace(preset_shape(QWEN), heads=14, kv_heads=7)
+    assert hardware.tensor_parallel_size(odd, 7) == 1
+    assert hardware.tensor_parallel_size(dataclasses.replace(odd, intermediate_size=18_949), 7) == 7
     # Llama-3.1-8B: 32 heads, 8 KV heads; 16 GPUs: each of 16 ranks holds a replica of a KV head (16 % 8 == 0)
     assert hardware.tensor_parallel_size(preset_shape(LLAMA), 16) == 16
 
