@@ -357,7 +357,9 @@ def run_passes(totals: dict[str, Any], *, min_pct: int | None = None) -> tuple[b
     return not failures, failures
 
 
-def _fail(run: EvaluationRun, *, error: str, actor: Actor) -> EvaluationRun:
+def _fail(run: EvaluationRun, *, error: str, kind: str, actor: Actor) -> EvaluationRun:
+    """The run failed: the reason on the run (shown to those who may read the set), only its kind in the audit
+    trail (an exception's message may quote a question)."""
     run.status, run.error, run.finished_at = EvaluationRun.Status.FAILED, error[:500], timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
     audit_record(
@@ -366,7 +368,7 @@ def _fail(run: EvaluationRun, *, error: str, actor: Actor) -> EvaluationRun:
         outcome="failed",
         target_type="evaluation_run",
         target_id=run.pk,
-        details={"set": run.evaluation_set_id, "error": run.error},
+        details={"set": run.evaluation_set_id, "error": kind},
     )
     return run
 
@@ -395,7 +397,7 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
         return None
     run = EvaluationRun.objects.select_related("evaluation_set", "run_as").get(pk=run_id)
     if run.run_as is None:
-        return _fail(run, error="no user to run as", actor=actor)
+        return _fail(run, error="no user to run as", kind="no user to run as", actor=actor)
     # No transaction across the model calls: each answer is stored by the answer path as it comes.
     served: list[tuple[str, str]] = []
     results: list[EvaluationResult] = []
@@ -407,7 +409,7 @@ def evaluation_run_execute(*, run_id: int, actor: Actor = SYSTEM) -> EvaluationR
             if beat is None:
                 return None
     except Exception as exc:  # noqa: BLE001 - whatever broke, the run says so instead of staying "running"
-        return _fail(run, error=f"{type(exc).__name__}: {exc}", actor=actor)
+        return _fail(run, error=f"{type(exc).__name__}: {exc}", kind=type(exc).__name__, actor=actor)
     with transaction.atomic():
         owned = EvaluationRun.objects.select_for_update().filter(
             pk=run.pk, status=EvaluationRun.Status.RUNNING, heartbeat_at=beat

@@ -231,7 +231,7 @@ def test_a_worker_that_lost_its_claim_stops_and_an_unexpected_error_fails_the_ru
     assert failed is not None and failed.status == "failed"
     assert failed.error == "RuntimeError: embedding model gone"
     event = AuditEvent.objects.get(action="evaluation.run", target_id=str(broken.pk))
-    assert event.outcome == "failed"
+    assert event.outcome == "failed" and event.details["error"] == "RuntimeError"  # the kind, not the message
 
 
 def test_questions_copied_from_answers_go_with_their_answers_at_retention(
