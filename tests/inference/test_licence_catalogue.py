@@ -219,3 +219,31 @@ def test_the_admin_offers_no_delete_for_a_licence_a_model_is_under_and_shows_eva
     model = RegisteredModel.objects.get(served_name="acme-7b")
     change = client.get(f"/admin/inference/registeredmodel/{model.pk}/change/").content.decode()
     assert f"/models/{model.pk}/" in change  # "View on site": the Models page with the hardware fit
+
+
+def test_counsel_adds_a_licence_in_the_admin_through_the_audited_service(
+    client: Any, django_user_model: Any
+) -> None:
+    root = django_user_model.objects.create_superuser("root", password="x")  # noqa: S106
+    client.force_login(root)
+    form = {
+        "key": "acme-1.0",
+        "title": "ACME model licence 1.0",
+        "commercial_use": "allowed",
+        "derivatives": "forbidden",
+        "derivatives_condition": "no derivatives",
+        "outputs_to_train_other_models": "allowed",
+        "notices": "[]",
+        "sources": '[{"fact": "all", "url": "https://acme.example/licence"}]',
+        "_save": "Save",
+    }
+    assert client.post("/admin/inference/licenceentry/add/", form).status_code == 302
+    assert registry.licence_get("acme-1.0") is not None
+    assert AuditEvent.objects.get(action="licence.create", target_id="acme-1.0").actor_user_id == root.pk
+    bad = client.post("/admin/inference/licenceentry/add/", {**form, "key": "Bad Key!"})
+    assert bad.status_code == 200 and registry.licence_get("Bad Key!") is None
+    no_url = client.post(
+        "/admin/inference/licenceentry/add/",
+        {**form, "key": "acme-2.0", "sources": '[{"fact": "all", "url": "javascript:alert(1)"}]'},
+    )
+    assert no_url.status_code == 200 and "http(s) URL" in no_url.content.decode()
