@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
@@ -37,18 +36,7 @@ def _workers() -> dict[str, Any]:
 
 
 def _embedding() -> dict[str, Any]:
-    path = embeddings.model_path()
-    dims: int | None
-    if embeddings.is_loaded():
-        dims = embeddings.dimensions()
-    else:
-        pooling = path / "1_Pooling" / "config.json"
-        dims = json.loads(pooling.read_text())["word_embedding_dimension"] if pooling.exists() else None
-    if dims is not None and dims != settings.EMBEDDING_DIMENSIONS:
-        return {
-            "status": "error",
-            "detail": f"model gives {dims}-d vectors but the database column is {settings.EMBEDDING_DIMENSIONS}-d",
-        }
+    dims = embeddings.dimensions() if embeddings.is_loaded() else embeddings.configured_dimensions()
     return {
         "status": "ok",
         "model": embeddings.model_name(),

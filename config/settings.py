@@ -212,11 +212,15 @@ CELERY_BEAT_SCHEDULE = {
     "audit-denied-flush": {"task": "governance.tasks.audit_denied_flush", "schedule": 60.0},
     "model-gate-check": {"task": "inference.tasks.model_gate_check", "schedule": 600.0},
     "requeue-model-weights": {"task": "inference.tasks.requeue_model_weights", "schedule": 3600.0},
+    # After a change of EMBEDDING_MODEL: re-embed in the background, a few minutes per run (rag.services.vectors).
+    "embeddings-reembed": {"task": "rag.tasks.embeddings_reembed", "schedule": 300.0},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Models ---------------------------------------------------------------------------------------------
-EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or ""  # empty: the packaged all-MiniLM-L6-v2
+# Empty: multilingual-e5-small (bundled); "all-MiniLM-L6-v2" (bundled, English only); or a sentence-transformers
+# folder. Changing it re-embeds every collection in the background (rag.services.vectors); search never stops.
+EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or ""
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
 EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)  # workers load the model at start-up
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
@@ -267,7 +271,9 @@ ANSWER_SOURCES = env_int("ANSWER_SOURCES", 5)
 ANSWER_MAX_TOKENS = env_int("ANSWER_MAX_TOKENS", 512)
 # Cosine similarity (embedding model) at or above which a retrieved chunk counts as relevant even without a
 # full-text match; below it, with no matching word either, it is not offered to the model.
-ANSWER_MIN_SIMILARITY = float(env_str("ANSWER_MIN_SIMILARITY", "0.30") or "0.30")
+# Unset: each embedding model's own threshold (inference.embeddings.MIN_SIMILARITY).
+_min_similarity = env_str("ANSWER_MIN_SIMILARITY", "")
+ANSWER_MIN_SIMILARITY = float(_min_similarity) if _min_similarity else None
 ANSWER_HISTORY_TURNS = env_int("ANSWER_HISTORY_TURNS", 3)
 # The model's context window when the server cannot tell (vLLM reports it through POST /tokenize).
 LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 2048)
@@ -446,6 +452,3 @@ LOGGING = {
         "axes": {"level": "WARNING"},  # lockouts are audit events; no clear-text line per attempt
     },
 }
-
-# The vector column's width is fixed in the schema; it must match the embedding model (checked by /health).
-EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 384)

@@ -11,11 +11,14 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from governance.audit import actor_for
+from inference import embeddings
 from rag.models import Collection, Document
 from rag.selectors import can_write, readable_collections, special_collections, writable_collections
+from rag.selectors.vectors import embedding_progress
 from rag.services.collections import CollectionNameTaken, collection_describe, collection_owner_set
 from rag.services.deletion import document_delete
 
@@ -41,9 +44,28 @@ class CollectionAdmin(admin.ModelAdmin):
     deletion would cascade to grants and policies unaudited)."""
 
     form = CollectionForm
-    list_display = ["name", "owner", "created_at"]
+    list_display = ["name", "owner", "embedding_model", "embedding_state", "created_at"]
     search_fields = ["name"]
-    readonly_fields = ["owner", "created_at"]
+    readonly_fields = ["owner", "embedding_model", "embedding_state", "created_at"]
+
+    @admin.display(description=_("Vectors"))
+    def embedding_state(self, obj: Collection) -> str:
+        """After a change of embedding model: how far re-embedding has come (``manage.py reembed --status``)."""
+        rows = embedding_progress(collection_id=obj.pk)
+        row = rows[0] if rows else None
+        target = embeddings.active_key()
+        if row is None or row.chunks == 0:
+            return gettext("no documents yet")
+        if row.model == target:
+            return gettext("current (%(model)s)") % {"model": target}
+        return gettext(
+            "re-embedding with %(model)s: %(done)d of %(total)d chunks; search uses %(old)s until done"
+        ) % {
+            "model": target,
+            "done": row.done,
+            "total": row.chunks,
+            "old": row.model,
+        }
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -7,7 +7,7 @@ from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from pgvector.django import HnswIndex, VectorField
+from pgvector.django import VectorField
 
 
 class RegConfigField(models.CharField):
@@ -27,6 +27,9 @@ class Collection(models.Model):
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The embedding model all its chunks' vectors come from; empty before its first document. During a model
+    # change the chunks are re-embedded beside their old vectors, then all switch at once (rag.services.vectors).
+    embedding_model = models.CharField(max_length=200, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -109,7 +112,13 @@ class Chunk(models.Model):
     page = models.PositiveIntegerField(null=True, blank=True)
     section = models.CharField(max_length=500, blank=True)
     token_count = models.PositiveIntegerField()
-    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    # Any width: each model's vectors have their own partial HNSW index on ``embedding::vector(width)``
+    # (rag.services.vectors), and search reads each model's vectors with that model's query embedding.
+    embedding = VectorField()
+    embedding_model = models.CharField(max_length=200)
+    # A re-embedding in progress: the new model's vector waits here until the whole collection has one.
+    pending_embedding = VectorField(null=True, blank=True)
+    pending_model = models.CharField(max_length=200, blank=True, default="", db_default="")
     search_config = RegConfigField(max_length=64, default="simple")
     # Special categories of personal data (KVKK Art. 6) found in or declared for this chunk: "health", …
     # Non-empty: only readers holding a ``special`` grant on the collection retrieve it (rag.selectors).
@@ -126,13 +135,6 @@ class Chunk(models.Model):
             models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal"),
         ]
         indexes = [
-            HnswIndex(
-                name="chunk_embedding_hnsw",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
             GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
         ]
 

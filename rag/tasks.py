@@ -10,6 +10,7 @@ from django.db import InterfaceError, OperationalError
 
 from rag.services.documents import INGEST_TASK, documents_requeue_stale
 from rag.services.ingest import document_ingest, document_mark_failed
+from rag.services.vectors import embeddings_reembed as vectors_reembed
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +62,16 @@ def ingest_document(self: Task, document_id: int) -> str:
 def requeue_stale_documents() -> int:
     """Periodic (Celery beat): re-send ingest tasks that were lost. Idempotent by construction."""
     return documents_requeue_stale()
+
+
+@shared_task(
+    name="rag.tasks.embeddings_reembed",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError, ConnectionError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def embeddings_reembed(budget_s: float = 240.0) -> list[int]:
+    """Periodic (Celery beat): re-embed collections not yet on the configured model, a few minutes at a time
+    (progress is in the rows; the next run goes on). Returns the collections that switched."""
+    return vectors_reembed(budget_s=budget_s)

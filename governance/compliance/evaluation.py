@@ -38,7 +38,7 @@ from django.utils import timezone
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.models import EvaluationItem, EvaluationResult, EvaluationRun, EvaluationSet
 from governance.roles import is_admin
-from inference import llm
+from inference import embeddings, llm
 from inference.model_evaluations import model_evaluated
 from rag.selectors.access import readable_collections
 from rag.selectors.feedback import answers_rated_down, collection_exists
@@ -231,7 +231,7 @@ def settings_snapshot() -> dict[str, Any]:
         "ANSWER_SOURCES": settings.ANSWER_SOURCES,
         "ANSWER_MAX_TOKENS": settings.ANSWER_MAX_TOKENS,
         "ANSWER_MIN_SIMILARITY": settings.ANSWER_MIN_SIMILARITY,
-        "EMBEDDING_MODEL": settings.EMBEDDING_MODEL or "all-MiniLM-L6-v2",
+        "EMBEDDING_MODEL": embeddings.active_key(),
     }
 
 

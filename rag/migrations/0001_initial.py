@@ -130,7 +130,7 @@ class Migration(migrations.Migration):
                 ("page", models.PositiveIntegerField(blank=True, null=True)),
                 ("section", models.CharField(blank=True, max_length=500)),
                 ("token_count", models.PositiveIntegerField()),
-                ("embedding", pgvector.django.vector.VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)),
+                ("embedding", pgvector.django.vector.VectorField(dimensions=384)),
                 ("search_config", rag.models.RegConfigField(default="simple", max_length=64)),
                 (
                     "search_vector",

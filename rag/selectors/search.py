@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from inference import embeddings
 from rag.language import QUERY_CONFIGS, SEARCH_CONFIGS
 from rag.selectors.access import collection_ids_sql
+from rag.selectors.vectors import searchable_models
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SearchHit:
     text_rank: int | None
     similarity: float | None
     special_categories: tuple[str, ...] = ()
+    embedding_model: str | None = None  # the model whose similarity this is (None: a full-text hit only)
 
 
 # Special-category chunks (KVKK Art. 6) only for readers with a ``special`` grant on their collection; in every
@@ -67,7 +69,7 @@ _WORD = re.compile(r"\w+")
 # taken rarest first until their estimated shares add up to LOOSE_BUDGET: the broad OR scan stays bounded
 # to a few percent of the table however common the question's words are.
 # The ACL-filtered nearest neighbours, shared by the hybrid statement and chunk_vector_search.
-_VECTOR_CTES = """
+_READABLE_COUNT = """
 -- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
 -- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
 -- is gated by a one-time filter on the count).
@@ -76,26 +78,50 @@ readable_count AS (
     SELECT COALESCE(sum(d.chunk_count), 0) AS n
     FROM rag_document d WHERE d.collection_id IN (SELECT id FROM allowed) {doc_scope}
 ),
-vector_hits AS (
-    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity
+"""
+
+# One model's nearest neighbours. Its vectors have their own partial HNSW index over embedding::vector(width)
+# (rag.services.vector_indexes): the model filter and the cast below are that index's predicate and expression.
+_MODEL_VECTOR_CTE = """
+vector_hits_{i} AS (
+    SELECT id, row_number() OVER (ORDER BY distance) AS rank, 1 - distance AS similarity, {i} AS model
     FROM (
-        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+        (SELECT ch.id, (ch.embedding::vector({dims})) <=> %(vec{i})s::vector({dims}) AS distance
          FROM rag_chunk ch
-         WHERE (SELECT n FROM readable_count) > %(exact_max)s
+         WHERE (SELECT n FROM readable_count) > %(exact_max)s AND ch.embedding_model = %(model{i})s
            AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-         ORDER BY ch.embedding <=> %(vec)s::vector
+         ORDER BY (ch.embedding::vector({dims})) <=> %(vec{i})s::vector({dims})
          LIMIT %(candidates)s)
         UNION ALL
-        (SELECT ch.id, ch.embedding <=> %(vec)s::vector AS distance
+        (SELECT ch.id, (ch.embedding::vector({dims})) <=> %(vec{i})s::vector({dims}) AS distance
          FROM rag_chunk ch
-         WHERE (SELECT n FROM readable_count) <= %(exact_max)s
+         WHERE (SELECT n FROM readable_count) <= %(exact_max)s AND ch.embedding_model = %(model{i})s
            -- = ANY(ARRAY(...)): an index condition on collection_id (a bitmap scan of just those chunks)
            AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
-         ORDER BY (ch.embedding <=> %(vec)s::vector) + 0  -- "+ 0": not an index order, an exact sort
+         ORDER BY ((ch.embedding::vector({dims})) <=> %(vec{i})s::vector({dims})) + 0  -- not an index order
          LIMIT %(candidates)s)
     ) nearest
 ),
 """
+
+
+def _vector_ctes(
+    queries: list[tuple[str, Any]], params: dict[str, Any], *, scope: str, doc_scope: str
+) -> str:
+    """The ACL-filtered nearest neighbours under each model in use (usually one; two while a collection is
+    being re-embedded), merged by rank into ``vector_hits`` (id, rank, similarity, model index)."""
+    parts = [_READABLE_COUNT.format(doc_scope=doc_scope)]
+    for i, (key, vector) in enumerate(queries):
+        params[f"model{i}"] = key
+        params[f"vec{i}"] = "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+        parts.append(_MODEL_VECTOR_CTE.format(i=i, dims=int(len(vector)), scope=scope))
+    union = " UNION ALL ".join(f"SELECT * FROM vector_hits_{i}" for i in range(len(queries)))  # noqa: S608 — numbered CTE names
+    parts.append(
+        "vector_hits AS (SELECT id, row_number() OVER (ORDER BY rank, similarity DESC) AS rank, similarity, "  # noqa: S608
+        f"model FROM ({union}) merged),\n"
+    )
+    return "".join(parts)
+
 
 _HYBRID_SQL = """
 WITH allowed AS ({allowed}),
@@ -179,12 +205,12 @@ text_hits AS (
 ),
 {vector_ctes}
 fused AS (
-    SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity,
+    SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity, v.model,
            COALESCE(1.0 / (%(rrf_k)s + v.rank), 0) + COALESCE(1.0 / (%(rrf_k)s + t.rank), 0) AS score
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
 )
 SELECT ch.id, ch.document_id, ch.collection_id, d.title, ch.page, ch.section, ch.text,
-       f.score, f.vector_rank, f.text_rank, f.similarity, ch.special_categories
+       f.score, f.vector_rank, f.text_rank, f.similarity, ch.special_categories, f.model
 FROM fused f
 JOIN rag_chunk ch ON ch.id = f.id
 JOIN rag_document d ON d.id = ch.document_id
@@ -208,7 +234,7 @@ def chunk_search(
         return []
     candidates = candidates or max(4 * k, 40)
     ef_search = max(ef_search or settings.HNSW_EF_SEARCH, candidates)
-    vector = embeddings.embed_query(query)
+    queries = [(key, embeddings.embed_query(query, key=key)) for key in searchable_models()]
     allowed_sql, allowed_params = collection_ids_sql(user)
     scope = SPECIAL_FILTER + (" AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else "")
     params: dict[str, Any] = {
@@ -216,7 +242,6 @@ def chunk_search(
         "configs": list(QUERY_CONFIGS),
         "language_codes": list(SEARCH_CONFIGS),
         "language_configs": list(SEARCH_CONFIGS.values()),
-        "vec": "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]",
         "candidates": candidates,
         "rrf_k": RRF_K,
         "common_share": COMMON_SHARE,
@@ -234,7 +259,7 @@ def chunk_search(
         special_allowed=special_allowed,
         scope=scope,
         doc_scope=doc_scope,
-        vector_ctes=_VECTOR_CTES.format(scope=scope, doc_scope=doc_scope),
+        vector_ctes=_vector_ctes(queries, params, scope=scope, doc_scope=doc_scope),
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -258,25 +283,26 @@ def chunk_search(
             text_rank=row[9],
             similarity=float(row[10]) if row[10] is not None else None,
             special_categories=tuple(row[11] or ()),
+            embedding_model=queries[row[12]][0] if row[12] is not None else None,
         )
         for row in rows
     ]
 
 
 def chunk_vector_search(
-    *, user: Any, vector: Any, k: int, ef_search: int | None = None
+    *, user: Any, vector: Any, k: int, ef_search: int | None = None, key: str | None = None
 ) -> list[tuple[int, float]]:
-    """The vector half of chunk_search alone — (chunk id, similarity), nearest first — for benchmarks that
-    measure its recall against an exact filtered scan."""
+    """The vector half of chunk_search alone, for one model's vectors — (chunk id, similarity), nearest first —
+    for benchmarks that measure its recall against an exact filtered scan."""
     allowed_sql, allowed_params = collection_ids_sql(user)
-    params: dict[str, Any] = {
-        "vec": "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]",
-        "candidates": k,
-        "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS,
-    }
+    params: dict[str, Any] = {"candidates": k, "exact_max": settings.SEARCH_EXACT_MAX_CHUNKS}
     allowed = _named(allowed_sql, allowed_params, "acl", params)
     special_allowed = _named(*collection_ids_sql(user, "special"), "special", params)
-    vector_ctes = _VECTOR_CTES.format(scope=SPECIAL_FILTER, doc_scope="").rstrip().rstrip(",")
+    vector_ctes = (
+        _vector_ctes([(key or embeddings.active_key(), vector)], params, scope=SPECIAL_FILTER, doc_scope="")
+        .rstrip()
+        .rstrip(",")
+    )
     sql = (
         f"WITH allowed AS ({allowed}), special_allowed AS ({special_allowed}),{vector_ctes}"  # noqa: S608 — constant fragments; values are bound
         " SELECT id, similarity FROM vector_hits ORDER BY rank"

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from governance.audit import SYSTEM, Actor, audit_record
 from governance.pii.policies import policies_for_collections
 from governance.pii.redaction import Policy, redact_text
-from inference import gate, llm
+from inference import embeddings, gate, llm
 from rag import selectors
 from rag.models import Answer, AnswerFeedback, Citation, Conversation
 from rag.selectors import HIDDEN_TITLE, SearchHit
@@ -114,7 +114,9 @@ def governed_sources(hits: list[SearchHit], *, scope: Scope) -> list[Source]:
 def _relevant(hit: SearchHit) -> bool:
     # A full-text match means a content word of the question occurs in the chunk (stop words and corpus-common
     # words are not searched); otherwise the embedding similarity has to vouch for it.
-    return hit.text_rank is not None or (hit.similarity or 0.0) >= settings.ANSWER_MIN_SIMILARITY
+    return hit.text_rank is not None or (hit.similarity or 0.0) >= embeddings.min_similarity(
+        hit.embedding_model
+    )
 
 
 def _governed_history(conversation: Conversation, *, user: Any, policy: Policy) -> list[tuple[str, str]]:

@@ -34,10 +34,11 @@ from inference import embeddings
 from rag import storage
 from rag.chunking import TextChunk, chunk_sections
 from rag.language import detect_language, search_config_for
-from rag.models import Chunk, Document
+from rag.models import Chunk, Collection, Document
 from rag.parsing import ParseError, Section, mime_type_for, parse
 from rag.parsing.formats import title_from_filename
 from rag.services.documents import default_title
+from rag.services.vector_indexes import vector_index_check
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +179,9 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     chunks, mentions = _finalize(redactor, chunks)
     specials = [_special_categories(document, chunk, title) for chunk in chunks]
     # No transaction is open here: embedding takes seconds to minutes.
-    vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks])
+    model_key = embeddings.active_key()
+    vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks], key=model_key)
+    vector_index_check(model_key, int(vectors.shape[1]))
 
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
@@ -204,6 +207,7 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                     section=chunk.section[:500],
                     token_count=chunk.token_count,
                     embedding=vector,
+                    embedding_model=model_key,
                     search_config=config,
                     special_categories=special,
                 )
@@ -212,6 +216,10 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
                 )
             ],
             batch_size=500,
+        )
+        # A collection's first vectors set its model; one being re-embedded keeps the old until it switches.
+        Collection.objects.filter(pk=document.collection_id, embedding_model="").update(
+            embedding_model=model_key
         )
         SubjectMention.objects.bulk_create(
             [

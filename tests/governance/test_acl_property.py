@@ -57,7 +57,7 @@ def world(django_user_model: Any) -> dict[str, Any]:
     chunks = Chunk.objects.bulk_create(
         Chunk(
             document=documents[0], collection=collections[0], ordinal=i, text=text, token_count=10,
-            embedding=vector, search_config="english",
+            embedding=vector, embedding_model=embeddings.active_key(), search_config="english",
         )
         for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
     )  # fmt: skip
@@ -186,11 +186,11 @@ def test_a_near_duplicate_restricted_document_is_never_returned_at_k1(
     secret_vector, twin_vector = embeddings.embed([text, twin])
     restricted = Chunk.objects.create(
         document=documents[1], collection=collections[1], ordinal=999, text=text, token_count=12,
-        embedding=secret_vector, search_config="english",
+        embedding=secret_vector, embedding_model=embeddings.active_key(), search_config="english",
     )  # fmt: skip
     allowed = Chunk.objects.create(
         document=documents[0], collection=collections[0], ordinal=998, text=twin, token_count=12,
-        embedding=twin_vector, search_config="english",
+        embedding=twin_vector, embedding_model=embeddings.active_key(), search_config="english",
     )  # fmt: skip
     u0 = users["u0"]  # owns c0 and c3, not c1
     assert collections[1].owner_id != u0.pk

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from governance.models import CollectionGrant
+from inference import embeddings
 from rag.models import Collection
 from rag.selectors import chunk_search
 from tests.rag.helpers import ingest_bytes
@@ -79,8 +80,9 @@ def test_search_runs_a_fixed_number_of_queries(
     alice: Any, corpus: dict[str, Any], django_assert_num_queries: Any
 ) -> None:
     chunk_search(user=alice, query="warm up the model", k=5)
-    # savepoint, set_config, the hybrid statement, release: independent of collections and hits.
-    with django_assert_num_queries(4):
+    # the embedding models in use, savepoint, set_config, the hybrid statement, release: independent of
+    # collections and hits.
+    with django_assert_num_queries(5):
         chunk_search(user=alice, query="vacation", k=10)
 
 
@@ -133,9 +135,9 @@ def test_corpus_wide_common_words_are_left_to_the_vector_search(alice: Any, coll
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO rag_chunk (document_id, collection_id, ordinal, text, section, token_count, embedding,"
-            " search_config) SELECT %s, %s, 1000 + n, 'boilerplate footer text number ' || n, '', 5,"
-            " array_fill(0.051, ARRAY[384])::vector, 'english' FROM generate_series(1, %s) AS n",
-            [rare.pk, collection_a.pk, COMMON_MIN_CHUNKS + 100],
+            " embedding_model, search_config) SELECT %s, %s, 1000 + n, 'boilerplate footer text number ' || n, '',"
+            " 5, array_fill(0.051, ARRAY[384])::vector, %s, 'english' FROM generate_series(1, %s) AS n",
+            [rare.pk, collection_a.pk, embeddings.active_key(), COMMON_MIN_CHUNKS + 100],
         )
         cursor.execute("ANALYZE rag_chunk")
     common = chunk_search(user=alice, query="boilerplate", k=10)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.management import call_command
 from django.core.management.commands import migrate
 
 from config.db_roles import as_owner
@@ -19,3 +20,10 @@ class Command(migrate.Command):
     def handle(self, *args: Any, **options: Any) -> None:
         with as_owner(options["database"]):
             super().handle(*args, **options)
+        if (
+            options["database"] == "default"
+            and not options.get("plan")
+            and not options.get("check_unapplied")
+        ):
+            # The configured embedding model's vector index (DDL, so here, as the owner): rag.services.vectors.
+            call_command("vector_indexes", verbosity=options["verbosity"])
