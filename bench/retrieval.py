@@ -121,6 +121,11 @@ def ingest(collection_name: str, docs: list[Page], language: str, user: object, 
     )
     ready = Document.objects.filter(collection=collection, status=Document.Status.READY).count()
     if ready == len(docs) and not rebuild:
+        from inference import embeddings
+        from rag.services.vectors import collection_reembed
+
+        if collection.embedding_model != embeddings.active_key():  # EMBEDDING_MODEL changed: re-embed only
+            assert collection_reembed(collection_id=collection.pk)
         return collection.pk
     for document in Document.objects.filter(collection=collection):
         document.delete()
@@ -138,26 +143,38 @@ def ingest(collection_name: str, docs: list[Page], language: str, user: object, 
     return collection.pk
 
 
-def rankings(user: object, query: str, collection_id: int) -> dict[str, list[int]]:
-    """Document ids in rank order for each branch and the fused result (first chunk of a document counts)."""
+def rankings(user: object, query: str, collection_id: int) -> tuple[dict[str, list[int]], list]:
+    """Document ids in rank order for each branch and the fused result (first chunk of a document counts), and
+    the hits themselves (for re-fusing offline with other weights)."""
     from rag.selectors.search import chunk_search
 
     hits = chunk_search(
         user=user, query=query, k=2 * CANDIDATES, collection_ids=[collection_id], candidates=CANDIDATES
     )
-
-    def documents(ordered: list) -> list[int]:
-        seen: list[int] = []
-        for hit in ordered:
-            if hit.document_id not in seen:
-                seen.append(hit.document_id)
-        return seen
-
     return {
         "dense": documents(sorted((h for h in hits if h.vector_rank), key=lambda h: h.vector_rank)),
         "lexical": documents(sorted((h for h in hits if h.text_rank), key=lambda h: h.text_rank)),
         "fused": documents(hits),
-    }
+    }, hits
+
+
+def documents(ordered: list) -> list[int]:
+    seen: list[int] = []
+    for hit in ordered:
+        if hit.document_id not in seen:
+            seen.append(hit.document_id)
+    return seen
+
+
+def refuse(hits: list, text_weight: float, k: int) -> list[int]:
+    """The fused order search would return with these weights (the SQL's formula, vector weight 1)."""
+
+    def score(hit: object) -> float:
+        v = 1 / (k + hit.vector_rank) if hit.vector_rank else 0.0
+        t = text_weight / (k + hit.text_rank) if hit.text_rank else 0.0
+        return v + t
+
+    return documents(sorted(hits, key=lambda h: (-score(h), h.vector_rank or 10**6)))
 
 
 def metrics(ranked: list[list[int]], relevant: list[int]) -> dict[str, float]:
@@ -172,14 +189,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--split", choices=("dev", "test", "all"), default="test")
     parser.add_argument("--rebuild", action="store_true", help="ingest the pages again")
+    parser.add_argument("--tune", action="store_true", help="also re-fuse with a grid of text weights and k")
+    parser.add_argument(
+        "--similarities",
+        action="store_true",
+        help="percentiles of the relevant and the 10th page's similarity",
+    )
     args = parser.parse_args()
     if not (MAN / "tr").is_dir():
         raise SystemExit("The Turkish manual pages are missing: apt-get install manpages-tr")
     setup_django()
 
-    from django.conf import settings
     from django.contrib.auth import get_user_model
 
+    from inference import embeddings
     from rag.models import Document
 
     pairs = pages()
@@ -196,7 +219,7 @@ def main() -> None:
     chosen = [(tr, en) for tr, en in pairs if args.split == "all" or tr.split == args.split]
     print(  # noqa: T201
         f"{len(pairs)} page pairs ({len(chosen)} in split {args.split}); embedding model "
-        f"{settings.EMBEDDING_MODEL or 'all-MiniLM-L6-v2'}; ingest {ingest_s:.0f} s (0 when already ingested)"
+        f"{embeddings.active_key()}; ingest {ingest_s:.0f} s (0 when already ingested)"
     )
     sets = {
         "Turkish": [(tr.description, tr_collection, doc_ids[(tr_collection, tr.name)]) for tr, _ in chosen],
@@ -206,15 +229,51 @@ def main() -> None:
         ],
     }
     print(f"{'set':18} {'branch':8} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")  # noqa: T201
+    grid = [(w, k) for w in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5) for k in (10, 30, 60)]
+    tuned: dict[tuple[float, int], list[str]] = {g: [] for g in grid}
     for name, queries in sets.items():
         ranked: dict[str, list[list[int]]] = {"dense": [], "lexical": [], "fused": []}
-        for query, collection, _ in queries:
-            for branch, order in rankings(user, query, collection).items():
+        refused: dict[tuple[float, int], list[list[int]]] = {g: [] for g in grid}
+        relevant_sim, tenth_sim = [], []
+        for query, collection, relevant_id in queries:
+            orders, hits = rankings(user, query, collection)
+            for branch, order in orders.items():
                 ranked[branch].append(order)
+            if args.tune:
+                for w, k in grid:
+                    refused[(w, k)].append(refuse(hits, w, k))
+            if args.similarities:
+                by_document: dict[int, float] = {}
+                for hit in hits:
+                    if hit.similarity is not None:
+                        by_document[hit.document_id] = max(
+                            by_document.get(hit.document_id, -1.0), hit.similarity
+                        )
+                if relevant_id in by_document:
+                    relevant_sim.append(by_document.pop(relevant_id))
+                others = sorted(by_document.values(), reverse=True)
+                if len(others) >= 10:
+                    tenth_sim.append(others[9])
         relevant = [document for _, _, document in queries]
         for branch, orders in ranked.items():
             m = metrics(orders, relevant)
             print(f"{name:18} {branch:8} {m['R@5']:6.3f} {m['R@10']:6.3f} {m['MRR@10']:7.3f}")  # noqa: T201
+        for g, orders in refused.items():
+            m = metrics(orders, relevant)
+            tuned[g].append(f"{m['R@10']:.3f}/{m['MRR@10']:.3f}")
+        if args.similarities:
+            for label, values in (("relevant page", relevant_sim), ("10th other page", tenth_sim)):
+                values.sort()
+                if values:
+                    cuts = [values[int(q * (len(values) - 1))] for q in (0.05, 0.25, 0.5, 0.75, 0.95)]
+                    print(
+                        f"  similarity of the {label}: p5/p25/p50/p75/p95 "
+                        + " ".join(f"{c:.3f}" for c in cuts)
+                    )  # noqa: T201
+    if args.tune:
+        print("re-fused offline (R@10/MRR@10 per set: " + ", ".join(sets) + ")")  # noqa: T201
+        for (w, k), cells in tuned.items():
+            print(f"  text weight {w:4.2f} k {k:3d}: " + "  ".join(cells))  # noqa: T201
 
 
 if __name__ == "__main__":

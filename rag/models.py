@@ -5,7 +5,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Func, Q, Value, When
 from django.utils.translation import gettext_lazy as _
 from pgvector.django import VectorField
 
@@ -123,8 +123,30 @@ class Chunk(models.Model):
     # Special categories of personal data (KVKK Art. 6) found in or declared for this chunk: "health", …
     # Non-empty: only readers holding a ``special`` grant on the collection retrieve it (rag.selectors).
     special_categories = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # Turkish text is lower-cased the Turkish way first (I → ı, İ → i): PostgreSQL's own lower-casing follows the
+    # database's locale and would make "ISPARTA" "isparta" (stem "ispar"). Queries are folded the same way.
     search_vector = models.GeneratedField(
-        expression=SearchVector("text", config=F("search_config")),
+        expression=SearchVector(
+            Case(
+                When(
+                    Func(
+                        F("search_config"),
+                        template="%(expressions)s = 'turkish'::regconfig",
+                        output_field=models.BooleanField(),
+                    ),
+                    then=Func(
+                        F("text"),
+                        Value("Iİ"),
+                        Value("ıi"),
+                        function="translate",
+                        output_field=models.TextField(),
+                    ),
+                ),
+                default=F("text"),
+                output_field=models.TextField(),
+            ),
+            config=F("search_config"),
+        ),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -47,12 +47,22 @@ def _named(sql: str, values: list[Any], prefix: str, params: dict[str, Any]) -> 
     return sql
 
 
+# Weighted reciprocal-rank fusion, tuned on the development splits of bench/retrieval.py (bench/fusion.md).
 RRF_K = 60
+VECTOR_WEIGHT = 1.0
+TEXT_WEIGHT = 1.0
+BM25_K1 = 1.2
+BM25_B = 0.75
+EXACT_BOOST = 2.0
+DF_CAP = 5000
+MATCH_CAP = 5000
 MAX_QUERY_WORDS = 32
 COMMON_SHARE = 0.10
 COMMON_MIN_CHUNKS = 2000
 LOOSE_BUDGET = 0.05
 _WORD = re.compile(r"\w+")
+# An identifier rather than a word: has a digit or an underscore, or capitals after its first letter.
+_IDENTIFIER = re.compile(r"\w*[\d_]\w*|\w+[A-ZÇĞİÖŞÜ]\w*")
 
 # One statement: access filter, HNSW cosine top-N, full-text top-N, reciprocal-rank fusion.
 # hnsw.iterative_scan lets the index keep scanning until enough rows pass the access filter (pgvector 0.8),
@@ -159,7 +169,9 @@ word_lexemes AS (
                     (SELECT share FROM rarest_share)) AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
     CROSS JOIN query_configs
-    CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig, words.word))) AS lexeme
+    -- Folded as Turkish chunks are indexed (rag.models.Chunk.search_vector): I → ı, İ → i.
+    CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig,
+        CASE WHEN cfg = 'turkish' THEN translate(words.word, 'Iİ', 'ıi') ELSE words.word END))) AS lexeme
 ),
 kept_words AS (
     SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives, max(share) AS share
@@ -174,39 +186,66 @@ loose_words AS (
 ),
 query AS (
     SELECT COALESCE((SELECT string_agg('(' || alternatives || ')', ' & ') FROM kept_words), '')::tsquery AS all_q,
-           COALESCE((SELECT string_agg(alternatives, ' | ') FROM kept_words), '')::tsquery AS any_q,
            COALESCE((SELECT string_agg(alternatives, ' | ') FROM loose_words), '')::tsquery AS loose_q
 ),
-strict_hits AS (
-    SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
-    FROM rag_chunk ch, query
-    WHERE ch.search_vector @@ query.all_q
-      AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-    ORDER BY score DESC, ch.id
-    LIMIT %(candidates)s
+-- BM25. Document frequency of each lexeme from the GIN index, counted up to df_cap (past that a word is common
+-- and its IDF small either way); N from the planner's row count. Identifier-like words (digits, underscores,
+-- capitals inside: "Z-12", "strcpy_s", "KVKK") weigh exact_boost times as much.
+terms AS (
+    SELECT w.ord, w.lexeme,
+           (SELECT count(*) FROM (SELECT 1 FROM rag_chunk c2 WHERE c2.search_vector @@ quote_literal(w.lexeme)::tsquery
+                                  LIMIT %(df_cap)s) m) AS df
+    FROM (SELECT DISTINCT ord, lexeme FROM word_lexemes WHERE ord IN (SELECT ord FROM kept_words)) w
 ),
-loose_hits AS (
-    SELECT ch.id, ts_rank_cd(ch.search_vector, query.any_q, 1) AS score
-    FROM rag_chunk ch, query
-    WHERE (SELECT count(*) FROM strict_hits) < %(candidates)s
-      AND ch.search_vector @@ query.loose_q
-      AND NOT ch.search_vector @@ query.all_q
+corpus AS (
+    SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass),
+                    (SELECT max(df) FROM terms), 1)::float8 AS n
+),
+term_idf AS (
+    SELECT t.ord, t.lexeme,
+           ln(1 + (corpus.n - t.df + 0.5) / (t.df + 0.5))
+           * CASE WHEN t.ord = ANY(%(exact_words)s::bigint[]) THEN %(exact_boost)s ELSE 1 END AS idf
+    FROM terms t, corpus
+),
+-- Chunks containing every kept word ("strict"); only when fewer than N do, chunks containing any of the rarest
+-- words ("loose", behind a one-time filter). Each side scores at most match_cap chunks: the lexical branch's
+-- cost is bounded by that, not by how much the user may read.
+strict_ids AS (
+    SELECT ch.id FROM rag_chunk ch, query
+    WHERE ch.search_vector @@ query.all_q AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+    LIMIT %(match_cap)s
+),
+loose_ids AS (
+    SELECT ch.id FROM rag_chunk ch, query
+    WHERE (SELECT count(*) FROM strict_ids) < %(candidates)s
+      AND ch.search_vector @@ query.loose_q AND NOT ch.search_vector @@ query.all_q
       AND ch.collection_id IN (SELECT id FROM allowed) {scope}
-    ORDER BY score DESC, ch.id
-    LIMIT %(candidates)s
+    LIMIT %(match_cap)s
+),
+matched AS (
+    SELECT m.id, length(ch.search_vector) AS dl, ch.search_vector AS sv
+    FROM (SELECT id FROM strict_ids UNION ALL SELECT id FROM loose_ids) m JOIN rag_chunk ch ON ch.id = m.id
+),
+average AS (SELECT greatest(avg(dl), 1)::float8 AS dl FROM matched),
+scored AS (
+    SELECT m.id,
+           (SELECT COALESCE(sum(best), 0) FROM (
+                SELECT max(ti.idf * x.tf * (%(bm25_k1)s + 1)
+                           / (x.tf + %(bm25_k1)s * (1 - %(bm25_b)s + %(bm25_b)s * m.dl / average.dl))) AS best
+                FROM (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf FROM unnest(m.sv) u) x
+                JOIN term_idf ti ON ti.lexeme = x.lexeme
+                GROUP BY ti.ord) per_word) AS score
+    FROM matched m, average
 ),
 text_hits AS (
-    SELECT id, row_number() OVER (ORDER BY strict DESC, score DESC, id) AS rank
-    FROM (
-        SELECT id, score, true AS strict FROM strict_hits
-        UNION ALL
-        SELECT id, score, false AS strict FROM loose_hits
-    ) matched
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+    FROM (SELECT id, score FROM scored ORDER BY score DESC, id LIMIT %(candidates)s) best
 ),
 {vector_ctes}
 fused AS (
     SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity, v.model,
-           COALESCE(1.0 / (%(rrf_k)s + v.rank), 0) + COALESCE(1.0 / (%(rrf_k)s + t.rank), 0) AS score
+           COALESCE(%(vector_weight)s / (%(rrf_k)s + v.rank), 0)
+           + COALESCE(%(text_weight)s / (%(rrf_k)s + t.rank), 0) AS score
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
 )
 SELECT ch.id, ch.document_id, ch.collection_id, d.title, ch.page, ch.section, ch.text,
@@ -235,10 +274,19 @@ def chunk_search(
     candidates = candidates or max(4 * k, 40)
     ef_search = max(ef_search or settings.HNSW_EF_SEARCH, candidates)
     queries = [(key, embeddings.embed_query(query, key=key)) for key in searchable_models()]
+    words = _WORD.findall(query)[:MAX_QUERY_WORDS]
     allowed_sql, allowed_params = collection_ids_sql(user)
     scope = SPECIAL_FILTER + (" AND ch.collection_id = ANY(%(scope)s)" if collection_ids is not None else "")
     params: dict[str, Any] = {
-        "words": _WORD.findall(query)[:MAX_QUERY_WORDS],
+        "words": words,
+        "exact_words": [i + 1 for i, word in enumerate(words) if _IDENTIFIER.fullmatch(word)],
+        "exact_boost": EXACT_BOOST,
+        "df_cap": DF_CAP,
+        "match_cap": MATCH_CAP,
+        "bm25_k1": BM25_K1,
+        "bm25_b": BM25_B,
+        "vector_weight": VECTOR_WEIGHT,
+        "text_weight": TEXT_WEIGHT,
         "configs": list(QUERY_CONFIGS),
         "language_codes": list(SEARCH_CONFIGS),
         "language_configs": list(SEARCH_CONFIGS.values()),

@@ -157,3 +157,49 @@ def test_documents_in_other_languages_match_their_own_words(alice: Any, collecti
     )
     hits = chunk_search(user=alice, query="Häuser", k=5)  # german stems it to "haus", simple does not
     assert (hits[0].document_id, hits[0].text_rank) == (german.pk, 1)
+
+
+TURKISH = (
+    "ISPARTA ŞUBESİ: Gül yağı üretimi Isparta'da yapılır. IŞIK SİSTEMLERİ depoyu aydınlatır. "
+    "İstanbul merkez ofisi sözleşmeleri onaylar."
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["ısparta", "Isparta", "ISPARTA", "ışık", "IŞIK", "Işıklar", "istanbul", "İSTANBUL", "İstanbul'daki"],
+)
+def test_turkish_case_folding_matches_every_spelling(alice: Any, collection_a: Collection, query: str) -> None:
+    document = ingest_bytes(collection_a, alice, TURKISH.encode(), "subeler.txt", language="tr")
+    other = ingest_bytes(collection_a, alice, b"Ankara ofisi bordrolari hazirlar.", "ankara.txt", language="tr")
+    hits = chunk_search(user=alice, query=query, k=5)
+    lexical = [h.document_id for h in sorted(hits, key=lambda h: h.text_rank or 10**6) if h.text_rank]
+    assert lexical[:1] == [document.pk], query
+    assert other.pk not in lexical
+
+
+def test_bm25_ranks_both_words_first_and_short_chunks_before_long(alice: Any, collection_a: Collection) -> None:
+    filler = " ".join(f"general{i} office text" for i in range(30))
+    docs = {
+        name: ingest_bytes(collection_a, alice, text.encode(), f"{name}.txt", language="en")
+        for name, text in {
+            "both": "The quarantine procedure for returned goods. Invoice attached.",
+            "common1": "Invoice for office chairs. Invoice number 1. Invoice total.",
+            "short": "Quarantine note.",
+            "long": f"quarantine mentioned once in a long note. {filler}",
+        }.items()
+    }
+    hits = chunk_search(user=alice, query="invoice quarantine", k=10)
+    lexical = [h.document_id for h in sorted(hits, key=lambda h: h.text_rank or 10**6) if h.text_rank]
+    assert lexical[0] == docs["both"].pk
+    assert lexical.index(docs["short"].pk) < lexical.index(docs["long"].pk)  # length normalisation
+
+
+def test_identifiers_weigh_more_than_words(alice: Any, collection_a: Collection) -> None:
+    code = ingest_bytes(collection_a, alice, b"Error E4411 is raised when the payroll export fails.", "e.txt")
+    prose = ingest_bytes(
+        collection_a, alice, b"When the payroll export fails, check the payroll export settings.", "p.txt"
+    )
+    hits = chunk_search(user=alice, query="payroll export E4411", k=10)
+    lexical = [h.document_id for h in sorted(hits, key=lambda h: h.text_rank or 10**6) if h.text_rank]
+    assert lexical[0] == code.pk and prose.pk in lexical
