@@ -64,21 +64,22 @@ _WORD = re.compile(r"\w+")
 # An identifier rather than a word: has a digit or an underscore, or capitals after its first letter.
 _IDENTIFIER = re.compile(r"\w*[\d_]\w*|\w+[A-ZÇĞİÖŞÜ]\w*")
 
-# One statement: access filter, HNSW cosine top-N, full-text top-N, reciprocal-rank fusion.
-# hnsw.iterative_scan lets the index keep scanning until enough rows pass the access filter (pgvector 0.8),
-# so a user with access to a small collection still gets k results and never another collection's, as long
-# as they are found within hnsw.max_scan_tuples index tuples (HNSW_MAX_SCAN_TUPLES): a user who may read
-# only a tiny share of millions of chunks gets fewer vector hits (the full-text side is unaffected).
+# One statement: access filter, HNSW cosine top-N per embedding model, BM25 full-text top-N, weighted
+# reciprocal-rank fusion. hnsw.iterative_scan lets the index keep scanning until enough rows pass the access
+# filter (pgvector 0.8), so a user with access to a small collection still gets k results and never another
+# collection's, as long as they are found within hnsw.max_scan_tuples index tuples (HNSW_MAX_SCAN_TUPLES): a
+# user who may read only a tiny share of millions of chunks gets fewer vector hits (the full-text side is
+# unaffected).
 #
 # Full text: each query word becomes the OR of its lexemes under every query configuration (a question is
-# stemmed the ways the documents may be); words that are a stop word in any of those languages are dropped,
-# and so are words in more than COMMON_SHARE of all chunks (ANALYZE's statistics: the corpus's own stop
-# words carry no signal and would make the text branch rank most of the table).
-# Chunks containing every kept word rank first ("strict"). Only when fewer than N do, the "loose" branch
-# (behind a one-time filter, so it is skipped otherwise) ranks chunks containing any of the rarest words,
-# taken rarest first until their estimated shares add up to LOOSE_BUDGET: the broad OR scan stays bounded
-# to a few percent of the table however common the question's words are.
-# The ACL-filtered nearest neighbours, shared by the hybrid statement and chunk_vector_search.
+# stemmed the ways the documents may be; Turkish folded I → ı, İ → i first, as Turkish chunks are indexed);
+# words that are a stop word in any of those languages are dropped, and so are words in more than
+# COMMON_SHARE of all chunks (ANALYZE's statistics: the corpus's own stop words carry no signal and would make
+# the text branch score most of the table). Candidates are the chunks containing every kept word ("strict");
+# only when fewer than N do, also those containing any of the rarest words, taken rarest first until their
+# estimated shares add up to LOOSE_BUDGET ("loose", behind a one-time filter), so the broad OR scan stays
+# bounded to a few percent of the table. Candidates are ranked by BM25 (k1, b; IDF from document frequencies
+# counted in the GIN index), identifier-like words boosted.
 _READABLE_COUNT = """
 -- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
 -- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
