@@ -12,6 +12,7 @@ from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, No
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from inference.embedding_server import EmbeddingServerError
 from inference.gate import ModelRefused
 from inference.llm import InferenceUnavailable
 from rag import selectors
@@ -24,6 +25,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": f"The model gate refused the language model: {exc}"}, status=503)
     if isinstance(exc, InferenceUnavailable):
         return Response({"detail": f"The language model is not reachable: {exc}"}, status=503)
+    if isinstance(exc, EmbeddingServerError):  # a question's embedding, from a GPU embedding server
+        return Response({"detail": f"The embedding server could not embed the query: {exc}"}, status=503)
     if isinstance(exc, selectors.NotFound):
         # Missing, or not visible to this user: one 404 for both, with the selector's message.
         exc = NotFound(str(exc))

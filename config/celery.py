@@ -24,7 +24,7 @@ def _load_embedding_model(**_: Any) -> None:
     if settings.EMBEDDING_PRELOAD:
         from inference import embeddings
 
-        embeddings.get_model()
+        embeddings.preload()
     # The PII analyzer (presidio) too: ~3 s to import and build.
     from governance.pii import engine
 

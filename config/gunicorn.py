@@ -23,5 +23,5 @@ def post_worker_init(worker: Any) -> None:
 
     for name in ("gunicorn.access", "gunicorn.error"):
         install(logging.getLogger(name))
-    threading.Thread(target=embeddings.get_model, name="embedding-warmup", daemon=True).start()
+    threading.Thread(target=embeddings.preload, name="embedding-warmup", daemon=True).start()
     threading.Thread(target=engine.engine, name="pii-warmup", daemon=True).start()

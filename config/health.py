@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
-from inference import embeddings, gate, llm
+from inference import embedding_server, embeddings, gate, llm
 from inference.egress import EgressRefused, check_url, configured_endpoints
 
 
@@ -36,6 +36,8 @@ def _workers() -> dict[str, Any]:
 
 
 def _embedding() -> dict[str, Any]:
+    if embeddings.server_configured():
+        return _embedding_server()
     dims = embeddings.dimensions() if embeddings.is_loaded() else embeddings.configured_dimensions()
     return {
         "status": "ok",
@@ -43,6 +45,26 @@ def _embedding() -> dict[str, Any]:
         "dimensions": dims,
         "loaded": embeddings.is_loaded(),
     }
+
+
+def _embedding_server() -> dict[str, Any]:
+    """The served model: whether the server answers and serves it, its width and window."""
+    key = embeddings.active_key()
+    name = embeddings.served_name(key)
+    report: dict[str, Any] = {"model": key, "server": embedding_server.shown_url(), "served_model": name}
+    try:
+        served = embedding_server.models()
+    except embedding_server.EmbeddingServerError as exc:
+        return {"status": "error", **report, "answers": False, "detail": str(exc)}
+    if served is not None and name not in [model.id for model in served]:
+        listed = ", ".join(model.id for model in served)[:200] or "nothing"
+        detail = f"the embedding server does not serve EMBEDDING_MODEL={name!r} (it serves: {listed})"
+        return {"status": "error", **report, "answers": True, "detail": detail}
+    try:
+        report.update(dimensions=embeddings.dimensions(key), max_tokens=embeddings.max_tokens(key))
+    except embedding_server.EmbeddingServerError as exc:
+        return {"status": "error", **report, "answers": True, "detail": str(exc)}
+    return {"status": "ok", **report, "answers": True, "prefixes": embeddings.prompts(key)}
 
 
 def _egress() -> dict[str, Any]:

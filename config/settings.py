@@ -223,6 +223,29 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 EMBEDDING_MODEL = env_str("EMBEDDING_MODEL", "") or ""
 EMBEDDING_BATCH_SIZE = env_int("EMBEDDING_BATCH_SIZE", 32)
 EMBEDDING_PRELOAD = env_bool("EMBEDDING_PRELOAD", True)  # workers load the model at start-up
+# A GPU embedding server (inference/embedding_server.py): an OpenAI-compatible /v1 base URL (vLLM --runner pooling,
+# TEI). Set, EMBEDDING_MODEL is the name the server serves the model under (required) and every vector is made
+# there; its key is "server:<name>", never confused with an in-process model of the same name.
+EMBEDDING_BASE_URL = env_str("EMBEDDING_BASE_URL", "") or ""
+EMBEDDING_API_KEY = env_str("EMBEDDING_API_KEY", "") or ""  # sent as a bearer token; never logged
+EMBEDDING_SERVER_BATCH = env_int("EMBEDDING_SERVER_BATCH", 64)  # texts per request
+EMBEDDING_TIMEOUT_S = env_int("EMBEDDING_TIMEOUT_S", 60)  # per request
+EMBEDDING_MAX_RETRIES = env_int("EMBEDDING_MAX_RETRIES", 3)  # of refused connections, timeouts, 429 and 5xx
+# What the server's model expects before a query / a passage. Unset: from the served name (multilingual-e5 and
+# e5-*-v2: "query: "/"passage: "; nomic-embed: "search_query: "/"search_document: "; bge-m3 and others: none).
+# Set to an empty value for no prefix.
+EMBEDDING_QUERY_PREFIX = os.environ.get("EMBEDDING_QUERY_PREFIX")
+EMBEDDING_PASSAGE_PREFIX = os.environ.get("EMBEDDING_PASSAGE_PREFIX")
+# The served model's tokenizer for sizing chunks: a tokenizer.json or a folder holding one. Empty: the bundled
+# multilingual-e5 tokenizer (XLM-R's) for multilingual / XLM-R models such as bge-m3, else MiniLM's (BERT's).
+EMBEDDING_TOKENIZER = env_str("EMBEDDING_TOKENIZER", "") or ""
+EMBEDDING_MAX_TOKENS = env_int("EMBEDDING_MAX_TOKENS", 0)  # 0: the server's max_model_len (vLLM), else 512
+EMBEDDING_DIMENSIONS = env_int("EMBEDDING_DIMENSIONS", 0)  # 0: learnt from the server's first reply
+if EMBEDDING_BASE_URL and not EMBEDDING_MODEL.strip():
+    raise ConfigurationError(
+        "EMBEDDING_BASE_URL is set but EMBEDDING_MODEL is empty: give the name the embedding server serves the "
+        "model under (vLLM's --served-model-name), e.g. EMBEDDING_MODEL=multilingual-e5-large."
+    )
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
 # HNSW candidate list per search: recall vs. time. bench/acl_search.py, 100k chunks, 50 % readable: 200 → 0.85,
@@ -279,7 +302,6 @@ ANSWER_HISTORY_TURNS = env_int("ANSWER_HISTORY_TURNS", 3)
 LLM_CONTEXT_TOKENS = env_int("LLM_CONTEXT_TOKENS", 2048)
 # The bundled model server's port (used when LLM_BASE_URL is empty, by `manage.py serve`).
 LOCAL_LLM_PORT = env_int("LOCAL_LLM_PORT", 8001)
-EMBEDDING_BASE_URL = env_str("EMBEDDING_BASE_URL", "") or ""  # reserved: a remote embedding server
 # Model endpoints must resolve into these networks (inference/egress.py). Default: loopback + private ranges.
 ALLOWED_MODEL_NETWORKS = env_list(
     "ALLOWED_MODEL_NETWORKS",

@@ -70,11 +70,31 @@ def ready(base_url: str) -> bool:
 
 def start(*, port: int, log_path: Path, wait_s: float = 240) -> subprocess.Popen[bytes]:
     """Start vLLM on 127.0.0.1:port and wait until it answers."""
+    _require_vllm()
+    directory = convert_model()
+    arguments = ["--model", str(directory), "--served-model-name", MODEL_NAME, "--dtype", "bfloat16"]
+    return _launch([*arguments, "--max-model-len", "2048"], port=port, log_path=log_path, wait_s=wait_s)
+
+
+def start_embedding(
+    *, model_dir: Path, served_name: str, port: int, log_path: Path, wait_s: float = 240
+) -> subprocess.Popen[bytes]:
+    """Start vLLM's CPU build serving a sentence-transformers folder as an embedding model (``--runner
+    pooling``: it reads the folder's pooling and normalisation modules) on 127.0.0.1:port; wait until it
+    answers. What a GPU host runs with a larger model; here for tests and trials of EMBEDDING_BASE_URL."""
+    _require_vllm()
+    arguments = ["--model", str(model_dir), "--served-model-name", served_name, "--runner", "pooling"]
+    return _launch(arguments, port=port, log_path=log_path, wait_s=wait_s)
+
+
+def _require_vllm() -> None:
     if not vllm_python().exists():
         raise LocalServerError(
             f"vLLM is not installed in {settings.LOCAL_VLLM_VENV}; run scripts/bootstrap.sh"
         )
-    directory = convert_model()
+
+
+def _launch(arguments: list[str], *, port: int, log_path: Path, wait_s: float) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -89,18 +109,11 @@ def start(*, port: int, log_path: Path, wait_s: float = 240) -> subprocess.Popen
             str(vllm_python()),
             "-m",
             "vllm.entrypoints.openai.api_server",
-            "--model",
-            str(directory),
-            "--served-model-name",
-            MODEL_NAME,
+            *arguments,
             "--host",
             "127.0.0.1",
             "--port",
             str(port),
-            "--dtype",
-            "bfloat16",
-            "--max-model-len",
-            "2048",
             "--enforce-eager",
         ],
         env=env,

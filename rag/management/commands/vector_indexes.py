@@ -22,7 +22,10 @@ class Command(BaseCommand):
             for key in keys:
                 dims = embeddings.configured_dimensions(key)
                 if dims is None:
-                    self.stderr.write(f"{key}: width unknown (no 1_Pooling/config.json); no index made")
+                    self.stderr.write(
+                        f"{key}: width unknown (no 1_Pooling/config.json; or, served, EMBEDDING_DIMENSIONS unset and "
+                        "the server did not answer); no index made"
+                    )
                     continue
                 made = index_create(key, dims)
                 if options["verbosity"] > 0:
