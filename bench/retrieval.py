@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -166,6 +167,22 @@ def documents(ordered: list) -> list[int]:
     return seen
 
 
+def convex(hits: list, text_weight: float) -> list[int]:
+    """Convex combination of min-max normalised scores: similarity and BM25 (missing: the set's minimum)."""
+    sims = [h.similarity for h in hits if h.similarity is not None]
+    texts = [h.text_score for h in hits if h.text_score is not None]
+
+    def norm(value: float | None, values: list[float]) -> float:
+        if value is None or not values or max(values) == min(values):
+            return 0.0
+        return (value - min(values)) / (max(values) - min(values))
+
+    def score(hit: object) -> float:
+        return (1 - text_weight) * norm(hit.similarity, sims) + text_weight * norm(hit.text_score, texts)
+
+    return documents(sorted(hits, key=lambda h: (-score(h), h.vector_rank or 10**6)))
+
+
 def refuse(hits: list, text_weight: float, k: int) -> list[int]:
     """The fused order search would return with these weights (the SQL's formula, vector weight 1)."""
 
@@ -190,6 +207,7 @@ def main() -> None:
     parser.add_argument("--split", choices=("dev", "test", "all"), default="test")
     parser.add_argument("--rebuild", action="store_true", help="ingest the pages again")
     parser.add_argument("--tune", action="store_true", help="also re-fuse with a grid of text weights and k")
+    parser.add_argument("--dump", type=Path, help="write every query's hits to this JSON file (for analysis)")
     parser.add_argument(
         "--similarities",
         action="store_true",
@@ -228,20 +246,33 @@ def main() -> None:
             (tr.description, en_collection, doc_ids[(en_collection, en.name)]) for tr, en in chosen
         ],
     }
+    splits = [tr.split for tr, _ in chosen]
     print(f"{'set':18} {'branch':8} {'R@5':>6} {'R@10':>6} {'MRR@10':>7}")  # noqa: T201
+    dump: dict[str, list] = {}
     grid = [(w, k) for w in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5) for k in (10, 30, 60)]
+    grid += [(w, 0) for w in (0.1, 0.2, 0.3, 0.4, 0.5)]  # k 0: convex combination with text weight w
     tuned: dict[tuple[float, int], list[str]] = {g: [] for g in grid}
     for name, queries in sets.items():
         ranked: dict[str, list[list[int]]] = {"dense": [], "lexical": [], "fused": []}
         refused: dict[tuple[float, int], list[list[int]]] = {g: [] for g in grid}
         relevant_sim, tenth_sim = [], []
-        for query, collection, relevant_id in queries:
+        for number, (query, collection, relevant_id) in enumerate(queries):
             orders, hits = rankings(user, query, collection)
+            dump.setdefault(name, []).append(
+                {
+                    "split": splits[number],
+                    "query": query,
+                    "relevant": relevant_id,
+                    "hits": [
+                        [h.document_id, h.vector_rank, h.text_rank, h.similarity, h.text_score] for h in hits
+                    ],
+                }
+            )
             for branch, order in orders.items():
                 ranked[branch].append(order)
             if args.tune:
                 for w, k in grid:
-                    refused[(w, k)].append(refuse(hits, w, k))
+                    refused[(w, k)].append(refuse(hits, w, k) if k else convex(hits, w))
             if args.similarities:
                 by_document: dict[int, float] = {}
                 for hit in hits:
@@ -258,7 +289,7 @@ def main() -> None:
         for branch, orders in ranked.items():
             m = metrics(orders, relevant)
             print(f"{name:18} {branch:8} {m['R@5']:6.3f} {m['R@10']:6.3f} {m['MRR@10']:7.3f}")  # noqa: T201
-        for g, orders in refused.items():
+        for g, orders in refused.items() if args.tune else ():
             m = metrics(orders, relevant)
             tuned[g].append(f"{m['R@10']:.3f}/{m['MRR@10']:.3f}")
         if args.similarities:
@@ -270,8 +301,10 @@ def main() -> None:
                         f"  similarity of the {label}: p5/p25/p50/p75/p95 "
                         + " ".join(f"{c:.3f}" for c in cuts)
                     )  # noqa: T201
+    if args.dump:
+        args.dump.write_text(json.dumps(dump))
     if args.tune:
-        print("re-fused offline (R@10/MRR@10 per set: " + ", ".join(sets) + ")")  # noqa: T201
+        print("re-fused offline (R@10/MRR@10 per set: " + ", ".join(sets) + "; k 0 = convex combination)")  # noqa: T201
         for (w, k), cells in tuned.items():
             print(f"  text weight {w:4.2f} k {k:3d}: " + "  ".join(cells))  # noqa: T201
 

@@ -30,6 +30,7 @@ class SearchHit:
     similarity: float | None
     special_categories: tuple[str, ...] = ()
     embedding_model: str | None = None  # the model whose similarity this is (None: a full-text hit only)
+    text_score: float | None = None  # BM25 (None: not among the full-text candidates)
 
 
 # Special-category chunks (KVKK Art. 6) only for readers with a ``special`` grant on their collection; in every
@@ -47,10 +48,14 @@ def _named(sql: str, values: list[Any], prefix: str, params: dict[str, Any]) -> 
     return sql
 
 
-# Weighted reciprocal-rank fusion, tuned on the development splits of bench/retrieval.py (bench/fusion.md).
-RRF_K = 60
+# Weighted reciprocal-rank fusion, chosen on the development splits of bench/retrieval.py (bench/fusion.md): the
+# full-text branch weighs less for questions without Turkish letters (English: the multilingual dense branch is
+# the stronger one) than for Turkish ones (BM25 on Turkish stems is as strong as the dense branch).
+RRF_K = 30
 VECTOR_WEIGHT = 1.0
-TEXT_WEIGHT = 1.0
+TEXT_WEIGHT = 0.5
+TEXT_WEIGHT_TURKISH = 1.0
+_TURKISH_LETTERS = re.compile("[çğıöşüÇĞİÖŞÜ]")
 BM25_K1 = 1.2
 BM25_B = 0.75
 EXACT_BOOST = 2.0
@@ -239,18 +244,19 @@ scored AS (
     FROM matched m, average
 ),
 text_hits AS (
-    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank
+    SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score
     FROM (SELECT id, score FROM scored ORDER BY score DESC, id LIMIT %(candidates)s) best
 ),
 {vector_ctes}
 fused AS (
     SELECT COALESCE(v.id, t.id) AS id, v.rank AS vector_rank, t.rank AS text_rank, v.similarity, v.model,
+           t.score AS text_score,
            COALESCE(%(vector_weight)s / (%(rrf_k)s + v.rank), 0)
            + COALESCE(%(text_weight)s / (%(rrf_k)s + t.rank), 0) AS score
     FROM vector_hits v FULL OUTER JOIN text_hits t ON v.id = t.id
 )
 SELECT ch.id, ch.document_id, ch.collection_id, d.title, ch.page, ch.section, ch.text,
-       f.score, f.vector_rank, f.text_rank, f.similarity, ch.special_categories, f.model
+       f.score, f.vector_rank, f.text_rank, f.similarity, ch.special_categories, f.model, f.text_score
 FROM fused f
 JOIN rag_chunk ch ON ch.id = f.id
 JOIN rag_document d ON d.id = ch.document_id
@@ -287,7 +293,7 @@ def chunk_search(
         "bm25_k1": BM25_K1,
         "bm25_b": BM25_B,
         "vector_weight": VECTOR_WEIGHT,
-        "text_weight": TEXT_WEIGHT,
+        "text_weight": TEXT_WEIGHT_TURKISH if _TURKISH_LETTERS.search(query) else TEXT_WEIGHT,
         "configs": list(QUERY_CONFIGS),
         "language_codes": list(SEARCH_CONFIGS),
         "language_configs": list(SEARCH_CONFIGS.values()),
@@ -333,6 +339,7 @@ def chunk_search(
             similarity=float(row[10]) if row[10] is not None else None,
             special_categories=tuple(row[11] or ()),
             embedding_model=queries[row[12]][0] if row[12] is not None else None,
+            text_score=float(row[13]) if row[13] is not None else None,
         )
         for row in rows
     ]
