@@ -48,7 +48,7 @@ def _named(sql: str, values: list[Any], prefix: str, params: dict[str, Any]) -> 
     return sql
 
 
-# Weighted reciprocal-rank fusion, chosen on the development splits of bench/retrieval.py (bench/fusion.md): the
+# Weighted reciprocal-rank fusion, chosen on the development splits of bench/retrieval.py (bench/fusion_tune.py): the
 # full-text branch weighs less for questions without Turkish letters (English: the multilingual dense branch is
 # the stronger one) than for Turkish ones (BM25 on Turkish stems is as strong as the dense branch).
 RRF_K = 30

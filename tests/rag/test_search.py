@@ -46,7 +46,14 @@ def test_scores_and_contributing_ranks_are_returned(alice: Any, corpus: dict[str
     hits = chunk_search(user=alice, query="vacation days", k=5)
     top = hits[0]
     assert top.vector_rank == 1 and top.text_rank == 1
-    assert top.score == pytest.approx(2 / 61)
+    # Weighted RRF: an English question (no Turkish letters) weighs the full-text rank at TEXT_WEIGHT.
+    from rag.selectors.search import RRF_K, TEXT_WEIGHT, TEXT_WEIGHT_TURKISH
+
+    assert top.score == pytest.approx((1 + TEXT_WEIGHT) / (RRF_K + 1))
+    assert top.text_score is not None and top.text_score > 0
+    turkish = chunk_search(user=alice, query="vacation days günü", k=5)[0]
+    if turkish.vector_rank == 1 and turkish.text_rank == 1:
+        assert turkish.score == pytest.approx((1 + TEXT_WEIGHT_TURKISH) / (RRF_K + 1))
     assert 0 < (top.similarity or 0) <= 1
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
@@ -169,16 +176,22 @@ TURKISH = (
     "query",
     ["ısparta", "Isparta", "ISPARTA", "ışık", "IŞIK", "Işıklar", "istanbul", "İSTANBUL", "İstanbul'daki"],
 )
-def test_turkish_case_folding_matches_every_spelling(alice: Any, collection_a: Collection, query: str) -> None:
+def test_turkish_case_folding_matches_every_spelling(
+    alice: Any, collection_a: Collection, query: str
+) -> None:
     document = ingest_bytes(collection_a, alice, TURKISH.encode(), "subeler.txt", language="tr")
-    other = ingest_bytes(collection_a, alice, b"Ankara ofisi bordrolari hazirlar.", "ankara.txt", language="tr")
+    other = ingest_bytes(
+        collection_a, alice, b"Ankara ofisi bordrolari hazirlar.", "ankara.txt", language="tr"
+    )
     hits = chunk_search(user=alice, query=query, k=5)
     lexical = [h.document_id for h in sorted(hits, key=lambda h: h.text_rank or 10**6) if h.text_rank]
     assert lexical[:1] == [document.pk], query
     assert other.pk not in lexical
 
 
-def test_bm25_ranks_both_words_first_and_short_chunks_before_long(alice: Any, collection_a: Collection) -> None:
+def test_bm25_ranks_both_words_first_and_short_chunks_before_long(
+    alice: Any, collection_a: Collection
+) -> None:
     filler = " ".join(f"general{i} office text" for i in range(30))
     docs = {
         name: ingest_bytes(collection_a, alice, text.encode(), f"{name}.txt", language="en")
