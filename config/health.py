@@ -10,6 +10,7 @@ from django.db import connection
 from config.celery import app as celery_app
 from inference import embedding_server, embeddings, gate, llm
 from inference.egress import EgressRefused, check_url, configured_endpoints
+from rag.selectors.vectors import collections_to_reembed
 
 
 def _database() -> dict[str, Any]:
@@ -44,6 +45,8 @@ def _embedding() -> dict[str, Any]:
         "model": embeddings.model_name(),
         "dimensions": dims,
         "loaded": embeddings.is_loaded(),
+        # After a change of EMBEDDING_MODEL: collections still searched with their old vectors.
+        "collections_reembedding": len(collections_to_reembed()),
     }
 
 
@@ -64,7 +67,13 @@ def _embedding_server() -> dict[str, Any]:
         report.update(dimensions=embeddings.dimensions(key), max_tokens=embeddings.max_tokens(key))
     except embedding_server.EmbeddingServerError as exc:
         return {"status": "error", **report, "answers": True, "detail": str(exc)}
-    return {"status": "ok", **report, "answers": True, "prefixes": embeddings.prompts(key)}
+    return {
+        "status": "ok",
+        **report,
+        "answers": True,
+        "prefixes": embeddings.prompts(key),
+        "collections_reembedding": len(collections_to_reembed()),
+    }
 
 
 def _egress() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from inference import embeddings
-from rag.models import Collection
+from rag.models import Chunk, Collection
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +59,13 @@ def searchable_models() -> list[str]:
         else:
             logger.warning("vectors of embedding model %r cannot be queried (model not available)", key)
     return usable
+
+
+def collections_to_reembed(target: str | None = None) -> list[int]:
+    """Collections with chunks whose vectors are not yet of ``target`` (the configured model)."""
+    target = target or embeddings.active_key()
+    stale = Chunk.objects.exclude(embedding_model=target).values("collection_id")
+    pending = Collection.objects.filter(pk__in=stale) | Collection.objects.exclude(
+        embedding_model=""
+    ).exclude(embedding_model=target).filter(pk__in=Chunk.objects.values("collection_id"))
+    return sorted(set(pending.values_list("pk", flat=True)))

@@ -22,6 +22,7 @@ from governance.audit import audit_record
 from inference import embeddings
 from rag.chunking import TextChunk
 from rag.models import Chunk, Collection
+from rag.selectors.vectors import collections_to_reembed
 from rag.services.ingest import embedding_input
 from rag.services.vector_indexes import vector_index_check
 
@@ -29,15 +30,6 @@ logger = logging.getLogger(__name__)
 
 REEMBED_BATCH = 64
 _REEMBED_LOCK = 0x656D62  # + collection id: one re-embedding per collection at a time
-
-
-def collections_to_reembed(target: str | None = None) -> list[int]:
-    target = target or embeddings.active_key()
-    stale = Chunk.objects.exclude(embedding_model=target).values("collection_id")
-    pending = Collection.objects.filter(pk__in=stale) | Collection.objects.exclude(
-        embedding_model=""
-    ).exclude(embedding_model=target).filter(pk__in=Chunk.objects.values("collection_id"))
-    return sorted(set(pending.values_list("pk", flat=True)))
 
 
 def _reembed_batch(*, collection_id: int, key: str, batch: int) -> int:
