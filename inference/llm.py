@@ -183,10 +183,21 @@ def chat(messages: list[dict[str, str]], *, max_tokens: int = 512, temperature: 
 
 
 def chat_stream(
-    messages: list[dict[str, str]], *, state: StreamState, max_tokens: int = 512, temperature: float = 0.1
+    messages: list[dict[str, str]],
+    *,
+    state: StreamState,
+    max_tokens: int = 512,
+    temperature: float = 0.1,
+    mark_accepted: bool = False,
 ) -> Generator[str, None, None]:
     """Yield text deltas as they arrive. Retries only before the first token: a stream that breaks midway
-    raises InferenceUnavailable (the caller has already shown part of the answer)."""
+    raises InferenceUnavailable (the caller has already shown part of the answer).
+
+    ``mark_accepted``: first yield one empty string as soon as the server has accepted the request (its
+    response headers arrived: vLLM sends them before it starts reading the prompt), so a caller can show
+    something during the model's own time to first token and still learn first whether the server answers
+    at all."""
+    announced = not mark_accepted
     for attempt in _retrying("streamed chat completion"):
         started = False
         try:
@@ -196,6 +207,9 @@ def chat_stream(
                 json=_payload(messages, max_tokens=max_tokens, temperature=temperature, stream=True),
             ) as response:
                 response.raise_for_status()
+                if not announced:
+                    announced = True
+                    yield ""
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue

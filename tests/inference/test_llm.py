@@ -39,6 +39,12 @@ def test_streaming_yields_tokens_then_usage(llm: str) -> None:
     assert state.finish_reason in {"stop", "length"}
 
 
+def test_streaming_can_mark_the_accepted_request_before_the_first_token(llm: str) -> None:
+    tokens = list(client.chat_stream(QUESTION, state=client.StreamState(), max_tokens=20, mark_accepted=True))
+    assert tokens[0] == "" and all(tokens[1:]) and len(tokens) > 2
+    assert "paris" in "".join(tokens).lower()
+
+
 def test_unconfigured_model_is_unavailable(settings: Any) -> None:
     settings.LLM_BASE_URL = ""
     with pytest.raises(client.InferenceUnavailable, match="LLM_BASE_URL is empty"):
