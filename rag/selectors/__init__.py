@@ -28,6 +28,7 @@ from rag.selectors.records import (
     document_chunks,
     document_get,
     document_list,
+    document_titles_shown,
 )
 from rag.selectors.search import (
     COMMON_MIN_CHUNKS,
@@ -59,6 +60,7 @@ __all__ = [
     "document_chunks",
     "document_get",
     "document_list",
+    "document_titles_shown",
     "inventory_collection",
     "readable_collections",
     "readable_scope",

@@ -48,10 +48,30 @@ def collection_get(*, user: Any, ref: str | int, for_upload: bool = False) -> Co
 HIDDEN_TITLE = "[special-category document]"
 
 
+def _title_hidden(user: Any, via: str = "") -> Q:
+    """The one rule for titles: a document's title (and file name) naming a special category is hidden from
+    readers without a ``special`` grant on its collection. ``via``: the path to the document (``document__``)."""
+    return Q(**{f"{via}special_title": True}) & ~Q(**{f"{via}collection__in": special_collections(user)})
+
+
+def document_titles_shown(*, user: Any, document_ids: Iterable[int]) -> set[int]:
+    """Which of these documents ``user`` may see the title of: readable, and not hidden by ``_title_hidden``.
+    A document missing from the answer (deleted meanwhile, or never readable) is one whose title is not
+    shown: callers fail closed."""
+    ids = set(document_ids)
+    if not ids:
+        return set()
+    return set(
+        Document.objects.filter(pk__in=ids, collection__in=readable_collections(user))
+        .exclude(_title_hidden(user))
+        .values_list("pk", flat=True)
+    )
+
+
 def document_list(*, user: Any, collection: Collection | None = None) -> QuerySet[Document]:
     """Readable documents, with ``shown_title`` and ``shown_filename``: hidden when they name a special
     category and the user holds no ``special`` grant on the collection."""
-    hidden = Q(special_title=True) & ~Q(collection__in=special_collections(user))
+    hidden = _title_hidden(user)
     documents = (
         Document.objects.filter(collection__in=readable_collections(user))
         .select_related("collection")
@@ -126,10 +146,7 @@ def citations_shown(*, user: Any) -> QuerySet[Citation]:
         Citation.objects.annotate(
             readable=Case(When(_citation_readable(user), then=Value(True)), default=Value(False)),
             title_hidden=Case(
-                When(
-                    Q(document__special_title=True) & ~Q(document__collection__in=special_collections(user)),
-                    then=Value(True),
-                ),
+                When(_title_hidden(user, via="document__"), then=Value(True)),
                 default=Value(False),
                 output_field=BooleanField(),
             ),

@@ -89,9 +89,11 @@ def chunk_version(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def governed_sources(hits: list[SearchHit], *, scope: Scope) -> list[Source]:
+def governed_sources(hits: list[SearchHit], *, scope: Scope, user: Any) -> list[Source]:
     """Numbered sources from the search hits: the text redacted again (``governed_hits``), the version hashed
-    from the text as stored."""
+    from the text as stored, and whether ``user`` may see each title (``selectors.document_titles_shown``:
+    a title naming a special category is hidden without a ``special`` grant, as in citations)."""
+    titles_shown = selectors.document_titles_shown(user=user, document_ids=[hit.document_id for hit in hits])
     return [
         Source(
             n=n,
@@ -103,6 +105,7 @@ def governed_sources(hits: list[SearchHit], *, scope: Scope) -> list[Source]:
             text=hit.text.strip(),
             version=chunk_version(stored.text),
             special=bool(hit.special_categories),
+            title_hidden=hit.document_id not in titles_shown,
         )
         for n, (stored, hit) in enumerate(zip(hits, governed_hits(hits, scope=scope), strict=True), start=1)
     ]
@@ -158,7 +161,7 @@ def answer_prepare(
         question=question,
         conversation=conversation,
         collection_ids=collection_ids,
-        sources=governed_sources(relevant, scope=scope),
+        sources=governed_sources(relevant, scope=scope, user=user),
         actor=actor,
         readable_collections=scope.collection_ids,
         question_redactions=redactions_added(raw_question.strip(), question),

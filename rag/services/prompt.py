@@ -16,6 +16,7 @@ from django.conf import settings
 
 from inference import llm
 from rag.models import Answer, Citation
+from rag.selectors import HIDDEN_TITLE
 
 SYSTEM_RULES = """You are Emanet, an assistant that answers questions using only the numbered sources below.
 Rules:
@@ -46,6 +47,14 @@ class Source:
     text: str
     version: str = ""  # sha256 of the chunk as stored: which exact passage the answer came from
     special: bool = False  # a special-category chunk (KVKK Art. 6): flagged in the audit trail
+    # The title names a special category and the asker holds no ``special`` grant (rag.selectors
+    # .document_titles_shown): neither the model nor the asker sees it. Hidden unless decided otherwise.
+    title_hidden: bool = True
+
+    @property
+    def shown_title(self) -> str:
+        """The title as the asker may see it (and the model, which writes for the asker)."""
+        return HIDDEN_TITLE if self.title_hidden else self.title
 
     def provenance(self) -> dict[str, Any]:
         return {
@@ -78,7 +87,7 @@ _FENCE_TAG = re.compile(r"<(/?)(source)", re.IGNORECASE)
 
 def _fence(source: Source) -> str:
     where = f", page {source.page}" if source.page else ""
-    title = source.title[:120].replace('"', "'")
+    title = source.shown_title[:120].replace('"', "'")
     # The delimiter names the source number, and fence-like tags inside the text are defused, so a document
     # cannot close its own source and pose as the rules or as another source.
     text = _FENCE_TAG.sub(r"<\1 \2", source.text)

@@ -60,7 +60,9 @@ def kestrel(alice: Any, collection_a: Collection) -> Any:
 
 
 def source(n: int, text: str = "Some text.", title: str = "Doc") -> prompt.Source:
-    return prompt.Source(n=n, chunk_id=n, document_id=n, title=title, page=n, section="", text=text)
+    return prompt.Source(
+        n=n, chunk_id=n, document_id=n, title=title, page=n, section="", text=text, title_hidden=False
+    )
 
 
 def test_prompt_has_rules_numbered_fenced_sources_history_then_question() -> None:

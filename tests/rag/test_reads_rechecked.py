@@ -176,6 +176,22 @@ def test_a_special_title_is_hidden_in_a_citation_of_a_passage_that_is_not(
     assert "Kestrel handbook" not in api and "Kestrel handbook" not in page
 
 
+def test_a_special_title_is_hidden_from_the_model_that_writes_for_a_reader_without_the_grant(
+    no_model: None, grant: CollectionGrant, handbook: Document, bob: Any, collection_a: Collection
+) -> None:
+    Document.objects.filter(pk=handbook.pk).update(special_title=True)
+    prepared = answers.answer_prepare(user=bob, question="What is the Kestrel launch code?")
+    system = prepared.messages[0]["content"]
+    assert f'title="{selectors.HIDDEN_TITLE}"' in system and "Kestrel handbook" not in system
+    # The citation still copies the title: a reader granted ``special`` later sees it (citation_data).
+    assert prepared.sources[0].title == "Kestrel handbook" and prepared.sources[0].title_hidden
+    CollectionGrant.objects.create(
+        collection=collection_a, user=bob, permission=CollectionGrant.Permission.SPECIAL
+    )
+    granted = answers.answer_prepare(user=bob, question="What is the Kestrel launch code?")
+    assert 'title="Kestrel handbook"' in granted.messages[0]["content"]
+
+
 def test_a_passage_replaced_by_reingestion_is_judged_by_its_document(
     bobs_answer: Answer, bob: Any, handbook: Document
 ) -> None:
