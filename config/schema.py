@@ -24,12 +24,12 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-# One Server-Sent Event (rag.answer_apis.AskApi streams them; errors on that channel are one `error` event):
-# the event's name and its data, a JSON text.
+# One Server-Sent Event (rag.answer_apis.AskApi streams them in the order sources, token…, citations, done;
+# errors on that channel are one `error` event): the event's name and its data, a JSON text.
 SSE_EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "event": {"type": "string", "enum": ["token", "citations", "done", "error"]},
+        "event": {"type": "string", "enum": ["sources", "token", "citations", "done", "error"]},
         "data": {"type": "string", "description": "JSON"},
     },
     "required": ["event", "data"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,12 @@ def _sse(events: Iterator[service.StreamEvent]) -> Iterator[bytes]:
 class AskApi(APIView):
     api_key_actions = {"POST": "ask"}
     renderer_classes = [JSONRenderer, EventStreamRenderer]
+    arrived: float = 0.0
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Before authentication and throttling: Emanet's pre-model time (prepare_ms) counts them too.
+        self.arrived = time.monotonic()
+        super().initial(request, *args, **kwargs)
 
     class InputSerializer(serializers.Serializer):
         question = serializers.CharField(max_length=2000)
@@ -91,9 +98,16 @@ class AskApi(APIView):
         responses={
             (200, "application/json"): OpenApiResponse(
                 AnswerOutput,
-                description="The answer; with stream=true, text/event-stream: `token` events "
-                "({text}), one `citations` event ({citations}), then `done` ({answer_id, conversation_id, "
-                "status, model, usage}); `error` ({detail}) if the model is lost midway.",
+                description="The answer; with stream=true, text/event-stream, in this order: one "
+                "`sources` event ({sources: [{n, available, document_id, title, chunk_id, page, section}]}) "
+                "as soon as the model server has accepted the request, before it has read the prompt: what "
+                "the answer will cite, numbered as the citations will be, titles as you may see them (a title "
+                "naming a special category is hidden without a `special` grant), no passage text; then "
+                "`token` events ({text}); one `citations` event ({citations}: the same numbers, with "
+                "snippet and cited); then `done` ({answer_id, conversation_id, status, not_found, model, "
+                "usage, prepare_ms: Emanet's own milliseconds before the model call, null when the model "
+                "was not called}); `error` ({detail}) before `citations` if the model is lost midway. "
+                "A model server that cannot be reached at all is a 503 before any event.",
             ),
             (200, "text/event-stream"): SSE_EVENT_SCHEMA,
             **errors(404, 503),
@@ -118,6 +132,7 @@ class AskApi(APIView):
                 collection_ids=collection_ids,
                 conversation=conversation,
                 actor=actor_for(request),
+                started=self.arrived or None,
             )
         except service.PromptTooLong as exc:
             raise ValidationError({"question": [str(exc)]}) from exc
@@ -126,7 +141,8 @@ class AskApi(APIView):
             shown = selectors.answer_get(user=request.user, answer_id=answer.pk)
             return Response(AnswerOutput(shown).data)
         events = service.answer_stream(prepared=prepared)
-        # Pull the first event now: a model server that cannot be reached still gets a 503, not a broken stream.
+        # Pull the first event (``sources``, sent once the model server has accepted the request) now: a model
+        # server that cannot be reached still gets a 503, not a broken stream.
         first = next(events)
         response = StreamingHttpResponse(_sse(_chain(first, events)), content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"

@@ -205,6 +205,9 @@ class Answer(models.Model):
     # The collections the user restricted the question to (empty: all readable ones).
     collection_ids = models.JSONField(default=list, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
+    # Emanet's own time before the model: from the request's arrival to the request to the model server
+    # (search, redaction, prompt fitting, serving gate). Null when the model was not called (not found).
+    prepare_ms = models.PositiveIntegerField(null=True, blank=True)
     # Provenance: the exact chunks (ids and content hashes) offered to the model and the permission decision
     # (which collections the asker could read) that produced this answer.
     provenance = models.JSONField(default=dict, blank=True)

@@ -5,6 +5,10 @@ The flow reads top to bottom:
     answer_prepare  question → governed question → hybrid search (ACL in SQL) → relevant sources → prompt
                     fitted to the model's context window by its own tokenizer
     answer_complete (non-streaming) or answer_stream (Server-Sent Events): model call → Answer + Citations
+    answer_stream   sources (as the reader may see them) → tokens → citations → done
+
+Emanet's own share of the wait, ``prepare_ms``, runs from the request's arrival to the moment the request
+goes to the model server (search, redaction, prompt fitting, the serving gate); it is stored on the answer.
 
 No transaction is held open across the model call. Retrieved text is untrusted data, never instructions: it is
 fenced, numbered and the system rules say so; that is a mitigation, not a guarantee, which is why nothing the
@@ -65,7 +69,10 @@ class PreparedAnswer:
     sources: list[Source]
     messages: list[dict[str, str]] = field(default_factory=list)
     prompt_tokens: int = 0
+    # time.monotonic() when the request arrived (the API passes it) or, failing that, when preparing began
     started: float = field(default_factory=time.monotonic)
+    # time.monotonic() just before the request went to the model server; None while it has not (not found)
+    model_called: float | None = None
     actor: Actor = SYSTEM
     # The permission decision: the collections the user could read when asking (the search SQL's filter).
     readable_collections: list[int] = field(default_factory=list)
@@ -79,6 +86,13 @@ class PreparedAnswer:
     @property
     def not_found(self) -> bool:
         return not self.sources
+
+    @property
+    def prepare_ms(self) -> int | None:
+        """Emanet's own time before the model: from ``started`` to the model call."""
+        if self.model_called is None:
+            return None
+        return max(0, int((self.model_called - self.started) * 1000))
 
 
 # --- sources: the governed hits, numbered ----------------------------------------------------------------
@@ -147,7 +161,10 @@ def answer_prepare(
     conversation: Conversation | None = None,
     actor: Actor = SYSTEM,
     purpose: str = "answer",
+    started: float | None = None,
 ) -> PreparedAnswer:
+    """``started``: time.monotonic() when the request arrived (counted in ``prepare_ms`` and the latency)."""
+    started = time.monotonic() if started is None else started
     scope = scope_for(user=user, collection_ids=collection_ids)  # the permission decision, once
     raw_question = question
     question = governed_question(scope=scope, question=question)
@@ -162,6 +179,7 @@ def answer_prepare(
         conversation=conversation,
         collection_ids=collection_ids,
         sources=governed_sources(relevant, scope=scope, user=user),
+        started=started,
         actor=actor,
         readable_collections=scope.collection_ids,
         question_redactions=redactions_added(raw_question.strip(), question),
@@ -226,6 +244,7 @@ def _store(
             completion_tokens=usage.completion_tokens,
             collection_ids=prepared.collection_ids or [],
             latency_ms=int((time.monotonic() - prepared.started) * 1000),
+            prepare_ms=prepared.prepare_ms,
             provenance={
                 "chunks": [source.provenance() for source in prepared.sources],
                 "readable_collections": prepared.readable_collections,
@@ -287,6 +306,7 @@ def answer_complete(*, prepared: PreparedAnswer) -> Answer:
     if prepared.not_found:
         return _store_not_found(prepared)
     _gate(prepared)
+    prepared.model_called = time.monotonic()
     try:
         completion = llm.chat(prepared.messages, max_tokens=settings.ANSWER_MAX_TOKENS)
     except llm.InferenceUnavailable:
@@ -303,17 +323,43 @@ def answer_complete(*, prepared: PreparedAnswer) -> Answer:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    event: str  # token | citations | done | error
+    event: str  # sources | token | citations | done | error
     data: dict[str, Any]
 
 
+def source_data(source: Source) -> dict[str, Any]:
+    """A source as the ``sources`` event shows it before the answer is written: the fields of a citation
+    (``citation_data``) that are known then, with the same rule for the title, and no passage text (nor
+    ``cited``, which only the answer decides). Title and section were redacted with the passage
+    (``governed_hits``)."""
+    return {
+        "n": source.n,
+        "available": True,
+        "document_id": source.document_id,
+        "title": source.shown_title,
+        "chunk_id": source.chunk_id,
+        "page": source.page,
+        "section": source.section,
+    }
+
+
+def sources_event(prepared: PreparedAnswer) -> StreamEvent:
+    """What the answer will cite, numbered as the citations will be (the sources after prompt fitting)."""
+    return StreamEvent("sources", {"sources": [source_data(source) for source in prepared.sources]})
+
+
 def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
-    """Tokens as the model writes them, then the citations, then done (with ids and usage). The answer is
-    stored when the stream ends, also when it ends early (client gone, model lost midway: ``interrupted``).
-    The first ``next()`` raises InferenceUnavailable when the model cannot be reached at all, so a caller can
-    still answer 503 before it has sent anything."""
+    """The sources first, then tokens as the model writes them, then the citations, then done (with ids,
+    usage and ``prepare_ms``). The answer is stored when the stream ends, also when it ends early (client
+    gone, model lost midway: ``interrupted``).
+
+    The ``sources`` event goes out as soon as the model server has accepted the request, before it has read
+    the prompt (on a CPU that takes seconds): people see where the answer will come from while they wait.
+    Not earlier, so the first ``next()`` still raises InferenceUnavailable when the model cannot be reached
+    at all, and a caller can answer 503 before it has sent anything."""
     if prepared.not_found:
         answer = _store_not_found(prepared)
+        yield sources_event(prepared)
         yield StreamEvent("token", {"text": answer.text})
         yield from _closing_events(answer, user=prepared.user)
         return
@@ -322,17 +368,19 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
     parts: list[str] = []
     status = Answer.Status.INTERRUPTED
     error: str | None = None
-    tokens = llm.chat_stream(prepared.messages, state=state, max_tokens=settings.ANSWER_MAX_TOKENS)
+    prepared.model_called = time.monotonic()
+    tokens = llm.chat_stream(
+        prepared.messages, state=state, max_tokens=settings.ANSWER_MAX_TOKENS, mark_accepted=True
+    )
     try:
         try:
-            first = next(tokens)
+            next(tokens)  # "": the server accepted the request
         except StopIteration:
-            first = ""
+            pass
         except llm.InferenceUnavailable:
             status = Answer.Status.FAILED
             raise
-        parts.append(first)
-        yield StreamEvent("token", {"text": first})
+        yield sources_event(prepared)
         try:
             for token in tokens:
                 parts.append(token)
@@ -340,6 +388,8 @@ def answer_stream(*, prepared: PreparedAnswer) -> Iterator[StreamEvent]:
             status = Answer.Status.COMPLETE
         except llm.InferenceUnavailable as exc:
             error = str(exc)
+            if not parts:  # lost before its first token: nothing was answered
+                status = Answer.Status.FAILED
     finally:
         # Runs on normal end, on error, and when the client goes away (GeneratorExit at a yield). Closing the
         # model stream drops the connection, so vLLM aborts a generation nobody will read.
@@ -431,6 +481,7 @@ def answer_summary(answer: Answer) -> dict[str, Any]:
         "not_found": answer.not_found,
         "model": answer.model,
         "usage": {"prompt_tokens": answer.prompt_tokens, "completion_tokens": answer.completion_tokens},
+        "prepare_ms": answer.prepare_ms,
     }
 
 

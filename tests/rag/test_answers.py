@@ -179,7 +179,7 @@ def test_not_found_also_when_the_fact_is_only_in_a_collection_the_user_cannot_re
     assert response.json()["not_found"] is True
 
 
-def test_not_found_streams_as_one_token_then_citations_then_done(
+def test_not_found_streams_no_sources_one_token_then_citations_then_done(
     settings: Any, kestrel: Any, alice: Any, client_for: Client
 ) -> None:
     settings.LLM_BASE_URL = f"http://127.0.0.1:{dead_port()}/v1"
@@ -188,9 +188,9 @@ def test_not_found_streams_as_one_token_then_citations_then_done(
     )
     assert response["Content-Type"] == "text/event-stream"
     events = sse_events(response)
-    assert [name for name, _ in events] == ["token", "citations", "done"]
-    assert events[1][1] == {"citations": []}
-    assert events[2][1]["not_found"] is True
+    assert [name for name, _ in events] == ["sources", "token", "citations", "done"]
+    assert events[0][1] == {"sources": []} and events[2][1] == {"citations": []}
+    assert events[3][1]["not_found"] is True and events[3][1]["prepare_ms"] is None
 
 
 # --- model down ------------------------------------------------------------------------------------------------
@@ -234,7 +234,7 @@ def test_ask_answers_from_the_document_and_cites_it(
 
 
 @pytest.mark.slow
-def test_streamed_answer_yields_tokens_then_citations_then_done(
+def test_streamed_answer_yields_sources_then_tokens_then_citations_then_done(
     llm: str, kestrel: Any, alice: Any, client_for: Client
 ) -> None:
     response = client_for(alice).post(
@@ -245,7 +245,8 @@ def test_streamed_answer_yields_tokens_then_citations_then_done(
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = sse_events(response)
     names = [name for name, _ in events]
-    assert names[-2:] == ["citations", "done"] and set(names[:-2]) == {"token"} and len(names) > 4
+    assert names[0] == "sources" and events[0][1]["sources"][0]["title"] == "Kestrel handbook"
+    assert names[-2:] == ["citations", "done"] and set(names[1:-2]) == {"token"} and len(names) > 4
     text = "".join(data["text"] for name, data in events if name == "token")
     assert "BLUEFIN-4471" in text
     assert events[-2][1]["citations"][0]["document_id"] == kestrel.pk
