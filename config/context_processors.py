@@ -22,6 +22,7 @@ def ui_strings() -> dict[str, str]:
     """Strings the page's JavaScript shows, translated here so the script needs no catalogue of its own."""
     return {
         "thinking": _("Searching your documents…"),
+        "reading": _("Sources found. The answer is being written…"),
         "error": _("Something went wrong. Please try again."),
         "network": _("The server could not be reached. Check your connection and try again."),
         "sources": _("Sources"),

@@ -99,7 +99,17 @@ def test_upload_ask_cite_rate_and_switch_language(
     page.goto(f"{url}/documents/")
     assert page.locator("#documents-table .status-ready").count() == 1
 
-    # Ask; the answer streams in, then sources, then the 👍/👎 buttons.
+    # Ask; the sources are listed before the answer streams in, then the citations replace them, then the
+    # 👍/👎 buttons. The pending list lives only until the citations arrive: a mutation observer notes it.
+    page.add_init_script(
+        """window.pendingSources = [];
+        new MutationObserver(() => {
+          for (const item of document.querySelectorAll(".sources li.pending")) {
+            const answer = item.closest(".turn").querySelector(".answer").textContent;
+            window.pendingSources.push([item.textContent, answer]);
+          }
+        }).observe(document, { childList: true, subtree: true });"""
+    )
     page.goto(f"{url}/")
     page.fill("#question", "What is the launch code of the Kestrel project?")
     page.click("#ask-button")
@@ -108,6 +118,10 @@ def test_upload_ask_cite_rate_and_switch_language(
     assert turn.locator("[role=alert]").count() == 0, turn.locator("[role=alert]").first.inner_text()
     answer_text = turn.locator(".answer").inner_text()
     assert "BLUEFIN-4471" in answer_text
+    pending = page.evaluate("window.pendingSources")
+    assert pending and "kestrel handbook" in pending[0][0].lower()
+    assert pending[0][1] == "Sources found. The answer is being written…"  # before the first token
+    assert turn.locator(".sources li.pending").count() == 0
     page.wait_for_url(f"{url}/c/*/")
     answer = Answer.objects.get()
     assert answer.text in answer_text.replace("\n", " ") or "BLUEFIN-4471" in answer.text

@@ -49,11 +49,21 @@
     container.append(document.createTextNode(text.slice(last)));
   }
 
-  function renderSources(container, citations) {
+  // The sources of an answer: its citations, or — from the stream's "sources" event, before the answer is
+  // written — what it will cite (no passage text and no "cited" yet: listed, not clickable).
+  function renderSources(container, citations, pending = false) {
     container.textContent = "";
     if (!citations || !citations.length) return;
     container.append(el("div", { class: "sources-title" }, T.sources));
     const list = el("ol");
+    if (pending) {
+      for (const c of citations) {
+        list.append(el("li", { value: String(c.n), class: "pending" },
+          c.title + (c.page ? ` (${T.page} ${c.page})` : "")));
+      }
+      container.append(list);
+      return;
+    }
     for (const c of citations) {
       const item = el("li", { value: String(c.n), class: c.cited ? "cited" : "uncited" });
       const button = el("button", { type: "button", class: "source-link", "data-n": String(c.n) },
@@ -191,7 +201,11 @@
           return;
         }
         for await (const { event, data } of sseEvents(response)) {
-          if (event === "token") {
+          if (event === "sources") {
+            // Retrieval is done; the model is still reading. The citations replace this list at the end.
+            if (data.sources.length && !text) answer.textContent = T.reading;
+            renderSources(sources, data.sources, true);
+          } else if (event === "token") {
             text += data.text;
             renderAnswer(answer, text, null);
           } else if (event === "citations") {
