@@ -246,6 +246,11 @@ if EMBEDDING_BASE_URL and not EMBEDDING_MODEL.strip():
         "EMBEDDING_BASE_URL is set but EMBEDDING_MODEL is empty: give the name the embedding server serves the "
         "model under (vLLM's --served-model-name), e.g. EMBEDDING_MODEL=multilingual-e5-large."
     )
+# Torch threads in a web process (gunicorn): it embeds one short question at a time, and with several threads
+# per question, concurrent requests and a CPU model server on the same cores make each other wait (spinning
+# threads): bench/ask.py, 2 busy cores, e5-small query p50/p95 561/1,188 ms with 2 threads, 50/64 ms with 1.
+# 0: torch's default (one per core). Celery workers keep the default: they embed documents in batches.
+EMBEDDING_WEB_THREADS = env_int("EMBEDDING_WEB_THREADS", 1)
 CHUNK_TOKENS = env_int("CHUNK_TOKENS", 200)
 CHUNK_OVERLAP_TOKENS = env_int("CHUNK_OVERLAP_TOKENS", 40)
 # HNSW candidate list per search: recall vs. time. bench/acl_search.py, 100k chunks, 50 % readable: 200 → 0.85,

@@ -279,6 +279,16 @@ def get_model(key: str | None = None) -> Any:
     return model
 
 
+def threads_limit(threads: int) -> None:
+    """Cap torch's intra-op threads for this process (EMBEDDING_WEB_THREADS in a web process); 0 leaves
+    torch's default, and so does a served model (torch is then not even imported). Process-wide: called once,
+    when the process starts."""
+    if threads > 0 and not is_served(active_key()):
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _cuda() -> bool:
     import torch
 
