@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -68,12 +69,17 @@ def ready(base_url: str) -> bool:
         return False
 
 
-def start(*, port: int, log_path: Path, wait_s: float = 240) -> subprocess.Popen[bytes]:
-    """Start vLLM on 127.0.0.1:port and wait until it answers."""
+def start(
+    *, port: int, log_path: Path, wait_s: float = 240, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """Start vLLM on 127.0.0.1:port and wait until it answers. ``extra_args``: more vLLM options (benchmarks:
+    ``--no-enable-prefix-caching``)."""
     _require_vllm()
     directory = convert_model()
     arguments = ["--model", str(directory), "--served-model-name", MODEL_NAME, "--dtype", "bfloat16"]
-    return _launch([*arguments, "--max-model-len", "2048"], port=port, log_path=log_path, wait_s=wait_s)
+    return _launch(
+        [*arguments, "--max-model-len", "2048", *extra_args], port=port, log_path=log_path, wait_s=wait_s
+    )
 
 
 def start_embedding(
