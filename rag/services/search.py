@@ -17,6 +17,7 @@ from governance.pii.policies import policies_for_collections
 from governance.pii.redaction import MARKER, Policy, redact_text
 from rag import selectors
 from rag.selectors import SearchHit
+from rag.selectors.records import HIDDEN_TITLE, document_titles_shown
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ def search(
     # The query is redacted like a question: personal data does not reach the search logs or statistics.
     governed_query = governed_question(scope=scope, question=query)
     hits = governed_hits(scope_search(user=user, scope=scope, query=governed_query, k=k), scope=scope)
+    # A title naming a special category is shown only with a ``special`` grant, as in document lists and citations.
+    shown = document_titles_shown(user=user, document_ids={hit.document_id for hit in hits})
+    hits = [hit if hit.document_id in shown else replace(hit, title=HIDDEN_TITLE) for hit in hits]
     audit_record(
         action="search",
         actor=actor,

@@ -213,3 +213,17 @@ def test_a_special_title_is_hidden_in_sources_and_citations_of_a_reader_without_
     assert _shared(sources) == _shared(citations)
     # Anywhere in the stream: the model never saw the title either.
     assert "TITLECANARY7731" not in json.dumps(events)
+
+
+def test_search_hides_a_special_title_too(
+    special_titled: Document, bob: Any, alice: Any, client_for: Clients
+) -> None:
+    # /api/v1/search returns passages bob may read; the document's title names nothing, its file name does:
+    # hidden all the same, by the rule document lists, citations and the sources event follow.
+    results = client_for(bob).post("/api/v1/search", {"query": "Kestrel launch code"}, format="json").json()
+    mine = [r for r in results["results"] if r["document_id"] == special_titled.pk]
+    assert mine and all(r["title"] == selectors.HIDDEN_TITLE for r in mine)
+    assert "TITLECANARY7731" not in json.dumps(results)
+    CollectionGrant.objects.create(collection=special_titled.collection, user=bob, permission="special")
+    granted = client_for(bob).post("/api/v1/search", {"query": "Kestrel launch code"}, format="json").json()
+    assert any(r["title"] == CANARY_TITLE for r in granted["results"])
