@@ -16,11 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -118,6 +119,41 @@ def embedding_input(*, title: str, chunk: TextChunk) -> str:
 
 
 def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | None:
+    """Ingest one document (the Celery task's work). A small one takes other small queued documents along
+    (``_companions``), so that their passages are embedded in one batch: per-text cost on a CPU is much
+    lower in batches. Each document is still claimed, failed, stored and audited on its own."""
+    prepared = _claim_and_prepare(document_id=document_id, task_id=task_id)
+    if not isinstance(prepared, _Prepared):
+        return prepared
+    batch = [prepared]
+    if len(prepared.chunks) < settings.INGEST_BATCH_CHUNKS:
+        batch += _companions(task_id=task_id, budget=settings.INGEST_BATCH_CHUNKS - len(prepared.chunks))
+    model_key = embeddings.active_key()
+    inputs = [embedding_input(title=p.title, chunk=chunk) for p in batch for chunk in p.chunks]
+    try:
+        # No transaction is open here: embedding takes seconds to minutes.
+        vectors = embeddings.embed(inputs, key=model_key)
+    except EmbeddingServerUnavailable:
+        _release([p.document.pk for p in batch[1:]], task_id=task_id)
+        raise  # transient: the task tries again later, then fails the document (rag.tasks.ingest_document)
+    except EmbeddingServerError as exc:
+        reason = f"The embedding server could not embed this document: {str(exc).rstrip('.')}."
+        for p in batch:
+            document_mark_failed(document_id=p.document.pk, reason=reason, task_id=task_id)
+        return Document.objects.filter(pk=document_id).first()
+    vector_index_check(model_key, int(vectors.shape[1]))
+    stored: Document | None = None
+    start = 0
+    for p in batch:
+        result = _store(p, vectors[start : start + len(p.chunks)], model_key=model_key, task_id=task_id)
+        start += len(p.chunks)
+        if p is prepared:
+            stored = result
+    return stored
+
+
+def _claim_and_prepare(*, document_id: int, task_id: str) -> _Prepared | Document | None:
+    """Claim and prepare one document; a failure marks it failed. The document when not prepared."""
     if not document_claim(document_id=document_id, task_id=task_id):
         logger.info("document %s not claimable (done, gone or being processed elsewhere)", document_id)
         return Document.objects.filter(pk=document_id).first()
@@ -132,16 +168,52 @@ def document_ingest(*, document_id: int, task_id: str = "direct") -> Document | 
                 f"Processing was interrupted {document.attempts - 1} times (the worker crashed or lost its "
                 "database); giving up. The file may be too large or malformed."
             )
-        return _ingest_claimed(document, task_id=task_id)
-    except EmbeddingServerUnavailable:
-        raise  # transient: the task tries again later, then fails the document (rag.tasks.ingest_document)
-    except (IngestFailed, EmbeddingServerError) as exc:
-        reason = str(exc)
-        if isinstance(exc, EmbeddingServerError):
-            reason = f"The embedding server could not embed this document: {str(exc).rstrip('.')}."
-        logger.info("document %s failed: %s", document_id, reason)
-        document_mark_failed(document_id=document_id, reason=reason, task_id=task_id)
+        return _prepare(document)
+    except IngestFailed as exc:
+        logger.info("document %s failed: %s", document_id, exc)
+        document_mark_failed(document_id=document_id, reason=str(exc), task_id=task_id)
         return Document.objects.filter(pk=document_id).first()
+
+
+def _companions(*, task_id: str, budget: int) -> list[_Prepared]:
+    """Other queued documents, oldest first, taken until about ``budget`` passages; each claimed by this task
+    (its own task later finds it done). Only small files: a large one fills a batch alone."""
+    taken: list[_Prepared] = []
+    candidates = (
+        Document.objects.filter(
+            status=Document.Status.QUEUED, size_bytes__lte=settings.INGEST_BATCH_MAX_BYTES
+        )
+        .order_by("id")
+        .values_list("pk", flat=True)[: settings.INGEST_BATCH_DOCUMENTS]
+    )
+    for document_id in candidates:
+        if budget <= 0:
+            break
+        try:
+            prepared = _claim_and_prepare(document_id=document_id, task_id=task_id)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # a bug with this file must not fail the document that took it along
+            logger.exception("ingest of document %s (taken along by %s) crashed", document_id, task_id)
+            document_mark_failed(
+                document_id=document_id,
+                task_id=task_id,
+                reason=f"Unexpected error while processing (reference {task_id}); the administrator can find "
+                "details in the worker log.",
+            )
+            continue
+        if isinstance(prepared, _Prepared):
+            taken.append(prepared)
+            budget -= len(prepared.chunks)
+    return taken
+
+
+def _release(document_ids: list[int], *, task_id: str) -> None:
+    """Give companions back to the queue (their own tasks, or the stale sweep, take them again)."""
+    if document_ids:
+        Document.objects.filter(
+            pk__in=document_ids, status=Document.Status.PROCESSING, task_id=task_id[:64]
+        ).update(status=Document.Status.QUEUED, task_id="", updated_at=timezone.now())
 
 
 def embedding_unavailable_reason(exc: EmbeddingServerUnavailable, *, attempts: int) -> str:
@@ -153,7 +225,24 @@ def embedding_unavailable_reason(exc: EmbeddingServerUnavailable, *, attempts: i
     )
 
 
-def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
+@dataclass
+class _Prepared:
+    """A document parsed, redacted and chunked, waiting for its vectors."""
+
+    document: Document
+    kind: str
+    page_count: int | None
+    language: str
+    detected: bool
+    config: str
+    title: str
+    chunks: list[TextChunk]
+    mentions: list[set[tuple[str, str]]]
+    specials: list[list[str]]
+    redactions: dict[str, int]
+
+
+def _prepare(document: Document) -> _Prepared:
     try:
         data = storage.read_document(document)
     except (FileNotFoundError, ValueError) as exc:
@@ -192,12 +281,26 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
     if not chunks:
         raise IngestFailed("The file contains no readable text.")
     chunks, mentions = _finalize(redactor, chunks)
-    specials = [_special_categories(document, chunk, title) for chunk in chunks]
-    # No transaction is open here: embedding takes seconds to minutes.
-    model_key = embeddings.active_key()
-    vectors = embeddings.embed([embedding_input(title=title, chunk=chunk) for chunk in chunks], key=model_key)
-    vector_index_check(model_key, int(vectors.shape[1]))
+    return _Prepared(
+        document=document,
+        kind=kind,
+        page_count=parsed.page_count,
+        language=language,
+        detected=detected,
+        config=config,
+        title=title,
+        chunks=chunks,
+        mentions=mentions,
+        specials=[_special_categories(document, chunk, title) for chunk in chunks],
+        redactions=dict(Counter(m.entity_type for m in redactor.mentions.values())),
+    )
 
+
+def _store(prepared: _Prepared, vectors: Any, *, model_key: str, task_id: str) -> Document | None:
+    """Replace the document's chunks in one transaction, mark it ready, audit it."""
+    p = prepared
+    document, chunks, mentions, specials, config = p.document, p.chunks, p.mentions, p.specials, p.config
+    title, language, detected = p.title, p.language, p.detected
     with transaction.atomic():
         locked = Document.objects.select_for_update().filter(pk=document.pk).first()
         if locked is None:
@@ -253,8 +356,8 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         locked.status = Document.Status.READY
         locked.error = ""
         locked.chunk_count = len(chunks)
-        locked.page_count = parsed.page_count
-        locked.mime_type = mime_type_for(kind)
+        locked.page_count = p.page_count
+        locked.mime_type = mime_type_for(p.kind)
         locked.language = language
         locked.language_detected = detected
         locked.title = title
@@ -282,9 +385,9 @@ def _ingest_claimed(document: Document, *, task_id: str) -> Document | None:
         collection_id=document.collection_id,
         details={
             "chunks": len(chunks),
-            "pages": parsed.page_count,
+            "pages": p.page_count,
             "language": language,
-            "redactions": dict(Counter(m.entity_type for m in redactor.mentions.values())),
+            "redactions": p.redactions,
             "special_chunks": sum(1 for special in specials if special),
             "special_categories": sorted({c for special in specials for c in special}),
             # Special-category data found where the records of processing do not declare any: the entry

@@ -56,7 +56,11 @@ def test_sweep_resends_lost_and_stuck_documents(
     assert documents_requeue_stale(queued_for_s=600) == 2
     assert wait_for_status(lost.pk, {"ready", "failed"}).status == "ready"
     assert wait_for_status(stuck.pk, {"ready", "failed"}).status == "ready"
-    assert Document.objects.get(pk=fresh.pk).status == "queued"  # too young to be presumed lost
+    # Too young to be presumed lost: not re-sent. It may have been taken along by a re-sent document's task
+    # (small documents are embedded in batches, rag.services.ingest), never by a task of its own.
+    fresh_now = Document.objects.get(pk=fresh.pk)
+    takers = set(Document.objects.filter(pk__in=[lost.pk, stuck.pk]).values_list("task_id", flat=True))
+    assert fresh_now.status == "queued" or fresh_now.task_id in takers
 
 
 def test_upload_during_a_broker_outage_is_kept_and_queued_later(
