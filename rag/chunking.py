@@ -46,6 +46,17 @@ class TokenCounter:
         return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
+def _word_offsets(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Token spans without the whitespace a SentencePiece token carries in front ("▁word" spans " word"), so
+    that the gaps between tokens are where the spaces are, as with WordPiece tokenizers."""
+    spans = []
+    for start, end in offsets:
+        while start < end and text[start].isspace():
+            start += 1
+        spans.append((start, end))
+    return spans
+
+
 def _boundary(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> int:
     """Best token index in (lo, hi] to end a chunk at: paragraph > line > sentence > word > hard cut."""
     best: dict[int, int] = {}
@@ -56,7 +67,7 @@ def _boundary(text: str, offsets: list[tuple[int, int]], lo: int, hi: int) -> in
             return index
         if "\n" in gap:
             best.setdefault(1, index)
-        elif gap and previous in {".", "!", "?", ";", ":"}:
+        elif gap and previous.endswith((".", "!", "?", ";", ":")):  # SentencePiece may attach it: "▁5."
             best.setdefault(2, index)
         elif gap:
             best.setdefault(3, index)
@@ -76,7 +87,7 @@ def chunk_sections(
     for section in _merge_small(sections, count, size):
         text = section.text
         encoding = tokenizer.encode(text, add_special_tokens=False)
-        offsets = [tuple(pair) for pair in encoding.offsets]
+        offsets = _word_offsets(text, encoding.offsets)
         total = len(offsets)
         if total == 0:
             continue
@@ -86,7 +97,7 @@ def chunk_sections(
         start = 0
         while start < total:
             hi = min(start + size, total)
-            end = hi if hi == total else _boundary(text, offsets, start + size // 2, hi)  # type: ignore[arg-type]
+            end = hi if hi == total else _boundary(text, offsets, start + size // 2, hi)
             piece = text[offsets[start][0] : offsets[end - 1][1]].strip()
             if piece:
                 chunks.append(
