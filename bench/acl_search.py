@@ -7,8 +7,8 @@ For each share: vector recall@10 of the ACL-filtered search (``chunk_vector_sear
 p50/p95 latency next to an unfiltered pgvector HNSW top-10 on the same table (the statement alone, query vector
 precomputed), plus ``chunk_search`` end to end (query embedding + hybrid statement). Up to
 SEARCH_EXACT_MAX_CHUNKS readable chunks are scanned exactly; above that the HNSW iterative scan runs.
-Corpus as in bench/search.py: realistic (low-rank) real MiniLM embeddings, Zipf-distributed texts; 100
-collections of equal size; the searcher owns none and gets read grants.
+Corpus as in bench/search.py: realistic (low-rank) real embeddings of the active model, Zipf-distributed
+texts; 100 collections of equal size; the searcher owns none and gets read grants.
 """
 
 from __future__ import annotations
@@ -48,13 +48,19 @@ def main() -> None:
     questions = [vocabulary.question(rng.randint(4, 10)) for _ in range(args.queries)]
     vectors = [embeddings.embed_query(q) for q in questions]
     literals = ["[" + ",".join(f"{x:.7g}" for x in v) + "]" for v in vectors]
+    # The model's vectors and the expression of its partial HNSW index (rag.services.vector_indexes).
+    key, dims = embeddings.active_key(), len(vectors[0])
+    distance = f"embedding::vector({dims}) <=> %s::vector({dims})"
 
     def unfiltered(literal: str) -> float:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("BEGIN")
             cursor.execute(f"SET LOCAL hnsw.ef_search = {settings.HNSW_EF_SEARCH}")
-            cursor.execute("SELECT id FROM rag_chunk ORDER BY embedding <=> %s::vector LIMIT 10", [literal])
+            cursor.execute(
+                f"SELECT id FROM rag_chunk WHERE embedding_model = %s ORDER BY {distance} LIMIT 10",
+                [key, literal],
+            )
             cursor.fetchall()
             cursor.execute("COMMIT")
         return (time.perf_counter() - started) * 1000
@@ -98,8 +104,8 @@ def main() -> None:
                 cursor.execute("SET LOCAL enable_indexscan = off")
                 cursor.execute(
                     f"/* exact {share} {number} */ SELECT id FROM rag_chunk WHERE collection_id = ANY(%s) "
-                    "ORDER BY embedding <=> %s::vector LIMIT 10",
-                    [readable, literal],
+                    f"AND embedding_model = %s ORDER BY {distance} LIMIT 10",
+                    [readable, key, literal],
                 )
                 exact = {row[0] for row in cursor.fetchall()}
                 cursor.execute("COMMIT")
