@@ -170,14 +170,14 @@ query_configs AS (
       ON map.code = present.language
 ),
 word_lexemes AS (
-    SELECT words.ord, cfg, lexeme,
-           COALESCE((SELECT share FROM lexeme_shares WHERE known_lexeme = lexeme),
-                    (SELECT share FROM rarest_share)) AS share
+    SELECT words.ord, cfg, lexeme, COALESCE(known.share, (SELECT share FROM rarest_share)) AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
     CROSS JOIN query_configs
     -- Folded as Turkish chunks are indexed (rag.models.Chunk.search_vector): I → ı, İ → i.
     CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(cfg::regconfig,
         CASE WHEN cfg = 'turkish' THEN translate(words.word, 'Iİ', 'ıi') ELSE words.word END))) AS lexeme
+    -- One hash of the statistics' ~1,000 lexemes, not a scan of them per query lexeme.
+    LEFT JOIN lexeme_shares known ON known.known_lexeme = lexeme
 ),
 kept_words AS (
     SELECT ord, string_agg(DISTINCT quote_literal(lexeme), ' | ') AS alternatives, max(share) AS share
@@ -216,32 +216,43 @@ term_idf AS (
 -- Chunks containing every kept word ("strict"); only when fewer than N do, chunks containing any of the rarest
 -- words ("loose", behind a one-time filter). Each side scores at most match_cap chunks: the lexical branch's
 -- cost is bounded by that, not by how much the user may read.
+-- The access filter is "= ANY(ARRAY(...))", a condition on each row the full-text index yields (or a second
+-- index, ANDed with it), never a join: joined to the readable collections, the planner would rescan the
+-- matches once per collection. The loose side leaves out the strict matches by id (all of them are in
+-- strict_ids when it runs), without reading their search vectors again. Both carry the search vector on,
+-- so that the matches are not fetched twice.
 strict_ids AS (
-    SELECT ch.id FROM rag_chunk ch, query
-    WHERE ch.search_vector @@ query.all_q AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+    SELECT ch.id, ch.search_vector AS sv FROM rag_chunk ch, query
+    WHERE ch.search_vector @@ query.all_q AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
     LIMIT %(match_cap)s
 ),
 loose_ids AS (
-    SELECT ch.id FROM rag_chunk ch, query
+    SELECT ch.id, ch.search_vector AS sv FROM rag_chunk ch, query
     WHERE (SELECT count(*) FROM strict_ids) < %(candidates)s
-      AND ch.search_vector @@ query.loose_q AND NOT ch.search_vector @@ query.all_q
-      AND ch.collection_id IN (SELECT id FROM allowed) {scope}
+      AND ch.search_vector @@ query.loose_q AND ch.id NOT IN (SELECT id FROM strict_ids)
+      AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
     LIMIT %(match_cap)s
 ),
 matched AS (
-    SELECT m.id, length(ch.search_vector) AS dl, ch.search_vector AS sv
-    FROM (SELECT id FROM strict_ids UNION ALL SELECT id FROM loose_ids) m JOIN rag_chunk ch ON ch.id = m.id
+    SELECT id, length(sv) AS dl, sv FROM strict_ids UNION ALL SELECT id, length(sv), sv FROM loose_ids
 ),
 average AS (SELECT greatest(avg(dl), 1)::float8 AS dl FROM matched),
+-- Each matched chunk's query lexemes with their positions (term frequency = number of positions): setweight
+-- marks the query's lexemes, ts_filter keeps just those, so only a handful of entries per chunk are unnested
+-- (not its whole search vector); the best lexeme of each query word counts.
+query_lexemes AS (SELECT array_agg(DISTINCT lexeme) AS lexemes FROM term_idf),
+term_scores AS (
+    SELECT m.id, max(ti.idf * x.tf * (%(bm25_k1)s + 1)
+                     / (x.tf + %(bm25_k1)s * (1 - %(bm25_b)s + %(bm25_b)s * m.dl / average.dl))) AS best
+    FROM matched m CROSS JOIN average CROSS JOIN query_lexemes
+    CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf
+                        FROM unnest(ts_filter(setweight(m.sv, 'A', query_lexemes.lexemes), '{{a}}')) u) x
+    JOIN term_idf ti ON ti.lexeme = x.lexeme
+    GROUP BY m.id, ti.ord
+),
 scored AS (
-    SELECT m.id,
-           (SELECT COALESCE(sum(best), 0) FROM (
-                SELECT max(ti.idf * x.tf * (%(bm25_k1)s + 1)
-                           / (x.tf + %(bm25_k1)s * (1 - %(bm25_b)s + %(bm25_b)s * m.dl / average.dl))) AS best
-                FROM (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf FROM unnest(m.sv) u) x
-                JOIN term_idf ti ON ti.lexeme = x.lexeme
-                GROUP BY ti.ord) per_word) AS score
-    FROM matched m, average
+    SELECT m.id, COALESCE(s.score, 0) AS score
+    FROM matched m LEFT JOIN (SELECT id, sum(best) AS score FROM term_scores GROUP BY id) s ON s.id = m.id
 ),
 text_hits AS (
     SELECT id, row_number() OVER (ORDER BY score DESC, id) AS rank, score
