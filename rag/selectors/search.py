@@ -170,7 +170,8 @@ query_configs AS (
       ON map.code = present.language
 ),
 word_lexemes AS (
-    SELECT words.ord, cfg, lexeme, COALESCE(known.share, (SELECT share FROM rarest_share)) AS share
+    SELECT words.ord, cfg, lexeme, known.share AS known_share,
+           COALESCE(known.share, (SELECT share FROM rarest_share)) AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
     CROSS JOIN query_configs
     -- Folded as Turkish chunks are indexed (rag.models.Chunk.search_vector): I → ı, İ → i.
@@ -194,14 +195,22 @@ query AS (
     SELECT COALESCE((SELECT string_agg('(' || alternatives || ')', ' & ') FROM kept_words), '')::tsquery AS all_q,
            COALESCE((SELECT string_agg(alternatives, ' | ') FROM loose_words), '')::tsquery AS loose_q
 ),
--- BM25. Document frequency of each lexeme from the GIN index, counted up to df_cap (past that a word is common
--- and its IDF small either way); N from the planner's row count. Identifier-like words (digits, underscores,
--- capitals inside: "Z-12", "strcpy_s", "KVKK") weigh exact_boost times as much.
+-- BM25. Document frequency of each lexeme: one on the statistics' most-common list (the ~1,000 most frequent
+-- lexemes of ANALYZE's sample) is its share there times N; any other is counted from the GIN index, a heap
+-- visit per chunk counted, cheap as those are rarer than the least common listed one. Either way capped at
+-- df_cap (past that a word is common and its IDF small either way). N from the planner's row count.
+-- Identifier-like words (digits, underscores, capitals inside: "Z-12", "strcpy_s", "KVKK") weigh exact_boost
+-- times as much.
 terms AS (
     SELECT w.ord, w.lexeme,
-           (SELECT count(*) FROM (SELECT 1 FROM rag_chunk c2 WHERE c2.search_vector @@ quote_literal(w.lexeme)::tsquery
-                                  LIMIT %(df_cap)s) m) AS df
-    FROM (SELECT DISTINCT ord, lexeme FROM word_lexemes WHERE ord IN (SELECT ord FROM kept_words)) w
+           CASE WHEN w.known_share IS NOT NULL
+                THEN least(round(w.known_share * (SELECT reltuples FROM pg_class
+                                                  WHERE oid = 'rag_chunk'::regclass)), %(df_cap)s)
+                ELSE (SELECT count(*) FROM (SELECT 1 FROM rag_chunk c2
+                                            WHERE c2.search_vector @@ quote_literal(w.lexeme)::tsquery
+                                            LIMIT %(df_cap)s) m)
+           END AS df
+    FROM (SELECT DISTINCT ord, lexeme, known_share FROM word_lexemes WHERE ord IN (SELECT ord FROM kept_words)) w
 ),
 corpus AS (
     SELECT greatest((SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass),
