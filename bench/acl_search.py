@@ -1,22 +1,27 @@
 """Permission-aware retrieval at 100k chunks: the searcher may read 1 %, 10 % or 50 % of the corpus.
 
-    .venv/bin/python bench/acl_search.py [--size 100000] [--queries 100]
+    .venv/bin/python bench/acl_search.py [--size 100000] [--queries 100] [--reuse] [--recall-queries N]
 
 For each share: vector recall@10 of the ACL-filtered search (``chunk_vector_search``: the vector half of
 ``chunk_search``, the SQL it runs) against an exact filtered scan, how many rows come back, and its
 p50/p95 latency next to an unfiltered pgvector HNSW top-10 on the same table (the statement alone, query vector
-precomputed), plus ``chunk_search`` end to end (query embedding + hybrid statement). Up to
+precomputed), plus ``chunk_search`` end to end (query embedding + hybrid statement) and, separately, the query
+embedding alone; the 1-minute load average at the end of each share's latency passes. Up to
 SEARCH_EXACT_MAX_CHUNKS readable chunks are scanned exactly; above that the HNSW iterative scan runs.
 Corpus as in bench/search.py: realistic (low-rank) real embeddings of the active model, Zipf-distributed
-texts; 100 collections of equal size; the searcher owns none and gets read grants.
+texts; 100 collections of equal size; the searcher owns none and gets read grants. ``--reuse`` keeps a corpus
+of the right size that an earlier run loaded (a million chunks take the better part of an hour to load and
+index here); the questions are the same either way.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 
+import numpy as np
 import search as corpus  # bench/search.py: the corpus builder
 from common import Vocabulary, percentile, setup_django
 
@@ -28,6 +33,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--shares", type=float, nargs="+", default=[0.01, 0.10, 0.50])
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep the corpus already loaded when it has --size chunks"
+    )
+    parser.add_argument(
+        "--recall-queries", type=int, help="exact scans for recall on the first N queries only"
+    )
     args = parser.parse_args()
     setup_django()
     from django.conf import settings
@@ -36,15 +47,19 @@ def main() -> None:
 
     from governance.models import CollectionGrant
     from inference import embeddings
-    from rag.models import Collection
+    from rag.models import Chunk, Collection
     from rag.selectors import chunk_search, chunk_vector_search
 
-    rng = random.Random(13)
-    vocabulary = Vocabulary()
     corpus.COLLECTIONS, corpus.READABLE = COLLECTIONS, 0
-    corpus.build(args.size, rng, vocabulary)
+    if args.reuse and Chunk.objects.count() == args.size and Collection.objects.count() == COLLECTIONS:
+        print(f"  reusing the {args.size} chunks already loaded")
+    else:
+        corpus.build(args.size, random.Random(13), Vocabulary())
     searcher, _ = get_user_model().objects.get_or_create(username="bench-acl")
     collections = list(Collection.objects.order_by("pk"))
+    # Questions of their own random stream: the same whether the corpus was just built or reused.
+    rng, vocabulary = random.Random(17), Vocabulary()
+    vocabulary.rng = np.random.default_rng(17)
     questions = [vocabulary.question(rng.randint(4, 10)) for _ in range(args.queries)]
     vectors = [embeddings.embed_query(q) for q in questions]
     literals = ["[" + ",".join(f"{x:.7g}" for x in v) + "]" for v in vectors]
@@ -71,7 +86,7 @@ def main() -> None:
     )
     print(
         "readable  path   recall@10  rows(min)  filtered p50/p95 ms  unfiltered p50/p95 ms  p95 ratio"
-        "  chunk_search p50/p95 ms"
+        "  chunk_search p50/p95 ms  of it: embedding p50/p95 ms  load"
     )
     for share in args.shares:
         CollectionGrant.objects.filter(user=searcher).delete()
@@ -85,7 +100,7 @@ def main() -> None:
             chunk_vector_search(user=searcher, vector=vectors[0], k=10)
         # Latency passes first, alternating filtered and unfiltered so both see the same cache state; the
         # exact scans of the recall pass read the whole readable set and would evict the index otherwise.
-        filtered_ms, plain_ms, full_ms, recalls, rows = [], [], [], [], []
+        filtered_ms, plain_ms, full_ms, embed_ms, recalls, rows = [], [], [], [], [], []
         results = []
         for vector, literal in zip(vectors, literals, strict=True):
             started = time.perf_counter()
@@ -98,7 +113,12 @@ def main() -> None:
             started = time.perf_counter()
             chunk_search(user=searcher, query=question, k=10)
             full_ms.append((time.perf_counter() - started) * 1000)
-        for number, (literal, hits) in enumerate(zip(literals, results, strict=True)):
+            started = time.perf_counter()
+            embeddings.embed_query(question)  # the part of chunk_search before its statement
+            embed_ms.append((time.perf_counter() - started) * 1000)
+        load = os.getloadavg()[0]
+        checked = list(zip(literals, results, strict=True))[: args.recall_queries or len(results)]
+        for number, (literal, hits) in enumerate(checked):
             with connection.cursor() as cursor:
                 cursor.execute("BEGIN")
                 cursor.execute("SET LOCAL enable_indexscan = off")
@@ -118,6 +138,7 @@ def main() -> None:
             f"  {percentile(filtered_ms, 50):>8.1f} / {percentile(filtered_ms, 95):>6.1f}"
             f"  {percentile(plain_ms, 50):>10.1f} / {percentile(plain_ms, 95):>6.1f}  {ratio:>9.2f}"
             f"  {percentile(full_ms, 50):>12.1f} / {percentile(full_ms, 95):>6.1f}"
+            f"  {percentile(embed_ms, 50):>17.1f} / {percentile(embed_ms, 95):>6.1f}  {load:>4.1f}"
         )
 
 

@@ -23,6 +23,7 @@ from common import Vocabulary, paragraph, percentile, setup_django
 
 COLLECTIONS = 10
 READABLE = 3
+BLOCK = 20_000
 
 
 def build(size: int, rng: random.Random, vocabulary: Vocabulary) -> None:
@@ -68,7 +69,6 @@ def _build(size: int, rng: random.Random, vocabulary: Vocabulary) -> None:
     base = embeddings.embed(base_texts)
     np_rng = np.random.default_rng(rng.randint(0, 2**31))
 
-    texts = vocabulary.texts(size, 150)
     key, dims = embeddings.active_key(), int(base.shape[1])
     index = index_name(key, dims)
     started = time.perf_counter()
@@ -76,32 +76,33 @@ def _build(size: int, rng: random.Random, vocabulary: Vocabulary) -> None:
         # The model's partial HNSW index (rag.services.vector_indexes) is rebuilt after the load, as a bulk
         # load into an HNSW index is far slower than building it once.
         cursor.execute(f"DROP INDEX IF EXISTS {index}")
-        buffer = io.StringIO()
-        for i in range(size):
-            picks = np_rng.choice(len(base), size=3, replace=False)
-            weights = np_rng.dirichlet([1.0, 1.0, 1.0])
-            vector = weights @ base[picks] + np_rng.normal(0, 0.02, base.shape[1])
-            vector /= np.linalg.norm(vector)
-            document = documents[i % len(documents)]
-            text = texts[i]
-            buffer.write(
-                f"{document.pk}\t{document.collection_id}\t{i}\t{text}\t\\N\t\t60\t"
-                "[" + ",".join(f"{x:.6f}" for x in vector) + f"]\t{key}\tenglish\n"
-            )
-        buffer.seek(0)
         with cursor.cursor.copy(
             "COPY rag_chunk (document_id, collection_id, ordinal, text, page, section, token_count, embedding, "
             "embedding_model, search_config) FROM STDIN"
         ) as copy:
-            while block := buffer.read(1 << 20):
-                copy.write(block)
+            # In blocks, so that a million chunks never sit in memory at once (the same draws as in one go).
+            for first in range(0, size, BLOCK):
+                texts = vocabulary.texts(min(BLOCK, size - first), 150)
+                buffer = io.StringIO()
+                for i, text in enumerate(texts, start=first):
+                    picks = np_rng.choice(len(base), size=3, replace=False)
+                    weights = np_rng.dirichlet([1.0, 1.0, 1.0])
+                    vector = weights @ base[picks] + np_rng.normal(0, 0.02, base.shape[1])
+                    vector /= np.linalg.norm(vector)
+                    document = documents[i % len(documents)]
+                    buffer.write(
+                        f"{document.pk}\t{document.collection_id}\t{i}\t{text}\t\\N\t\t60\t"
+                        "[" + ",".join(f"{x:.6f}" for x in vector) + f"]\t{key}\tenglish\n"
+                    )
+                copy.write(buffer.getvalue())
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         cursor.execute(
             "UPDATE rag_document d SET chunk_count = c.n FROM (SELECT document_id, count(*) AS n FROM rag_chunk "
             "GROUP BY document_id) c WHERE c.document_id = d.id"
         )
-        cursor.execute("SET maintenance_work_mem = '1GB'")
+        # The graph must fit in memory to be built quickly (~2.5 kB a 384-dim vector).
+        cursor.execute(f"SET maintenance_work_mem = '{max(1024, size * 3 // 1000)}MB'")
         # The same index as rag.services.vector_indexes.index_create (expression, options, predicate).
         cursor.execute(
             f"CREATE INDEX {index} ON rag_chunk USING hnsw ((embedding::vector({dims})) vector_cosine_ops) "
