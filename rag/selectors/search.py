@@ -229,34 +229,35 @@ term_idf AS (
 -- The access filter is "= ANY(ARRAY(...))", a condition on each row the full-text index yields (or a second
 -- index, ANDed with it), never a join: joined to the readable collections, the planner would rescan the
 -- matches once per collection. The loose side leaves out the strict matches by id (all of them are in
--- strict_ids when it runs), without reading their search vectors again. Both carry the search vector on,
--- so that the matches are not fetched twice.
+-- strict_ids when it runs), without reading their search vectors again.
+-- Each match keeps its length (distinct lexemes) and just the query's lexemes with their positions (term
+-- frequency = number of positions): setweight marks them, ts_filter keeps them. So the matches are read once,
+-- and what is kept of each for scoring is a handful of entries, not its whole search vector.
+query_lexemes AS (SELECT array_agg(DISTINCT lexeme) AS lexemes FROM terms),
 strict_ids AS (
-    SELECT ch.id, ch.search_vector AS sv FROM rag_chunk ch, query
+    SELECT ch.id, length(ch.search_vector) AS dl,
+           ts_filter(setweight(ch.search_vector, 'A', query_lexemes.lexemes), '{{a}}') AS sv
+    FROM rag_chunk ch, query, query_lexemes
     WHERE ch.search_vector @@ query.all_q AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
     LIMIT %(match_cap)s
 ),
 loose_ids AS (
-    SELECT ch.id, ch.search_vector AS sv FROM rag_chunk ch, query
+    SELECT ch.id, length(ch.search_vector) AS dl,
+           ts_filter(setweight(ch.search_vector, 'A', query_lexemes.lexemes), '{{a}}') AS sv
+    FROM rag_chunk ch, query, query_lexemes
     WHERE (SELECT count(*) FROM strict_ids) < %(candidates)s
       AND ch.search_vector @@ query.loose_q AND ch.id NOT IN (SELECT id FROM strict_ids)
       AND ch.collection_id = ANY(ARRAY(SELECT id FROM allowed)) {scope}
     LIMIT %(match_cap)s
 ),
-matched AS (
-    SELECT id, length(sv) AS dl, sv FROM strict_ids UNION ALL SELECT id, length(sv), sv FROM loose_ids
-),
+matched AS (SELECT id, dl, sv FROM strict_ids UNION ALL SELECT id, dl, sv FROM loose_ids),
 average AS (SELECT greatest(avg(dl), 1)::float8 AS dl FROM matched),
--- Each matched chunk's query lexemes with their positions (term frequency = number of positions): setweight
--- marks the query's lexemes, ts_filter keeps just those, so only a handful of entries per chunk are unnested
--- (not its whole search vector); the best lexeme of each query word counts.
-query_lexemes AS (SELECT array_agg(DISTINCT lexeme) AS lexemes FROM term_idf),
+-- The best lexeme of each query word counts.
 term_scores AS (
     SELECT m.id, max(ti.idf * x.tf * (%(bm25_k1)s + 1)
                      / (x.tf + %(bm25_k1)s * (1 - %(bm25_b)s + %(bm25_b)s * m.dl / average.dl))) AS best
-    FROM matched m CROSS JOIN average CROSS JOIN query_lexemes
-    CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf
-                        FROM unnest(ts_filter(setweight(m.sv, 'A', query_lexemes.lexemes), '{{a}}')) u) x
+    FROM matched m CROSS JOIN average
+    CROSS JOIN LATERAL (SELECT u.lexeme, cardinality(u.positions)::float8 AS tf FROM unnest(m.sv) u) x
     JOIN term_idf ti ON ti.lexeme = x.lexeme
     GROUP BY m.id, ti.ord
 ),
