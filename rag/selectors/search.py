@@ -198,9 +198,10 @@ query AS (
 -- BM25. Document frequency of each lexeme: one on the statistics' most-common list (the ~1,000 most frequent
 -- lexemes of ANALYZE's sample) is its share there times N; any other is counted from the GIN index, a heap
 -- visit per chunk counted, cheap as those are rarer than the least common listed one. Either way capped at
--- df_cap (past that a word is common and its IDF small either way). N from the planner's row count (counted
--- while the table was never analysed: reltuples is -1 then). Identifier-like words (digits, underscores,
--- capitals inside: "Z-12", "strcpy_s", "KVKK") weigh exact_boost times as much.
+-- df_cap (past that a word is common and its IDF small either way). N from the planner's row count; below
+-- common_min_chunks that may be stale (0 once autovacuum saw an empty table, -1 before any) and the table
+-- is counted, up to common_min_chunks rows. Identifier-like words (digits, underscores, capitals inside:
+-- "Z-12", "strcpy_s", "KVKK") weigh exact_boost times as much.
 terms AS (
     SELECT w.ord, w.lexeme,
            CASE WHEN w.known_share IS NOT NULL
@@ -213,7 +214,9 @@ terms AS (
     FROM (SELECT DISTINCT ord, lexeme, known_share FROM word_lexemes WHERE ord IN (SELECT ord FROM kept_words)) w
 ),
 corpus AS (
-    SELECT greatest((SELECT CASE WHEN reltuples >= 0 THEN reltuples ELSE (SELECT count(*) FROM rag_chunk) END
+    SELECT greatest((SELECT CASE WHEN reltuples >= %(common_min_chunks)s THEN reltuples
+                                 ELSE (SELECT count(*) FROM (SELECT 1 FROM rag_chunk LIMIT %(common_min_chunks)s) c)
+                            END
                      FROM pg_class WHERE oid = 'rag_chunk'::regclass),
                     (SELECT max(df) FROM terms), 1)::float8 AS n
 ),
