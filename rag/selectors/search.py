@@ -86,8 +86,9 @@ _IDENTIFIER = re.compile(r"\w*[\d_]\w*|\w+[A-ZÇĞİÖŞÜ]\w*")
 # the text branch score most of the table). Candidates are the chunks containing every kept word ("strict");
 # only when fewer than N do, also those containing any of the rarest words, taken rarest first until their
 # estimated shares add up to LOOSE_BUDGET ("loose", behind a one-time filter), so the broad OR scan stays
-# bounded to a few percent of the table. Candidates are ranked by BM25 (k1, b; IDF from document frequencies
-# counted in the GIN index), identifier-like words boosted.
+# bounded to a few percent of the table. Candidates are ranked by BM25 (k1, b; IDF from document frequencies:
+# ANALYZE's share for the most common lexemes, counted in the GIN index for the rest), identifier-like words
+# boosted. Neither side's cost grows with how much the user may read (see strict_ids).
 _READABLE_COUNT = """
 -- Few readable chunks (up to exact_max): an exact scan of just those, which cannot miss any. Many: the HNSW
 -- index with an iterative scan, filtered by the same ACL while it walks the graph. Only one branch runs (each
