@@ -55,6 +55,9 @@ def main() -> None:
         print(f"  reusing the {args.size} chunks already loaded")
     else:
         corpus.build(args.size, random.Random(13), Vocabulary())
+    # chunk_search runs in a web worker, whose torch threads config/gunicorn.py caps (after the build, which
+    # embeds passages in a batch like a Celery worker).
+    embeddings.threads_limit(settings.EMBEDDING_WEB_THREADS)
     searcher, _ = get_user_model().objects.get_or_create(username="bench-acl")
     collections = list(Collection.objects.order_by("pk"))
     # Questions of their own random stream: the same whether the corpus was just built or reused.
@@ -82,7 +85,8 @@ def main() -> None:
 
     print(
         f"{args.size} chunks in {COLLECTIONS} collections, k=10, hnsw.ef_search={settings.HNSW_EF_SEARCH}, "
-        f"exact scan up to {settings.SEARCH_EXACT_MAX_CHUNKS} readable chunks, {args.queries} queries"
+        f"exact scan up to {settings.SEARCH_EXACT_MAX_CHUNKS} readable chunks, {args.queries} queries, "
+        f"EMBEDDING_WEB_THREADS={settings.EMBEDDING_WEB_THREADS}"
     )
     print(
         "readable  path   recall@10  rows(min)  filtered p50/p95 ms  unfiltered p50/p95 ms  p95 ratio"

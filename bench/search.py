@@ -124,6 +124,7 @@ def measure(size: int, queries: int, rng: random.Random, vocabulary: Vocabulary)
     from inference import embeddings
     from rag.selectors import chunk_search
 
+    embeddings.threads_limit(settings.EMBEDDING_WEB_THREADS)  # as config/gunicorn.py does in a web worker
     reader = get_user_model().objects.get(username="bench-reader")
     questions = [vocabulary.question(rng.randint(4, 10)) for _ in range(queries)]
     for question in questions[:5]:
@@ -183,7 +184,7 @@ def main() -> None:
 
     print(
         f"hybrid search, k=10, user reads {READABLE} of {COLLECTIONS} collections, "
-        f"hnsw.ef_search={settings.HNSW_EF_SEARCH}"
+        f"hnsw.ef_search={settings.HNSW_EF_SEARCH}, EMBEDDING_WEB_THREADS={settings.EMBEDDING_WEB_THREADS}"
     )
     for size in args.sizes:
         build(size, rng, vocabulary)
