@@ -80,6 +80,7 @@ def test_health_reports_the_served_model(
         "dimensions": 384,
         "max_tokens": 256,
         "prefixes": {},
+        "collections_reembedding": 0,
     }
     settings.EMBEDDING_MODEL = "multilingual-e5-large"
     response = client_for(alice).get("/api/v1/health")
