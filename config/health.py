@@ -10,7 +10,7 @@ from django.db import connection
 from config.celery import app as celery_app
 from inference import embedding_server, embeddings, gate, llm
 from inference.egress import EgressRefused, check_url, configured_endpoints
-from rag.selectors.vectors import collections_to_reembed
+from rag.selectors.vectors import collections_pending_count
 
 
 def _database() -> dict[str, Any]:
@@ -46,7 +46,7 @@ def _embedding() -> dict[str, Any]:
         "dimensions": dims,
         "loaded": embeddings.is_loaded(),
         # After a change of EMBEDDING_MODEL: collections still searched with their old vectors.
-        "collections_reembedding": len(collections_to_reembed()),
+        "collections_reembedding": collections_pending_count(),
     }
 
 
@@ -72,7 +72,7 @@ def _embedding_server() -> dict[str, Any]:
         **report,
         "answers": True,
         "prefixes": embeddings.prompts(key),
-        "collections_reembedding": len(collections_to_reembed()),
+        "collections_reembedding": collections_pending_count(),
     }
 
 

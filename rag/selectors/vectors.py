@@ -69,3 +69,10 @@ def collections_to_reembed(target: str | None = None) -> list[int]:
         embedding_model=""
     ).exclude(embedding_model=target).filter(pk__in=Chunk.objects.values("collection_id"))
     return sorted(set(pending.values_list("pk", flat=True)))
+
+
+def collections_pending_count(target: str | None = None) -> int:
+    """How many collections are still searched with another model's vectors: a look at the collections table
+    only, cheap enough for every health check (collections_to_reembed scans the chunks)."""
+    target = target or embeddings.active_key()
+    return Collection.objects.exclude(embedding_model__in=["", target]).count()

@@ -15,7 +15,7 @@ from governance.models import AuditEvent
 from inference import embeddings
 from rag.models import Chunk, Collection
 from rag.selectors import chunk_search
-from rag.selectors.vectors import embedding_progress, searchable_models
+from rag.selectors.vectors import collections_pending_count, embedding_progress, searchable_models
 from rag.services.vectors import collection_reembed, collections_to_reembed
 from tests.rag.helpers import ingest_bytes
 
@@ -42,6 +42,7 @@ def test_switching_models_reembeds_without_losing_search(alice: Any, collection_
     # EMBEDDING_MODEL back to the default: multilingual-e5-small.
     assert embeddings.active_key() == embeddings.E5_SMALL
     assert collections_to_reembed() == [collection_a.pk]
+    assert collections_pending_count() == 1  # what /api/v1/health reports
     assert searchable_models() == sorted([embeddings.E5_SMALL, embeddings.MINILM])
     hits = chunk_search(user=alice, query="how many vacation days do I get", k=3)
     assert hits[0].document_id == leave.pk and hits[0].embedding_model == embeddings.MINILM
@@ -76,6 +77,7 @@ def test_switching_models_reembeds_without_losing_search(alice: Any, collection_
     event = AuditEvent.objects.get(action="embedding.switch", target_id=str(collection_a.pk))
     assert event.details["from"] == embeddings.MINILM and event.details["to"] == embeddings.E5_SMALL
     assert collections_to_reembed() == []
+    assert collections_pending_count() == 0
     assert searchable_models() == [embeddings.E5_SMALL]
     hits = chunk_search(user=alice, query="how many vacation days do I get", k=3)
     assert hits[0].document_id == leave.pk and hits[0].embedding_model == embeddings.E5_SMALL
