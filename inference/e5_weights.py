@@ -250,28 +250,23 @@ def write(source: Path, target: Path) -> None:
     }
     pieces = model["pieces"]
     names = {key: pieces[special[key]][0] for key in ("bos", "eos", "pad", "unk")}
+    special_tokens = {
+        "bos_token": names["bos"],
+        "cls_token": names["bos"],
+        "eos_token": names["eos"],
+        "sep_token": names["eos"],
+        "pad_token": names["pad"],
+        "unk_token": names["unk"],
+        "mask_token": "<mask>",
+    }
     files: dict[str, Any] = {
         "config.json": config,
         "tokenizer_config.json": {
             "tokenizer_class": "XLMRobertaTokenizerFast",
-            "bos_token": names["bos"],
-            "cls_token": names["bos"],
-            "eos_token": names["eos"],
-            "sep_token": names["eos"],
-            "pad_token": names["pad"],
-            "unk_token": names["unk"],
-            "mask_token": "<mask>",
+            **special_tokens,
             "model_max_length": c["max_pos"],
         },
-        "special_tokens_map.json": {
-            "bos_token": names["bos"],
-            "cls_token": names["bos"],
-            "eos_token": names["eos"],
-            "sep_token": names["eos"],
-            "pad_token": names["pad"],
-            "unk_token": names["unk"],
-            "mask_token": "<mask>",
-        },
+        "special_tokens_map.json": special_tokens,
         "modules.json": [
             {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
