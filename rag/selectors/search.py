@@ -68,6 +68,9 @@ HEAP_VISIT_COST = 30
 MAX_QUERY_WORDS = 32
 COMMON_SHARE = 0.10
 COMMON_MIN_CHUNKS = 2000
+# How many of the statistics' most frequent lexemes make "the most-common list" that common-word dropping and
+# the loose budget read (ANALYZE keeps ~10 per statistics target point: 1,000 at the default of 100).
+COMMON_LIST = 1000
 LOOSE_BUDGET = 0.05
 _WORD = re.compile(r"\w+")
 # An identifier rather than a word: has a digit or an underscore, or capitals after its first letter.
@@ -153,14 +156,17 @@ special_allowed AS ({special_allowed}),
       -- In a small corpus every word is "common": use the statistics only when they describe enough chunks.
       AND (SELECT reltuples FROM pg_class WHERE oid = 'rag_chunk'::regclass) >= %(common_min_chunks)s
 ),
+-- The statistics' most-common lexemes with their shares. All of them give BM25 its document frequencies; the
+-- common_list most frequent (all of them at the default statistics target) are "the most-common list" below.
 lexeme_shares AS (
-    SELECT known.lexeme AS known_lexeme, known.share
+    SELECT known.lexeme AS known_lexeme, known.share,
+           rank() OVER (ORDER BY known.share DESC) <= %(common_list)s AS listed
     FROM stats CROSS JOIN LATERAL unnest(stats.lexemes, stats.shares) AS known(lexeme, share)
     WHERE known.lexeme IS NOT NULL
 ),
 -- A lexeme missing from the most-common list is rarer than the least common one on it.
 rarest_share AS (
-    SELECT COALESCE((SELECT shares[cardinality(lexemes) + 1] FROM stats), 0) AS share
+    SELECT COALESCE((SELECT min(share) FROM lexeme_shares WHERE listed), 0) AS share
 ),
 -- Stem the question the ways the readable documents were stemmed: simple/english/turkish always, plus the
 -- configuration of every other language present among the readable documents.
@@ -175,7 +181,7 @@ query_configs AS (
 ),
 word_lexemes AS (
     SELECT words.ord, cfg, lexeme, known.share AS known_share,
-           COALESCE(known.share, (SELECT share FROM rarest_share)) AS share
+           CASE WHEN known.listed THEN known.share ELSE (SELECT share FROM rarest_share) END AS share
     FROM unnest(%(words)s::text[]) WITH ORDINALITY AS words(word, ord)
     CROSS JOIN query_configs
     -- Folded as Turkish chunks are indexed (rag.models.Chunk.search_vector): I → ı, İ → i.
@@ -199,9 +205,10 @@ query AS (
     SELECT COALESCE((SELECT string_agg('(' || alternatives || ')', ' & ') FROM kept_words), '')::tsquery AS all_q,
            COALESCE((SELECT string_agg(alternatives, ' | ') FROM loose_words), '')::tsquery AS loose_q
 ),
--- BM25. Document frequency of each lexeme: one on the statistics' most-common list (the ~1,000 most frequent
--- lexemes of ANALYZE's sample) is its share there times N; any other is counted from the GIN index, a heap
--- visit per chunk counted, cheap as those are rarer than the least common listed one. Either way capped at
+-- BM25. Document frequency of each lexeme: one in the statistics (the ~1,000 most frequent lexemes of ANALYZE's
+-- sample at the default statistics target; 10,000 at rag_chunk.search_vector's) is its share there times N;
+-- any other is counted from the GIN index, a heap visit per chunk counted, cheap as those are rarer than the
+-- least common listed one. Either way capped at
 -- df_cap (past that a word is common and its IDF small either way). N from the planner's row count; below
 -- common_min_chunks that may be stale (0 once autovacuum saw an empty table, -1 before any) and the table
 -- is counted, up to common_min_chunks rows. Identifier-like words (digits, underscores, capitals inside:
@@ -372,6 +379,7 @@ def chunk_search(
         "rrf_k": RRF_K,
         "common_share": COMMON_SHARE,
         "common_min_chunks": COMMON_MIN_CHUNKS,
+        "common_list": COMMON_LIST,
         "loose_budget": LOOSE_BUDGET,
         "k": k,
         "scope": collection_ids or [],
